@@ -1,0 +1,50 @@
+# Every developer and CI entry point. `make help` lists them.
+#
+# Long tool builds (InfluxDB, FerretDB, staticcheck) are cached outside the clone,
+# under $(XDG_CACHE_HOME)/smartx-overcloud, keyed by version: see .ci/tools.sh.
+
+SHELL := /bin/bash
+GO ?= go
+export XDG_CACHE_HOME ?= $(HOME)/.cache
+TOOLS_BIN := $(XDG_CACHE_HOME)/smartx-overcloud/tools/bin
+export SMARTX_TOOLS_BIN := $(TOOLS_BIN)
+# Integration tests start real servers; give a loaded 2-core machine room.
+TEST_TIMEOUT ?= 30m
+FUZZTIME ?= 15s
+
+.PHONY: help demo test tools lint unit bench fuzz build clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+demo: tools ## run the whole data path locally (servers, hub, sender, simulated devices) until Ctrl-C
+	$(GO) run ./functions/internal/cmd/demo
+
+test: tools lint unit ## everything CI runs: tools, lint, all tests
+
+tools: ## build or find the servers and linters the tests need (cached by version)
+	@bash .ci/tools.sh all
+
+lint: tools ## gofmt, go vet, staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(TOOLS_BIN)/staticcheck ./...
+
+unit: tools ## all Go tests (unit, integration against real servers, end to end, fuzz seeds)
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+bench: tools ## measure the data path and print the table for the README
+	$(GO) run ./functions/internal/cmd/bench
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+build: ## build the function binaries into dist/
+	CGO_ENABLED=0 $(GO) build -trimpath -o dist/ ./functions/hubbridge ./functions/sender
+
+clean: ## remove build output (the tool cache stays)
+	rm -rf dist .demo

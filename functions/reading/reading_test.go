@@ -1,0 +1,118 @@
+package reading
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+)
+
+func good() Reading {
+	return Reading{
+		ID: "0b7e0e5a-6a3f-4d7c-9a55-1c2b9f0a1e11", Device: "sector-1", Resource: "temperature",
+		Value: 23.5, Unit: "C", Origin: 1_700_000_000_000_000_000, Seq: 7, Location: "Gwangju",
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	r := good()
+	b, err := Encode(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != r {
+		t.Fatalf("round trip changed the reading:\n got %+v\nwant %+v", got, r)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Reading)
+		want   string // part of the error; "" = valid
+	}{
+		{"good", func(*Reading) {}, ""},
+		{"no unit or location", func(r *Reading) { r.Unit, r.Location = "", "" }, ""},
+		{"empty id", func(r *Reading) { r.ID = "" }, "id is empty"},
+		{"empty device", func(r *Reading) { r.Device = "" }, "device is empty"},
+		{"empty resource", func(r *Reading) { r.Resource = "" }, "resource is empty"},
+		{"long device", func(r *Reading) { r.Device = strings.Repeat("d", MaxNameLen+1) }, "device is 129 bytes"},
+		{"control char", func(r *Reading) { r.Resource = "temp\nerature" }, "control character"},
+		{"bad utf8", func(r *Reading) { r.Location = "\xff" }, "not UTF-8"},
+		{"NaN", func(r *Reading) { r.Value = math.NaN() }, "value is NaN"},
+		{"Inf", func(r *Reading) { r.Value = math.Inf(-1) }, "value is -Inf"},
+		{"zero origin", func(r *Reading) { r.Origin = 0 }, "origin 0"},
+		{"negative origin", func(r *Reading) { r.Origin = -5 }, "origin -5"},
+		{"zero seq", func(r *Reading) { r.Seq = 0 }, "seq is 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := good()
+			tt.change(&r)
+			err := r.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Validate() = %v, want ErrInvalid containing %q", err, tt.want)
+			}
+			if _, err := Encode(r); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Encode() = %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"not json", `temperature=21`, "invalid character"},
+		{"empty", ``, "EOF"},
+		{"array", `[1,2]`, "cannot unmarshal array"},
+		{"unknown field", `{"id":"a","device":"d","resource":"r","value":1,"origin":1,"seq":1,"extra":1}`, "unknown field"},
+		{"string value", `{"id":"a","device":"d","resource":"r","value":"1","origin":1,"seq":1}`, "cannot unmarshal string"},
+		{"trailing", `{"id":"a","device":"d","resource":"r","value":1,"origin":1,"seq":1} {}`, "trailing data"},
+		{"negative seq", `{"id":"a","device":"d","resource":"r","value":1,"origin":1,"seq":-1}`, "cannot unmarshal number -1"},
+		{"missing seq", `{"id":"a","device":"d","resource":"r","value":1,"origin":1}`, "seq is 0"},
+		{"too long", `{"id":"` + strings.Repeat("a", MaxEncodedLen) + `"}`, "limit 4096"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode([]byte(tt.in))
+			if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Decode(%q) = %v, want ErrInvalid containing %q", tt.in, err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	b, _ := Encode(good())
+	f.Add(b)
+	f.Add([]byte(`{"id":"a","device":"d","resource":"r","value":1e308,"origin":1,"seq":18446744073709551615}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r, err := Decode(in)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Decode error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		// Whatever decodes must encode and decode to the same reading.
+		out, err := Encode(r)
+		if err != nil {
+			t.Fatalf("decoded reading does not encode: %v", err)
+		}
+		again, err := Decode(out)
+		if err != nil || again != r {
+			t.Fatalf("re-decode = %+v, %v; want %+v", again, err, r)
+		}
+	})
+}
