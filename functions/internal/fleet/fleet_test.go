@@ -1,0 +1,159 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/requests"
+)
+
+// edgexCheck is the narrowest fake of the hub: it decodes every request with EdgeX's
+// own DTO types and validation, fails the first failEvents event posts with 503, and
+// records the reading ids of accepted events in arrival order.
+type edgexCheck struct {
+	t          *testing.T
+	failEvents int
+
+	mu       sync.Mutex
+	accepted map[string][]string // device -> reading ids, in order
+	seen     map[string]bool     // reading ids of failed posts, to check retries reuse them
+	failed   int
+}
+
+func (e *edgexCheck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	fail := func(format string, args ...any) {
+		e.t.Errorf("%s %s: %s", r.Method, r.URL.Path, fmt.Sprintf(format, args...))
+		http.Error(w, "bad", http.StatusBadRequest)
+	}
+	switch {
+	case r.URL.Path == "/api/v3/deviceprofile":
+		var reqs []requests.DeviceProfileRequest
+		if err := json.Unmarshal(body, &reqs); err != nil || len(reqs) != 1 || reqs[0].Validate() != nil {
+			fail("invalid profile request: %v %s", err, body)
+			return
+		}
+	case r.URL.Path == "/api/v3/deviceservice":
+		var reqs []requests.AddDeviceServiceRequest
+		if err := json.Unmarshal(body, &reqs); err != nil || len(reqs) != 1 || reqs[0].Validate() != nil {
+			fail("invalid service request: %v %s", err, body)
+			return
+		}
+	case r.URL.Path == "/api/v3/device":
+		var reqs []requests.AddDeviceRequest
+		if err := json.Unmarshal(body, &reqs); err != nil || len(reqs) != 1 || reqs[0].Validate() != nil {
+			fail("invalid device request: %v %s", err, body)
+			return
+		}
+		if got := r.Header.Get("Authorization"); got != "Bearer tok-"+reqs[0].Device.Name {
+			fail("device %s sent Authorization %q", reqs[0].Device.Name, got)
+			return
+		}
+	case strings.HasPrefix(r.URL.Path, "/api/v3/event/"):
+		var req requests.AddEventRequest
+		if err := json.Unmarshal(body, &req); err != nil {
+			fail("event does not decode: %v", err)
+			return
+		}
+		if err := req.Validate(); err != nil {
+			fail("event fails EdgeX validation: %v", err)
+			return
+		}
+		want := fmt.Sprintf("/api/v3/event/%s/%s/%s/%s", ServiceName, ProfileName, req.Event.DeviceName, SourceName)
+		if r.URL.Path != want {
+			fail("path %s, want %s", r.URL.Path, want)
+			return
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.failed < e.failEvents {
+			e.failed++
+			for _, rd := range req.Event.Readings {
+				e.seen[rd.Id] = true
+			}
+			http.Error(w, `{"message":"busy"}`, http.StatusServiceUnavailable)
+			return
+		}
+		for _, rd := range req.Event.Readings {
+			e.accepted[req.Event.DeviceName] = append(e.accepted[req.Event.DeviceName], rd.Id)
+		}
+		w.WriteHeader(http.StatusCreated)
+		return
+	default:
+		fail("unexpected request")
+		return
+	}
+	w.WriteHeader(http.StatusMultiStatus)
+	_, _ = w.Write([]byte(`[{"apiVersion":"v3","statusCode":201}]`))
+}
+
+func TestFleetRegistersPostsAndRetriesInOrder(t *testing.T) {
+	check := &edgexCheck{t: t, failEvents: 6, accepted: map[string][]string{}, seen: map[string]bool{}}
+	srv := httptest.NewServer(check)
+	t.Cleanup(srv.Close)
+
+	tokens := map[string]string{}
+	for i := range 3 {
+		tokens[fmt.Sprintf("sim-%d", i)] = fmt.Sprintf("tok-sim-%d", i)
+	}
+	f, err := New(Options{HubURL: srv.URL, Devices: 3, Interval: 20 * time.Millisecond, Tokens: tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := f.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	for f.Stats().AckedReadings < 60 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	acked := f.Acked()
+	check.mu.Lock()
+	defer check.mu.Unlock()
+	lastSeq := map[string]uint64{}
+	i := map[string]int{}
+	for _, s := range acked {
+		if s.Seq != lastSeq[s.Device]+1 {
+			t.Fatalf("%s: seq %d after %d: not consecutive", s.Device, s.Seq, lastSeq[s.Device])
+		}
+		lastSeq[s.Device] = s.Seq
+		if got := check.accepted[s.Device][i[s.Device]]; got != s.ID {
+			t.Fatalf("%s: hub accepted %s where the fleet acked %s: order broken", s.Device, got, s.ID)
+		}
+		i[s.Device]++
+	}
+	retried := 0
+	for _, s := range acked {
+		if check.seen[s.ID] {
+			retried++
+		}
+	}
+	if retried == 0 {
+		t.Fatal("no reading of a failed post was resent with its id")
+	}
+	if st := f.Stats(); st.Failed != int64(check.failEvents) {
+		t.Fatalf("Stats().Failed = %d, want %d", st.Failed, check.failEvents)
+	}
+}
+
+func TestNewNeedsHubURL(t *testing.T) {
+	if _, err := New(Options{}); err == nil {
+		t.Fatal("New without HubURL gave no error")
+	}
+}

@@ -1,0 +1,172 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestFlagsPrecedence(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		want    string
+		wantN   int
+		wantErr string
+	}{
+		{name: "default", want: "def", wantN: 3},
+		{name: "env over default", env: map[string]string{"T_S": "env", "T_N": "7"}, want: "env", wantN: 7},
+		{name: "flag over env", env: map[string]string{"T_S": "env"}, args: []string{"-s", "flag"}, want: "flag", wantN: 3},
+		{name: "bad env int", env: map[string]string{"T_N": "seven"}, wantErr: `T_N="seven": not an integer`},
+		{name: "stray argument", args: []string{"oops"}, wantErr: `unexpected argument "oops"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			f := NewFlags("t", "test")
+			f.SetOutput(io.Discard)
+			s := f.String("s", "T_S", "def", "a string")
+			n := f.Int("n", "T_N", 3, "a number")
+			err := f.Parse(tt.args)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Parse() = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || *s != tt.want || *n != tt.wantN {
+				t.Fatalf("got %q %d %v, want %q %d", *s, *n, err, tt.want, tt.wantN)
+			}
+		})
+	}
+}
+
+func TestFlagsHelpNamesEnv(t *testing.T) {
+	f := NewFlags("prog", "does things")
+	var out strings.Builder
+	f.SetOutput(&out)
+	f.Duration("wait", "PROG_WAIT", time.Second, "how long")
+	f.Bool("fast", "PROG_FAST", false, "go fast")
+	if err := f.Parse([]string{"--help"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("Parse(--help) = %v", err)
+	}
+	for _, want := range []string{"does things", "[PROG_WAIT]", "[PROG_FAST]", "(default 1s)"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestReadSecret(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadSecret("inline", file); err != nil || got != "s3cret" {
+		t.Fatalf("file should win: %q %v", got, err)
+	}
+	if got, _ := ReadSecret(" inline ", ""); got != "inline" {
+		t.Fatalf("inline = %q", got)
+	}
+	if _, err := ReadSecret("", file+".missing"); err == nil {
+		t.Fatal("missing file gave no error")
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"mongodb://user:pw@host:27017/db": "mongodb://user:xxxxx@host:27017/db",
+		"mongodb://host:27017/":           "mongodb://host:27017/",
+		"mongodb://user@host/":            "mongodb://user@host/",
+		"not a url":                       "not a url",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	reg := NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "things_total", Help: "things"})
+	reg.MustRegister(c)
+	c.Add(3)
+	var notReady error = errors.New("mongo down")
+	a, err := NewAdmin("127.0.0.1:0", reg, func(context.Context) error { return notReady })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + a.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "mongo down") {
+		t.Errorf("/readyz = %d %q, want 503 naming the cause", code, body)
+	}
+	notReady = nil
+	if code, _ := get("/readyz"); code != 200 {
+		t.Errorf("/readyz after recovery = %d", code)
+	}
+	if _, body := get("/metrics"); !strings.Contains(body, "things_total 3") || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("/metrics lacks our counter or runtime metrics:\n%.300s", body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel = %v, want nil", err)
+	}
+}
+
+func TestRunStopsAllOnFirstError(t *testing.T) {
+	boom := errors.New("boom")
+	stopped := make(chan struct{})
+	err := Run(context.Background(),
+		func(ctx context.Context) error { <-ctx.Done(); close(stopped); return ctx.Err() },
+		func(context.Context) error { return boom },
+	)
+	if !errors.Is(err, boom) {
+		t.Fatalf("Run = %v, want boom", err)
+	}
+	select {
+	case <-stopped:
+	default:
+		t.Fatal("the other part was not stopped")
+	}
+}
+
+func TestRunCancelIsNotAnError(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Run(ctx, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }); err != nil {
+		t.Fatalf("Run = %v, want nil on cancel", err)
+	}
+}
+
+func TestNewLoggerRejectsUnknownLevel(t *testing.T) {
+	if _, err := NewLogger(os.Stderr, "x", "loud"); err == nil || !strings.Contains(err.Error(), `"loud"`) {
+		t.Fatalf("NewLogger(loud) = %v", err)
+	}
+}
