@@ -286,10 +286,11 @@ func (f *Fleet) flush(ctx context.Context, d *device) {
 		path := fmt.Sprintf("/api/v3/event/%s/%s/%s/%s", ServiceName, ProfileName, d.name, SourceName)
 		status, resp, err := f.post(ctx, path, f.opts.Tokens[d.name], body)
 		if err != nil || status != http.StatusCreated {
-			f.failed.Add(1)
-			if ctx.Err() == nil {
-				f.opts.Logger.Debug("post event failed; will retry", "device", d.name, "status", status, "err", err, "body", string(resp))
+			if ctx.Err() != nil {
+				return // stopped, not failed: the event stays pending for Drain
 			}
+			f.failed.Add(1)
+			f.opts.Logger.Debug("post event failed; will retry", "device", d.name, "status", status, "err", err, "body", string(resp))
 			return
 		}
 		d.mu.Lock()
@@ -313,6 +314,41 @@ func mustFloat(s string) float64 {
 	return v
 }
 
+// Drain posts what each device still holds until the hub acknowledged all of it or
+// ctx ends, retrying every retry interval. Call it after Run returned, never during.
+func (f *Fleet) Drain(ctx context.Context, retry time.Duration) error {
+	var wg sync.WaitGroup
+	for _, d := range f.devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for len(d.pending) > 0 && ctx.Err() == nil {
+				f.flush(ctx, d)
+				if len(d.pending) > 0 {
+					select {
+					case <-ctx.Done():
+					case <-time.After(retry):
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := f.Pending(); n > 0 {
+		return fmt.Errorf("fleet: %d events not acknowledged: %w", n, ctx.Err())
+	}
+	return nil
+}
+
+// Pending counts events not yet acknowledged; like Drain, only after Run returned.
+func (f *Fleet) Pending() int {
+	n := 0
+	for _, d := range f.devices {
+		n += len(d.pending)
+	}
+	return n
+}
+
 // Acked returns every reading the hub acknowledged so far, per device in send order.
 func (f *Fleet) Acked() []Sent {
 	var all []Sent
@@ -326,7 +362,7 @@ func (f *Fleet) Acked() []Sent {
 
 // Stats counts the fleet's work so far.
 type Stats struct {
-	Posted, Failed int64 // event POSTs made, and those that did not get a 201
+	Posted, Failed int64 // event POSTs made, and those the hub refused or did not answer
 	AckedReadings  int64
 }
 

@@ -123,6 +123,12 @@ func TestFleetRegistersPostsAndRetriesInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if err := f.Drain(context.Background(), 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if f.Pending() != 0 {
+		t.Fatalf("Pending() = %d after Drain", f.Pending())
+	}
 	acked := f.Acked()
 	check.mu.Lock()
 	defer check.mu.Unlock()
