@@ -26,7 +26,7 @@ tools: ## build or find the servers and linters the tests need (cached by versio
 	@bash .ci/tools.sh all
 
 lint: tools ## gofmt, go vet, staticcheck
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$(gofmt -l .); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS_BIN)/staticcheck ./...

@@ -78,7 +78,7 @@ ferretdb() {
 # use (tests start their own on a free port), so only the binary matters here.
 mosquitto() {
 	local bin
-	bin=$(command -v mosquitto || true)
+	bin=$(type -P mosquitto || true)
 	[ -n "$bin" ] || bin=/usr/sbin/mosquitto
 	if [ ! -x "$bin" ]; then
 		local sudo=
