@@ -1,0 +1,388 @@
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/smartx-team/overcloud/functions/internal/servers"
+	"github.com/smartx-team/overcloud/functions/internal/servers/servertest"
+	"github.com/smartx-team/overcloud/functions/reading"
+	"github.com/smartx-team/overcloud/functions/sender/internal/sendertest"
+	"github.com/smartx-team/overcloud/functions/sender/store"
+	"github.com/smartx-team/overcloud/functions/sender/weather"
+)
+
+const (
+	partitions = 3
+	base       = int64(1_763_700_000_000_000_000)
+	owmKey     = "owm-test-key-5f1c"
+)
+
+// env is one test's servers: Kafka with the readings and dead-letter topics, InfluxDB,
+// and a fake OpenWeatherMap.
+type env struct {
+	t      *testing.T
+	kafka  *servers.Kafka
+	influx *servers.Influx
+	owm    *sendertest.OWM
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	return &env{
+		t:      t,
+		kafka:  servertest.KafkaWith(t, servers.KafkaOptions{Topics: []string{sendertest.Topic, sendertest.DeadTopic}, Partitions: partitions}),
+		influx: servertest.Influx(t),
+		owm:    sendertest.NewOWM(t, owmKey),
+	}
+}
+
+// running is a consumer running in its own goroutine, with the parts it was built of.
+type running struct {
+	reg    *prometheus.Registry
+	logs   *sendertest.LogBuffer
+	cancel context.CancelFunc
+	done   chan error
+	cache  *weather.Cache
+}
+
+// start builds a consumer in group as the sender does and runs it until stop or the
+// end of the test.
+func (e *env) start(group string, o Options) *running {
+	t := e.t
+	t.Helper()
+	r := &running{reg: prometheus.NewRegistry(), logs: &sendertest.LogBuffer{}, done: make(chan error, 1)}
+	log := slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: []string{e.kafka.Addr}, GroupID: group, Topic: sendertest.Topic,
+		StartOffset: kafka.FirstOffset, MaxWait: 500 * time.Millisecond, QueueCapacity: 1000,
+		HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second, RebalanceTimeout: 10 * time.Second,
+		JoinGroupBackoff: time.Second,
+	})
+	dead := &kafka.Writer{Addr: kafka.TCP(e.kafka.Addr), Topic: sendertest.DeadTopic, Balancer: &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
+	st, err := store.New(store.Options{URL: e.influx.URL, Token: e.influx.Token, Org: e.influx.Org, Bucket: e.influx.Bucket, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := weather.NewOWM(e.owm.URL, owmKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wm, err := weather.NewMetrics(r.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cache = weather.NewCache(p, weather.Gwangju, weather.CacheOptions{TTL: time.Hour, Metrics: wm, Logger: log})
+	o.Logger, o.Registerer = log, r.reg
+	if o.MaxBackoff == 0 {
+		o.MinBackoff, o.MaxBackoff = 50*time.Millisecond, 500*time.Millisecond
+	}
+	c, err := New(reader, st, dead, r.cache, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() {
+		err := c.Run(ctx)
+		r.cache.Close()
+		st.Close()
+		err2 := dead.Close()
+		if err3 := reader.Close(); err == nil {
+			err = err3
+		}
+		if err == nil {
+			err = err2
+		}
+		r.done <- err
+	}()
+	t.Cleanup(func() {
+		r.stop(t)
+		if t.Failed() {
+			t.Logf("consumer log:\n%s", tail(r.logs.String(), 6000))
+		}
+	})
+	return r
+}
+
+// stop cancels the consumer and waits for Run to return; it must be ctx's error.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	if err := <-r.done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run after cancel = %v, want context.Canceled", err)
+	}
+}
+
+func (r *running) metric(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	fams, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.Counter.GetValue()
+			case m.Histogram != nil:
+				return float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	return 0
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// waitCommitted waits until the group has committed n messages.
+func (e *env) waitCommitted(group string, n int64) {
+	e.t.Helper()
+	sendertest.WaitFor(e.t, fmt.Sprintf("group %s to commit %d messages", group, n), func() (bool, string) {
+		got := sendertest.Committed(e.t, e.kafka.Addr, group, sendertest.Topic, partitions)
+		return got == n, fmt.Sprintf("committed %d", got)
+	})
+}
+
+func TestReadingsStoredWithWeatherAndCommitted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rs := sendertest.Readings(2000, 7, base)
+	sendertest.Produce(t, e.kafka.Addr, sendertest.Topic, sendertest.Messages(t, rs)...)
+	r := e.start("g1", Options{BatchSize: 500})
+	e.waitCommitted("g1", int64(len(rs)))
+	r.stop(t)
+
+	points := sendertest.CheckStored(t, e.influx, rs, store.DefaultLocation)
+	for _, p := range points {
+		if p.Fields["ext_temperature"] != sendertest.OWMTempC || p.Fields["ext_humidity"] != sendertest.OWMHumidity ||
+			p.Fields["weather_stat"] != sendertest.OWMState {
+			t.Fatalf("point %+v lacks the weather", p)
+		}
+	}
+	if n := e.owm.Calls(); n != 1 {
+		t.Errorf("%d weather requests for %d readings within one TTL, want 1", n, len(rs))
+	}
+	if got := r.metric(t, "sender_written_total"); got != float64(len(rs)) {
+		t.Errorf("sender_written_total = %v, want %d", got, len(rs))
+	}
+	if got := r.metric(t, "sender_consumed_total"); got != float64(len(rs)) {
+		t.Errorf("sender_consumed_total = %v, want %d", got, len(rs))
+	}
+	if got := r.metric(t, "sender_origin_to_stored_seconds"); got != float64(len(rs)) {
+		t.Errorf("sender_origin_to_stored_seconds has %v samples, want %d", got, len(rs))
+	}
+	if got := r.metric(t, "sender_weather_fetches_total", "provider", "owm", "result", "ok"); got != 1 {
+		t.Errorf("weather fetches ok = %v, want 1", got)
+	}
+	if got := r.metric(t, "sender_batch_size"); got < 4 {
+		t.Errorf("%v batches for 2000 messages of at most 500", got)
+	}
+}
+
+// The same readings delivered again (a producer retry, a consumer crash before its
+// commit, a replay from the start) leave exactly one point each.
+func TestRedeliveryOverwrites(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rs := sendertest.Readings(600, 5, base)
+	msgs := sendertest.Messages(t, rs)
+	sendertest.Produce(t, e.kafka.Addr, sendertest.Topic, msgs...)
+	sendertest.Produce(t, e.kafka.Addr, sendertest.Topic, msgs[100:400]...) // duplicates on the topic
+	r := e.start("first", Options{BatchSize: 250})
+	e.waitCommitted("first", int64(len(msgs)+300))
+	r.stop(t)
+	// A second group replays the whole topic from the start.
+	r = e.start("replay", Options{BatchSize: 1000})
+	e.waitCommitted("replay", int64(len(msgs)+300))
+	r.stop(t)
+	sendertest.CheckStored(t, e.influx, rs, store.DefaultLocation)
+}
+
+// Undecodable messages go to the dead-letter topic with their key, value and reason;
+// the good messages around them are all stored and everything is committed.
+func TestDeadLetters(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rs := sendertest.Readings(300, 3, base)
+	msgs := sendertest.Messages(t, rs)
+	bad := []struct{ key, value, reason string }{
+		{"dev-0", "temperature=21.5 (not a reading)", ReasonMalformed},
+		{"dev-1", `{"id":"x","device":"dev-1","resource":"temperature","value":1,"origin":5}`, ReasonInvalid}, // seq missing
+		{"dev-2", `{"id":"` + strings.Repeat("x", reading.MaxEncodedLen) + `"}`, ReasonTooLarge},
+		{"", "", ReasonMalformed}, // empty value, no key
+	}
+	var all []kafka.Message
+	for i, m := range msgs {
+		all = append(all, m)
+		if i%70 == 10 && i/70 < len(bad) {
+			b := bad[i/70]
+			all = append(all, kafka.Message{Key: []byte(b.key), Value: []byte(b.value), Headers: []kafka.Header{{Key: "origin", Value: []byte("test")}}})
+		}
+	}
+	sendertest.Produce(t, e.kafka.Addr, sendertest.Topic, all...)
+	r := e.start("g1", Options{BatchSize: 100})
+	e.waitCommitted("g1", int64(len(all)))
+	r.stop(t)
+
+	sendertest.CheckStored(t, e.influx, rs, store.DefaultLocation)
+	dead := sendertest.ReadTopic(t, e.kafka.Addr, sendertest.DeadTopic, len(bad))
+	byValue := map[string]kafka.Message{}
+	for _, m := range dead {
+		byValue[string(m.Value)] = m
+	}
+	for _, b := range bad {
+		m, ok := byValue[b.value]
+		if !ok {
+			t.Errorf("dead letter %.40q missing", b.value)
+			continue
+		}
+		off, err := strconv.ParseInt(Header(m, HeaderOffset), 10, 64)
+		if string(m.Key) != b.key || Header(m, HeaderReason) != b.reason || Header(m, HeaderTopic) != sendertest.Topic ||
+			Header(m, HeaderPartition) == "" || err != nil || off < 0 || Header(m, HeaderError) == "" || Header(m, "origin") != "test" {
+			t.Errorf("dead letter %.40q: key %q headers %v; want key %q, reason %s, source and the original header", b.value, m.Key, m.Headers, b.key, b.reason)
+		}
+	}
+	for reason, n := range map[string]float64{ReasonMalformed: 2, ReasonInvalid: 1, ReasonTooLarge: 1, ReasonRejected: 0} {
+		if got := r.metric(t, "sender_dead_lettered_total", "reason", reason); got != n {
+			t.Errorf("sender_dead_lettered_total{reason=%q} = %v, want %v", reason, got, n)
+		}
+	}
+}
+
+// A point InfluxDB refuses for good (a field type conflict) is dead-lettered with the
+// reason; it does not block the partition.
+func TestRejectedPointDeadLettered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	client := influxdb2.NewClient(e.influx.URL, e.influx.Token)
+	defer client.Close()
+	if err := client.WriteAPIBlocking(e.influx.Org, e.influx.Bucket).WriteRecord(context.Background(),
+		fmt.Sprintf(`dev-x,location=Gwangju temperature="hot" %d`, base)); err != nil {
+		t.Fatal(err)
+	}
+	rs := sendertest.Readings(200, 4, base)
+	conflict := reading.Reading{ID: "conflict", Device: "dev-x", Resource: "temperature", Value: 20, Origin: base + 77, Seq: 9}
+	msgs := sendertest.Messages(t, append(rs[:100:100], append([]reading.Reading{conflict}, rs[100:]...)...))
+	sendertest.Produce(t, e.kafka.Addr, sendertest.Topic, msgs...)
+	r := e.start("g1", Options{BatchSize: 1000})
+	e.waitCommitted("g1", int64(len(msgs)))
+	r.stop(t)
+
+	dead := sendertest.ReadTopic(t, e.kafka.Addr, sendertest.DeadTopic, 1)
+	if Header(dead[0], HeaderReason) != ReasonRejected || !strings.Contains(Header(dead[0], HeaderError), "field type conflict") ||
+		string(dead[0].Key) != "dev-x" {
+		t.Fatalf("dead letter %s headers %v, want the conflict, reason rejected", dead[0].Value, dead[0].Headers)
+	}
+	var good int
+	for _, p := range sendertest.Stored(t, e.influx) {
+		if p.Measurement != "dev-x" {
+			good++
+		}
+	}
+	if want := sendertest.PointCount(rs, store.DefaultLocation); good != want {
+		t.Fatalf("%d good points stored, want %d", good, want)
+	}
+	if got := r.metric(t, "sender_dead_lettered_total", "reason", ReasonRejected); got != 1 {
+		t.Errorf("rejected dead letters = %v", got)
+	}
+}
+
+// InfluxDB goes away: the consumer retries the same batch, commits nothing past what
+// it stored, stops on cancel without committing, and a new consumer completes the
+// batch once InfluxDB is back, with nothing lost or doubled.
+func TestInfluxOutage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	first := sendertest.Readings(400, 4, base)
+	sendertest.Produce(t, e.kafka.Addr, sendertest.Topic, sendertest.Messages(t, first)...)
+	r := e.start("g1", Options{BatchSize: 5000})
+	e.waitCommitted("g1", int64(len(first)))
+
+	if err := e.influx.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	second := sendertest.Readings(400, 4, base+1_000_000_000_000)
+	sendertest.Produce(t, e.kafka.Addr, sendertest.Topic, sendertest.Messages(t, second)...)
+	sendertest.WaitFor(t, "write retries while InfluxDB is down", func() (bool, string) {
+		n := r.metric(t, "sender_write_errors_total")
+		return n >= 3, fmt.Sprintf("%v write errors", n)
+	})
+	if got := sendertest.Committed(t, e.kafka.Addr, "g1", sendertest.Topic, partitions); got != int64(len(first)) {
+		t.Fatalf("committed %d while InfluxDB was down, want %d", got, len(first))
+	}
+	// Shut down mid-retry: Run returns, nothing more is committed.
+	r.stop(t)
+	if got := sendertest.Committed(t, e.kafka.Addr, "g1", sendertest.Topic, partitions); got != int64(len(first)) {
+		t.Fatalf("committed %d after a shutdown during the outage, want %d", got, len(first))
+	}
+	// A new consumer retries while InfluxDB is still down, then completes.
+	r = e.start("g1", Options{BatchSize: 5000})
+	sendertest.WaitFor(t, "the new consumer to retry", func() (bool, string) {
+		n := r.metric(t, "sender_write_errors_total")
+		return n >= 1, fmt.Sprintf("%v write errors", n)
+	})
+	servertest.Start(t, e.influx.Proc)
+	e.waitCommitted("g1", int64(len(first)+len(second)))
+	r.stop(t)
+	sendertest.CheckStored(t, e.influx, append(first, second...), store.DefaultLocation)
+}
+
+// The weather provider failing never holds up or drops readings: they are stored
+// without weather fields and the failure is counted.
+func TestWeatherFailureStillStores(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.owm.Fail(500)
+	rs := sendertest.Readings(300, 3, base)
+	sendertest.Produce(t, e.kafka.Addr, sendertest.Topic, sendertest.Messages(t, rs)...)
+	r := e.start("g1", Options{BatchSize: 100})
+	e.waitCommitted("g1", int64(len(rs)))
+	r.stop(t)
+	for _, p := range sendertest.CheckStored(t, e.influx, rs, store.DefaultLocation) {
+		if _, ok := p.Fields["ext_temperature"]; ok {
+			t.Fatalf("point %+v has weather from a failing provider", p)
+		}
+	}
+	if got := r.metric(t, "sender_weather_fetches_total", "provider", "owm", "result", "error"); got < 1 {
+		t.Errorf("weather failures counted: %v", got)
+	}
+	if n := e.owm.Calls(); n >= 10 {
+		t.Errorf("%d requests to a failing provider for %d readings: it is asked per batch or message", n, len(rs))
+	}
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smartx-team/overcloud/functions/internal/servers"
+	"github.com/smartx-team/overcloud/functions/internal/servers/servertest"
+	"github.com/smartx-team/overcloud/functions/sender/internal/sendertest"
+)
+
+const pkg = "github.com/smartx-team/overcloud/functions/sender"
+
+func build(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bin, err := servers.BuildGo(ctx, pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// metric reads one unlabelled sample from the admin's /metrics.
+func metric(admin, name string) (float64, error) {
+	resp, err := http.Get(admin + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(b)
+	if m == nil {
+		return 0, fmt.Errorf("no %s in /metrics", name)
+	}
+	return strconv.ParseFloat(string(m[1]), 64)
+}
+
+// The sender as its own process is SIGKILLed while it works through a large backlog,
+// in the middle of a batch, then started again: every reading ends up in InfluxDB
+// exactly once, and the key never shows in its log.
+func TestKilledMidBatchStoresEverythingOnce(t *testing.T) {
+	t.Parallel()
+	bin := build(t)
+	const partitions = 4
+	k := servertest.KafkaWith(t, servers.KafkaOptions{Topics: []string{sendertest.Topic, sendertest.DeadTopic}, Partitions: partitions})
+	in := servertest.Influx(t)
+	const key = "process-test-key-31f0"
+	owm := sendertest.NewOWM(t, key)
+	rs := sendertest.Readings(60000, 50, 1_763_700_000_000_000_000)
+	sendertest.Produce(t, k.Addr, sendertest.Topic, sendertest.Messages(t, rs)...)
+
+	port, err := servers.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := fmt.Sprintf("http://127.0.0.1:%d", port)
+	var logs sendertest.LogBuffer
+	p := servers.NewProc("sender", []string{bin}, []string{
+		"SENDER_KAFKA_BROKERS=" + k.Addr,
+		"SENDER_INFLUX_URL=" + in.URL,
+		"SENDER_INFLUX_TOKEN=" + in.Token,
+		"SENDER_INFLUX_ORG=" + in.Org,
+		"SENDER_INFLUX_BUCKET=" + in.Bucket,
+		"SENDER_BATCH_SIZE=10000",
+		"SENDER_OWM_URL=" + owm.URL,
+		"SENDER_OWM_API_KEY=" + key,
+		fmt.Sprintf("SENDER_ADMIN_LISTEN=127.0.0.1:%d", port),
+	}, func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, admin+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz: %d", resp.StatusCode)
+		}
+		return nil
+	}, &logs)
+	t.Cleanup(func() {
+		_ = p.Stop()
+		if t.Failed() || os.Getenv("SENDER_TEST_SHOW_LOG") != "" {
+			t.Logf("sender log:\n%s", logs.String())
+		}
+	})
+	start := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), sendertest.Wait)
+		defer cancel()
+		if err := p.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start()
+	// Kill it once it has stored a batch and is busy with the next ones.
+	sendertest.WaitFor(t, "a first batch stored", func() (bool, string) {
+		n, err := metric(admin, "sender_written_total")
+		return n > 0, fmt.Sprint(n, err)
+	})
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	committed := sendertest.Committed(t, k.Addr, "smartx-sender", sendertest.Topic, partitions)
+	if committed >= int64(len(rs)) {
+		t.Fatalf("everything (%d) was committed before the kill; make the backlog larger", committed)
+	}
+	t.Logf("killed with %d of %d committed", committed, len(rs))
+
+	start()
+	sendertest.WaitFor(t, "every reading committed after the restart", func() (bool, string) {
+		n := sendertest.Committed(t, k.Addr, "smartx-sender", sendertest.Topic, partitions)
+		return n == int64(len(rs)), fmt.Sprint(n, " committed")
+	})
+	points := sendertest.CheckStored(t, in, rs, "Gwangju")
+	for _, pt := range points {
+		if pt.Fields["ext_temperature"] != sendertest.OWMTempC {
+			t.Fatalf("point %+v lacks the weather", pt)
+		}
+	}
+	if err := p.Stop(); err != nil {
+		t.Errorf("SIGTERM stop: %v", err)
+	}
+	if strings.Contains(logs.String(), key) {
+		t.Errorf("the log shows the API key")
+	}
+	checkStartLine(t, logs.String())
+}
+
+// checkStartLine wants the first line the sender logs to be its JSON start line.
+func checkStartLine(t *testing.T, logs string) {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "--- servers:") { // the Proc's own note
+			continue
+		}
+		var l struct{ Level, Msg, Component string }
+		if err := json.Unmarshal([]byte(line), &l); err != nil || l.Msg != "sender starting" || l.Level != "INFO" || l.Component != "sender" {
+			t.Errorf("first log line %q (%v), want the JSON start line", line, err)
+		}
+		return
+	}
+	t.Error("no log line")
+}
+
+func TestBinaryConfigAndHelp(t *testing.T) {
+	t.Parallel()
+	bin := build(t)
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		code int
+		want string
+	}{
+		{"help", []string{"--help"}, nil, 0, "SENDER_OWM_API_KEY_FILE"},
+		{"bad batch size", nil, []string{"SENDER_BATCH_SIZE=0"}, 2, "SENDER_BATCH_SIZE"},
+		{"bad env number", nil, []string{"SENDER_BATCH_SIZE=lots"}, 2, "SENDER_BATCH_SIZE"},
+		{"owm without key", nil, []string{"SENDER_WEATHER_PROVIDER=owm"}, 2, "SENDER_OWM_API_KEY"},
+		{"bad influx url", []string{"--influx-url", "influx:8086"}, nil, 2, "SENDER_INFLUX_URL"},
+		{"stray argument", []string{"extra"}, nil, 2, "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(bin, tt.args...)
+			cmd.Env = append(os.Environ(), tt.env...)
+			out, err := cmd.CombinedOutput()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.code || !strings.Contains(string(out), tt.want) {
+				t.Errorf("exit %d, output %q; want %d and %q", code, out, tt.code, tt.want)
+			}
+		})
+	}
+}
