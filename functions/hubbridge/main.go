@@ -1,0 +1,68 @@
+// Command hubbridge is the IoT-Cloud hub's bridge: it takes EdgeX events from devices
+// (its own EdgeX v3 REST ingest, or a real EdgeX deployment's MQTT message bus), stores
+// every reading in MongoDB first, relays them to Kafka and marks them delivered only
+// after Kafka acknowledged them. See package hub for the parts and `hubbridge --help`
+// for every setting; each flag can also be set by its HUB_* environment variable.
+//
+// Running it by hand (or as a test or benchmark does):
+//
+//	HUB_LISTEN=127.0.0.1:59880 HUB_ADMIN_LISTEN=127.0.0.1:9102 \
+//	HUB_MONGO_URI=mongodb://127.0.0.1:27017/ HUB_KAFKA_BROKERS=127.0.0.1:9092 \
+//	HUB_DEVICE_TOKENS_FILE=/run/secrets/device-tokens.json hubbridge
+//
+// It logs one JSON line with its addresses when it starts, is ready (GET /readyz) once
+// MongoDB answers, and stops gracefully on SIGTERM. A bad setting exits with status 2
+// and a message naming it; a failure at start or while running exits with status 1.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/smartx-team/overcloud/functions/hubbridge/hub"
+	"github.com/smartx-team/overcloud/functions/internal/service"
+)
+
+func main() {
+	ctx, stop := service.SignalContext()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program: it returns the exit code (0 ok or --help, 1 failure, 2
+// bad configuration). Logs go to stdout as JSON, configuration errors to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "hubbridge: bad configuration: %v\n", err)
+		return 2
+	}
+	log := newLogger(stdout, cfg.LogLevel)
+	h, err := hub.New(ctx, cfg, log, service.NewRegistry())
+	if err != nil {
+		log.Error("hub bridge cannot start", "err", err)
+		fmt.Fprintf(stderr, "hubbridge: %v\n", err)
+		return 1
+	}
+	if err := h.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "hubbridge: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// newLogger is service.NewLogger's JSON logger on any writer, so tests can read it.
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // validated with the config
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("component", "hubbridge")
+}

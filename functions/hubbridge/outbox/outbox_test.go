@@ -1,0 +1,353 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/smartx-team/overcloud/functions/internal/servers/servertest"
+	"github.com/smartx-team/overcloud/functions/reading"
+)
+
+// One FerretDB for the package; each subtest gets its own database.
+func TestOutbox(t *testing.T) {
+	m := servertest.Mongo(t)
+	client, err := mongo.Connect(options.Client().ApplyURI(m.URI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	n := 0
+	db := func() *mongo.Database {
+		n++
+		return client.Database(fmt.Sprintf("outbox_test_%d", n))
+	}
+	t.Run("StoreRelayDeliver", func(t *testing.T) { testStoreRelayDeliver(t, db()) })
+	t.Run("ConcurrentOrder", func(t *testing.T) { testConcurrentOrder(t, db()) })
+	t.Run("Duplicates", func(t *testing.T) { testDuplicates(t, db()) })
+	t.Run("Restart", func(t *testing.T) { testRestart(t, db()) })
+	t.Run("MemoryBudget", func(t *testing.T) { testMemoryBudget(t, db()) })
+	t.Run("Purge", func(t *testing.T) { testPurge(t, db()) })
+	t.Run("NextSeq", func(t *testing.T) { testNextSeq(t, db()) })
+	t.Run("Closed", func(t *testing.T) { testClosed(t, db()) })
+	t.Run("Invalid", func(t *testing.T) { testInvalid(t, db()) })
+}
+
+// running is an Outbox with its writer running until the test ends (or stop).
+type running struct {
+	*Outbox
+	stop func()
+}
+
+func open(t *testing.T, db *mongo.Database, o Options) running {
+	t.Helper()
+	o.Database = db
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ob, err := Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stopRun := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ob.Run(runCtx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			stopRun()
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return running{ob, stop}
+}
+
+func mkReading(device string, seq uint64) reading.Reading {
+	return reading.Reading{
+		ID: fmt.Sprintf("%s-%d", device, seq), Device: device, Resource: "temperature",
+		Value: 20 + float64(seq%10), Unit: "C", Origin: time.Now().UnixNano(), Seq: seq, Location: "sector-1",
+	}
+}
+
+func store(t *testing.T, ob running, rs ...reading.Reading) StoreResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := ob.Store(ctx, rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// drain takes everything pending, checks each record decodes, marks it delivered and
+// returns the readings in relay order.
+func drain(t *testing.T, ob *Outbox, batch int) []reading.Reading {
+	t.Helper()
+	ctx := context.Background()
+	var out []reading.Reading
+	for {
+		chunks, err := ob.Pending(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(chunks) == 0 {
+			return out
+		}
+		for _, c := range chunks {
+			recs, err := c.Records()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range recs {
+				rd, err := reading.Decode(r.Value)
+				if err != nil {
+					t.Fatalf("record %q does not decode: %v", r.Value, err)
+				}
+				if string(r.Key) != rd.Device {
+					t.Errorf("key %q, device %q", r.Key, rd.Device)
+				}
+				out = append(out, rd)
+			}
+		}
+		if err := ob.Delivered(ctx, chunks[len(chunks)-1].Order); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func testStoreRelayDeliver(t *testing.T, db *mongo.Database) {
+	ob := open(t, db, Options{})
+	in := []reading.Reading{mkReading("dev-a", 1), mkReading("dev-a", 2), mkReading("dev-b", 1)}
+	if res := store(t, ob, in...); res.Stored != 3 || res.Duplicates != 0 {
+		t.Fatalf("store = %+v, want 3 stored", res)
+	}
+	if b := ob.Backlog(); b != 3 {
+		t.Errorf("backlog = %d, want 3", b)
+	}
+	select {
+	case <-ob.Notify():
+	default:
+		t.Error("no notification after a store")
+	}
+	got := drain(t, ob.Outbox, 1000)
+	if len(got) != len(in) {
+		t.Fatalf("relayed %d readings, want %d", len(got), len(in))
+	}
+	for i := range in {
+		if got[i] != in[i] {
+			t.Errorf("reading %d = %+v, want %+v", i, got[i], in[i])
+		}
+	}
+	if b := ob.Backlog(); b != 0 {
+		t.Errorf("backlog after delivery = %d, want 0", b)
+	}
+}
+
+// Concurrent writers are grouped into few chunks, and each writer's readings come out
+// in the order it stored them.
+func testConcurrentOrder(t *testing.T, db *mongo.Database) {
+	reg := prometheus.NewRegistry()
+	ob := open(t, db, Options{Registerer: reg, MaxBatch: 500})
+	const devices, per = 50, 20
+	var wg sync.WaitGroup
+	for d := range devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range per {
+				name := fmt.Sprintf("dev-%d", d)
+				store(t, ob, mkReading(name, uint64(s+1)))
+			}
+		}()
+	}
+	wg.Wait()
+	got := drain(t, ob.Outbox, 300)
+	if len(got) != devices*per {
+		t.Fatalf("relayed %d, want %d", len(got), devices*per)
+	}
+	last := map[string]uint64{}
+	for _, r := range got {
+		if r.Seq != last[r.Device]+1 {
+			t.Fatalf("%s: seq %d after %d", r.Device, r.Seq, last[r.Device])
+		}
+		last[r.Device] = r.Seq
+	}
+	writes := histogramCount(t, reg, "hub_store_batch_readings")
+	if writes >= devices*per {
+		t.Errorf("%d MongoDB writes for %d concurrent readings: nothing was grouped", writes, devices*per)
+	}
+}
+
+func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+func testDuplicates(t *testing.T, db *mongo.Database) {
+	ob := open(t, db, Options{})
+	a, b := mkReading("dev-a", 1), mkReading("dev-a", 2)
+	store(t, ob, a)
+	if res := store(t, ob, a, b, b); res.Stored != 1 || res.Duplicates != 2 {
+		t.Fatalf("store = %+v, want 1 stored, 2 duplicates", res)
+	}
+	got := drain(t, ob.Outbox, 1000)
+	// Delivered ids are still remembered within the retention.
+	if res := store(t, ob, a); res.Stored != 0 || res.Duplicates != 1 {
+		t.Errorf("store after delivery = %+v, want a duplicate", res)
+	}
+	if len(got) != 2 || got[0].ID != a.ID || got[1].ID != b.ID {
+		t.Errorf("relayed %+v, want a then b once each", got)
+	}
+}
+
+// A restart keeps the undelivered readings and the relay's progress, and orders new
+// chunks after the old ones.
+func testRestart(t *testing.T, db *mongo.Database) {
+	ob := open(t, db, Options{})
+	store(t, ob, mkReading("dev-a", 1), mkReading("dev-a", 2))
+	store(t, ob, mkReading("dev-a", 3))
+	ctx := context.Background()
+	first, err := ob.Pending(ctx, 2)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("pending = %d chunks, %v; want the first chunk", len(first), err)
+	}
+	if err := ob.Delivered(ctx, first[0].Order); err != nil {
+		t.Fatal(err)
+	}
+	ob.stop()
+
+	ob2 := open(t, db, Options{})
+	if b := ob2.Backlog(); b != 1 {
+		t.Errorf("backlog after restart = %d, want 1", b)
+	}
+	store(t, ob2, mkReading("dev-a", 4))
+	got := drain(t, ob2.Outbox, 1000)
+	if len(got) != 2 || got[0].Seq != 3 || got[1].Seq != 4 {
+		t.Errorf("after restart relayed %+v, want seq 3 then 4", got)
+	}
+}
+
+// Beyond the memory budget chunks are read back from MongoDB, in order.
+func testMemoryBudget(t *testing.T, db *mongo.Database) {
+	ob := open(t, db, Options{MemoryBytes: 1, SegmentMaxBytes: 2000})
+	var want []uint64
+	for s := uint64(1); s <= 30; s++ {
+		store(t, ob, mkReading("dev-m", s))
+		want = append(want, s)
+	}
+	got := drain(t, ob.Outbox, 7)
+	if len(got) != len(want) {
+		t.Fatalf("relayed %d, want %d", len(got), len(want))
+	}
+	for i, r := range got {
+		if r.Seq != want[i] {
+			t.Fatalf("reading %d has seq %d, want %d", i, r.Seq, want[i])
+		}
+	}
+	if s := ob.Segments(); s < 2 {
+		t.Errorf("%d segments; the size limit should have sealed some", s)
+	}
+}
+
+// Delivered, sealed segments are dropped once the retention passed; undelivered never.
+func testPurge(t *testing.T, db *mongo.Database) {
+	ctx := context.Background()
+	ob := open(t, db, Options{SegmentMaxBytes: 1, Retention: -1})
+	for s := uint64(1); s <= 3; s++ {
+		store(t, ob, mkReading("dev-p", s))
+	}
+	if n, err := ob.Purge(ctx); err != nil || n != 0 {
+		t.Fatalf("purge before delivery dropped %d (%v), want 0", n, err)
+	}
+	before := segmentCollections(t, db)
+	if len(before) != 3 {
+		t.Fatalf("segments %v, want 3 (one per chunk)", before)
+	}
+	drain(t, ob.Outbox, 1000)
+	n, err := ob.Purge(ctx)
+	if err != nil || n != 3 {
+		t.Fatalf("purge dropped %d (%v), want 3", n, err)
+	}
+	if after := segmentCollections(t, db); len(after) != 0 {
+		t.Errorf("segments left after purge: %v", after)
+	}
+}
+
+func segmentCollections(t *testing.T, db *mongo.Database) []string {
+	t.Helper()
+	names, err := db.ListCollectionNames(context.Background(), bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var segs []string
+	for _, n := range names {
+		if isSegmentName(n) {
+			segs = append(segs, n)
+		}
+	}
+	return segs
+}
+
+func testNextSeq(t *testing.T, db *mongo.Database) {
+	ob := open(t, db, Options{})
+	ctx := context.Background()
+	for _, tt := range []struct {
+		device string
+		n      int
+		want   uint64
+	}{{"dev-a", 2, 1}, {"dev-a", 3, 3}, {"dev-b", 1, 1}, {"dev-a", 1, 6}} {
+		got, err := ob.NextSeq(ctx, tt.device, tt.n)
+		if err != nil || got != tt.want {
+			t.Errorf("NextSeq(%s, %d) = %d, %v; want %d", tt.device, tt.n, got, err, tt.want)
+		}
+	}
+	if _, err := ob.NextSeq(ctx, "dev-a", 0); err == nil {
+		t.Error("NextSeq with n = 0 succeeded")
+	}
+}
+
+func testClosed(t *testing.T, db *mongo.Database) {
+	ob := open(t, db, Options{})
+	ob.stop()
+	_, err := ob.Store(context.Background(), []reading.Reading{mkReading("dev-c", 1)})
+	if !errors.Is(err, ErrClosed) {
+		t.Errorf("store after stop: %v, want ErrClosed", err)
+	}
+}
+
+func testInvalid(t *testing.T, db *mongo.Database) {
+	ob := open(t, db, Options{})
+	bad := mkReading("dev-i", 1)
+	bad.Seq = 0
+	_, err := ob.Store(context.Background(), []reading.Reading{mkReading("dev-i", 2), bad})
+	if !errors.Is(err, reading.ErrInvalid) {
+		t.Errorf("store of an invalid reading: %v, want reading.ErrInvalid", err)
+	}
+	if b := ob.Backlog(); b != 0 {
+		t.Errorf("backlog %d after a refused store", b)
+	}
+}
