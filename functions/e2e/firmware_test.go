@@ -1,0 +1,188 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+
+	"github.com/smartx-team/overcloud/device/queue"
+	"github.com/smartx-team/overcloud/functions/internal/localpath"
+	"github.com/smartx-team/overcloud/functions/internal/servers"
+	"github.com/smartx-team/overcloud/functions/sender/store"
+)
+
+// TestFirmwareThroughThePath runs the real firmware (--simulate) on three simulated
+// Pis against the real hub, through Kafka and the sender into InfluxDB, with a hub
+// outage in the middle and a set-point command: every reading a Pi handed to the hub
+// is stored exactly once, and what it still holds is in its queue.
+func TestFirmwareThroughThePath(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	pis := []string{"pi-1", "pi-2", "pi-3"}
+	tokens := map[string]string{}
+	for _, pi := range pis {
+		tokens[pi] = "token-of-" + pi
+	}
+	dir := t.TempDir()
+	path, err := localpath.Start(ctx, localpath.Options{Dir: dir, Tokens: tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := path.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	procs := map[string]*servers.Proc{}
+	var commandURL string
+	for i, pi := range pis {
+		proc, url, err := path.StartPi(ctx, localpath.Pi{
+			Device: pi, Token: tokens[pi], Location: fmt.Sprintf("sector-%d", i+1), Interval: 200 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		procs[pi] = proc
+		if i == 0 {
+			commandURL = url
+		}
+	}
+
+	time.Sleep(3 * time.Second)
+	setSetpoint(t, commandURL, "pi-1", "22")
+	// The hub goes away for a while: the Pis keep sampling into their queues.
+	if err := path.Hub.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second)
+	start(t, "hub", path.Hub.Start)
+	time.Sleep(5 * time.Second)
+	for _, pi := range pis {
+		if err := procs[pi].Stop(); err != nil {
+			t.Fatalf("stop %s: %v", pi, err)
+		}
+	}
+
+	client := influxdb2.NewClient(path.Influx.URL, path.Influx.Token)
+	defer client.Close()
+	for _, pi := range pis {
+		handed := handedToHub(t, path.PiQueuePath(pi), pi)
+		if handed == 0 {
+			t.Fatalf("%s handed no reading to the hub", pi)
+		}
+		var stored int64
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			qctx, cancel := context.WithTimeout(ctx, time.Minute)
+			stored, err = countDeviceValues(qctx, client, path, pi)
+			cancel()
+			if err == nil && stored >= int64(handed) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: InfluxDB holds %d of the %d readings the hub acknowledged (last error: %v)", pi, stored, handed, err)
+			}
+			time.Sleep(time.Second)
+		}
+		if stored != int64(handed) {
+			t.Errorf("%s: InfluxDB holds %d values, the hub acknowledged %d readings", pi, stored, handed)
+		}
+		t.Logf("%s: %d readings stored exactly once", pi, stored)
+	}
+	if n := countField(t, client, path, "pi-1", "setpoint", 22); n == 0 {
+		t.Error("the set-point 22 sent to pi-1 never reached InfluxDB as a reading")
+	}
+}
+
+// setSetpoint sends a set-point command the way EdgeX core-command does.
+func setSetpoint(t *testing.T, base, device, value string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, base+"/api/v3/device/name/"+device+"/setpoint",
+		strings.NewReader(`{"setpoint": "`+value+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("set-point command: HTTP %d, want 200", resp.StatusCode)
+	}
+}
+
+// handedToHub opens a stopped Pi's queue: every sequence number it gave out and no
+// longer holds was acknowledged by the hub (nothing was dropped, which it checks).
+func handedToHub(t *testing.T, file, device string) int {
+	t.Helper()
+	q, err := queue.Open(file, queue.Options{Max: 1 << 30, Device: device})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	st, err := q.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Dropped != 0 || st.Corrupt != 0 {
+		t.Fatalf("%s: queue dropped %d readings and found %d corrupt", device, st.Dropped, st.Corrupt)
+	}
+	recs, err := q.Peek(1 << 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := 0
+	for _, r := range recs {
+		held += len(r.Readings)
+	}
+	return int(st.LastSeq) - held
+}
+
+// countDeviceValues counts a device's stored values, the weather fields aside.
+func countDeviceValues(ctx context.Context, c influxdb2.Client, p *localpath.Path, device string) (int64, error) {
+	q := fmt.Sprintf(`from(bucket: %q) |> range(start: 2000-01-01T00:00:00Z)
+  |> filter(fn: (r) => r._measurement == %q and r._field != %q and r._field != %q and r._field != %q)
+  |> group() |> count()`, p.Influx.Bucket, device, store.FieldExtTemperature, store.FieldExtHumidity, store.FieldWeatherStat)
+	res, err := c.QueryAPI(p.Influx.Org).Query(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Close()
+	var n int64
+	for res.Next() {
+		if v, ok := res.Record().Value().(int64); ok {
+			n += v
+		}
+	}
+	return n, res.Err()
+}
+
+// countField counts a device's stored values of one field equal to want.
+func countField(t *testing.T, c influxdb2.Client, p *localpath.Path, device, field string, want float64) int {
+	t.Helper()
+	q := fmt.Sprintf(`from(bucket: %q) |> range(start: 2000-01-01T00:00:00Z)
+  |> filter(fn: (r) => r._measurement == %q and r._field == %q and r._value == %v)`, p.Influx.Bucket, device, field, want)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := c.QueryAPI(p.Influx.Org).Query(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	n := 0
+	for res.Next() {
+		n++
+	}
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
