@@ -1,0 +1,269 @@
+package edgex
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/edgexfoundry/go-mod-core-contracts/v4/common"
+	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos"
+	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/requests"
+
+	"github.com/smartx-team/overcloud/functions/reading"
+)
+
+// Options configure a Client; zero values take the defaults named per field.
+type Options struct {
+	// EventURL is the base URL of core-data or the hub's ingest. Required.
+	EventURL string
+	// MetadataURL is the base URL of core-metadata (default EventURL).
+	MetadataURL string
+	// Token is sent as "Authorization: Bearer <token>" on every request if set.
+	Token string
+	// Service, Profile and Device are the EdgeX names. Required.
+	Service, Profile, Device string
+	// Location is registered with the device (optional).
+	Location string
+	// ServiceURL is the device service's base address: where core-command reaches
+	// the command endpoint. Required by EdgeX even when the endpoint is off.
+	ServiceURL string
+	// SetpointMin and SetpointMax bound the set-point resource in the profile.
+	SetpointMin, SetpointMax float64
+	// HTTP is the client (default: 10 s timeout).
+	HTTP *http.Client
+}
+
+// Client registers the device and posts its events. It is safe for concurrent use.
+type Client struct {
+	o Options
+}
+
+// Errors Send and Register return, to branch on with errors.Is.
+var (
+	// ErrUnauthorized: the hub refused the token (401, 403). Retry later; the
+	// readings stay queued until someone fixes the token.
+	ErrUnauthorized = errors.New("hub refused the token")
+	// ErrNotRegistered: the hub does not know the device (404). Register, then retry.
+	ErrNotRegistered = errors.New("hub does not know the device")
+	// ErrRejected: the hub will never take this request (400, 413, 422).
+	ErrRejected = errors.New("hub rejected the request")
+)
+
+// StatusError is an unexpected HTTP answer; it matches the errors above by code.
+type StatusError struct {
+	Op   string
+	Code int
+	Body string // start of the answer, for the log
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%s: HTTP %d: %s", e.Op, e.Code, e.Body)
+}
+
+// Is maps the status code to ErrUnauthorized, ErrNotRegistered or ErrRejected.
+func (e *StatusError) Is(target error) bool {
+	switch target {
+	case ErrUnauthorized:
+		return e.Code == http.StatusUnauthorized || e.Code == http.StatusForbidden
+	case ErrNotRegistered:
+		return e.Code == http.StatusNotFound
+	case ErrRejected:
+		return e.Code == http.StatusBadRequest || e.Code == http.StatusRequestEntityTooLarge || e.Code == http.StatusUnprocessableEntity
+	}
+	return false
+}
+
+// NewClient checks the options.
+func NewClient(o Options) (*Client, error) {
+	if o.EventURL == "" || o.Service == "" || o.Profile == "" || o.Device == "" || o.ServiceURL == "" {
+		return nil, errors.New("edgex: EventURL, Service, Profile, Device and ServiceURL are required")
+	}
+	if o.MetadataURL == "" {
+		o.MetadataURL = o.EventURL
+	}
+	o.EventURL = strings.TrimRight(o.EventURL, "/")
+	o.MetadataURL = strings.TrimRight(o.MetadataURL, "/")
+	if o.HTTP == nil {
+		o.HTTP = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &Client{o: o}, nil
+}
+
+// Requests returns the three registration requests, in the order they are sent:
+// profile, device service, device. Each has passed EdgeX's validation.
+func (c *Client) Requests() (profile requests.DeviceProfileRequest, service requests.AddDeviceServiceRequest, device requests.AddDeviceRequest, err error) {
+	profile = requests.NewDeviceProfileRequest(Profile(c.o.Profile, c.o.SetpointMin, c.o.SetpointMax))
+	service = requests.NewAddDeviceServiceRequest(dtos.DeviceService{
+		Name: c.o.Service, BaseAddress: c.o.ServiceURL, AdminState: "UNLOCKED",
+		Description: "SmartX Pi firmware: command endpoint of its devices",
+		Labels:      []string{"smartx"},
+	})
+	d := dtos.Device{
+		Name: c.o.Device, ServiceName: c.o.Service, ProfileName: c.o.Profile,
+		AdminState: "UNLOCKED", OperatingState: "UP",
+		Description: "SmartX server-room sensor",
+		Labels:      []string{"smartx"},
+		Protocols:   map[string]dtos.ProtocolProperties{"other": {}},
+	}
+	if c.o.Location != "" {
+		d.Location = c.o.Location
+	}
+	device = requests.NewAddDeviceRequest(d)
+	for _, v := range []interface{ Validate() error }{profile, service, device} {
+		if err = v.Validate(); err != nil {
+			return profile, service, device, fmt.Errorf("edgex registration request: %w", err)
+		}
+	}
+	return profile, service, device, nil
+}
+
+// Register adds the profile, the device service and the device, in that order.
+// Something already registered (409) is success, so a restart, or a second Pi with
+// the same profile, registers without error.
+func (c *Client) Register(ctx context.Context) error {
+	profile, service, device, err := c.Requests()
+	if err != nil {
+		return err
+	}
+	steps := []struct {
+		path string
+		req  any
+	}{
+		{common.ApiDeviceProfileRoute, profile},
+		{common.ApiDeviceServiceRoute, service},
+		{common.ApiDeviceRoute, device},
+	}
+	for _, s := range steps {
+		if err := c.add(ctx, s.path, s.req); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// add posts a one-item EdgeX add request (a JSON array) and checks the item's status.
+func (c *Client) add(ctx context.Context, path string, req any) error {
+	body, err := json.Marshal([]any{req})
+	if err != nil {
+		return fmt.Errorf("register %s: %w", path, err)
+	}
+	code, resp, err := c.post(ctx, c.o.MetadataURL+path, body)
+	if err != nil {
+		return fmt.Errorf("register %s: %w", path, err)
+	}
+	if code != http.StatusMultiStatus && code != http.StatusCreated && code != http.StatusOK {
+		return &StatusError{Op: "register " + path, Code: code, Body: snippet(resp)}
+	}
+	var items []struct {
+		StatusCode int    `json:"statusCode"`
+		Message    string `json:"message"`
+	}
+	if err := json.Unmarshal(resp, &items); err != nil || len(items) != 1 {
+		return fmt.Errorf("register %s: answer is not one status: %s", path, snippet(resp))
+	}
+	switch items[0].StatusCode {
+	case http.StatusCreated, http.StatusOK, http.StatusConflict:
+		return nil
+	}
+	return &StatusError{Op: "register " + path, Code: items[0].StatusCode, Body: snippet([]byte(items[0].Message))}
+}
+
+// Event is one queued event to post.
+type Event struct {
+	ID       string // event id (UUID); the same on every retry
+	Source   string
+	Origin   int64
+	Readings []reading.Reading // all of one device
+}
+
+// Request builds the AddEventRequest for ev and validates it with EdgeX's rules.
+// Reading ids and the sequence numbers (tag "seq") come from the queue, so a retry
+// sends the same request.
+func (c *Client) Request(ev Event) (requests.AddEventRequest, error) {
+	if len(ev.Readings) == 0 {
+		return requests.AddEventRequest{}, errors.New("edgex event: no readings")
+	}
+	device := ev.Readings[0].Device
+	e := dtos.NewEvent(c.o.Profile, device, ev.Source)
+	e.Id, e.Origin = ev.ID, ev.Origin
+	for _, r := range ev.Readings {
+		if r.Device != device {
+			return requests.AddEventRequest{}, fmt.Errorf("edgex event: readings of %s and %s", device, r.Device)
+		}
+		br, err := dtos.NewSimpleReading(c.o.Profile, device, r.Resource, common.ValueTypeFloat64, r.Value)
+		if err != nil {
+			return requests.AddEventRequest{}, fmt.Errorf("edgex reading %s: %w", r.Resource, err)
+		}
+		br.Id, br.Origin, br.Units = r.ID, r.Origin, r.Unit
+		br.Tags = dtos.Tags{"seq": r.Seq}
+		if r.Location != "" {
+			br.Tags["location"] = r.Location
+		}
+		e.Readings = append(e.Readings, br)
+	}
+	req := requests.NewAddEventRequest(e)
+	if err := req.Validate(); err != nil {
+		return req, fmt.Errorf("edgex event %s: %w", ev.ID, err)
+	}
+	return req, nil
+}
+
+// EventPath is POST /api/v3/event/{service}/{profile}/{device}/{source}.
+func (c *Client) EventPath(device, source string) string {
+	return common.ApiEventRoute + "/" + url.PathEscape(c.o.Service) + "/" + url.PathEscape(c.o.Profile) +
+		"/" + url.PathEscape(device) + "/" + url.PathEscape(source)
+}
+
+// Send posts ev. It returns nil once the hub answered 201 (or 409: it already has
+// this event, from a retry whose answer was lost).
+func (c *Client) Send(ctx context.Context, ev Event) error {
+	req, err := c.Request(ev)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRejected, err)
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("edgex event %s: %w", ev.ID, err)
+	}
+	code, resp, err := c.post(ctx, c.o.EventURL+c.EventPath(req.Event.DeviceName, ev.Source), body)
+	if err != nil {
+		return fmt.Errorf("post event: %w", err)
+	}
+	if code == http.StatusCreated || code == http.StatusOK || code == http.StatusConflict {
+		return nil
+	}
+	return &StatusError{Op: "post event", Code: code, Body: snippet(resp)}
+}
+
+func (c *Client) post(ctx context.Context, u string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", common.ContentTypeJSON)
+	if c.o.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.o.Token)
+	}
+	resp, err := c.o.HTTP.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, b, err
+}
+
+func snippet(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}

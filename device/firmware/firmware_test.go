@@ -1,0 +1,264 @@
+package firmware
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/smartx-team/overcloud/device/actuator"
+	"github.com/smartx-team/overcloud/device/config"
+	"github.com/smartx-team/overcloud/device/internal/hubtest"
+)
+
+// syncBuffer is a log sink tests can read while the firmware writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func testConfig(t *testing.T, hubURL string) config.Config {
+	t.Helper()
+	c := config.Defaults()
+	c.Device, c.Location, c.HubURL = "pi-test", "sector-3", hubURL
+	c.Simulate, c.Sensor, c.Actuator = true, config.SensorSim, config.ActuatorSim
+	c.Interval, c.RetryMin, c.RetryMax, c.HTTPTimeout = 100*time.Millisecond, 20*time.Millisecond, 200*time.Millisecond, 2*time.Second
+	c.QueuePath = filepath.Join(t.TempDir(), "q.db")
+	c.CommandListen = "127.0.0.1:0"
+	c.Token = "tok"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// running starts the firmware; the returned stop cancels it, waits for Run and
+// checks that it returned nil and left no goroutine behind.
+func running(t *testing.T, cfg config.Config, log io.Writer) (*Firmware, func()) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	f, err := New(cfg, slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run = %v", err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n := runtime.NumGoroutine(); n > before {
+				buf := make([]byte, 1<<16)
+				t.Errorf("%d goroutines left after Run (before %d):\n%s", n, before, buf[:runtime.Stack(buf, true)])
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return f, stop
+}
+
+func wait(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := hubtest.WaitFor(ctx, cond); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+func startHub(t *testing.T, addr string) *hubtest.Hub {
+	t.Helper()
+	h := hubtest.New(map[string]string{"pi-test": "tok"})
+	if err := h.Start(addr); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		h.Stop()
+		for _, s := range h.Invalid() {
+			t.Errorf("invalid request: %s", s)
+		}
+	})
+	return h
+}
+
+func TestDeliversAndAppliesSetpoints(t *testing.T) {
+	h := startHub(t, "127.0.0.1:0")
+	var log syncBuffer
+	f, stop := running(t, testConfig(t, h.URL()), &log)
+	wait(t, "readings", func() bool { return len(h.Readings("pi-test")) >= 30 })
+
+	got, err := f.ApplySetpoint(context.Background(), 19.6)
+	if err != nil || got != 20 {
+		t.Fatalf("ApplySetpoint(19.6) = %v, %v; want 20 (whole degrees)", got, err)
+	}
+	if _, err := f.ApplySetpoint(context.Background(), 40); !errors.Is(err, actuator.ErrOutOfBounds) {
+		t.Errorf("ApplySetpoint(40) = %v, want ErrOutOfBounds", err)
+	}
+	if sp := f.room.State().SetPoint; sp != 20 {
+		t.Errorf("the simulated air conditioner runs at %v, want 20", sp)
+	}
+	wait(t, "the set-point reading", func() bool {
+		for _, r := range h.Readings("pi-test") {
+			if r.Source == "setpoint" && r.Value == 20 && r.Units == "C" {
+				return true
+			}
+		}
+		return false
+	})
+	// The command endpoint is live on its port.
+	resp, err := http.Get("http://" + f.CommandAddr() + "/api/v3/ping")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("ping: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if m := f.Latest(); m["temperature"] == 0 || m["setpoint"] == 0 {
+		t.Errorf("Latest = %v", m)
+	}
+	stop()
+	st := f.Stats()
+	if st.Delivered == 0 || st.Queued < st.Delivered || st.SetpointChanges != 1 || st.Samples == 0 {
+		t.Errorf("stats %+v", st)
+	}
+	for _, s := range []string{`"msg":"set-point changed","from":24,"to":20`, `"msg":"firmware stopped"`} {
+		if !strings.Contains(log.String(), s) {
+			t.Errorf("log lacks %s", s)
+		}
+	}
+	if strings.Contains(log.String(), "tok\"") {
+		t.Error("the token is in the log")
+	}
+	for _, r := range h.Readings("pi-test") {
+		if r.Location != "sector-3" {
+			t.Fatalf("reading without its location: %+v", r)
+		}
+	}
+}
+
+// TestHubLosesRegistration: a hub that restarts without its registrations answers
+// 404; the firmware registers again and goes on.
+func TestHubLosesRegistration(t *testing.T) {
+	h1 := startHub(t, "127.0.0.1:0")
+	_, stop := running(t, testConfig(t, h1.URL()), io.Discard)
+	wait(t, "readings at the first hub", func() bool { return len(h1.Readings("pi-test")) >= 12 })
+	h1.Stop()
+	h2 := startHub(t, strings.TrimPrefix(h1.URL(), "http://"))
+	wait(t, "readings at the new hub", func() bool { return len(h2.Readings("pi-test")) >= 12 })
+	stop()
+	if n := h2.Counts().Devices["pi-test"]; n != 1 {
+		t.Errorf("registered %d times with the new hub", n)
+	}
+	// No reading is lost across the two hubs.
+	all := append(h1.Readings("pi-test"), h2.Readings("pi-test")...)
+	for i, r := range all {
+		if r.Seq != uint64(i+1) {
+			t.Fatalf("reading %d has seq %d", i+1, r.Seq)
+		}
+	}
+}
+
+func TestQueueFullDropsOldestAndCounts(t *testing.T) {
+	cfg := testConfig(t, "http://127.0.0.1:1") // nothing listens there
+	cfg.QueueMax = 20
+	var log syncBuffer
+	f, stop := running(t, cfg, &log)
+	wait(t, "drops", func() bool { return f.Stats().Dropped > 0 })
+	stop()
+	st := f.Stats()
+	if st.Backlog > 20 || st.Delivered != 0 || st.SendFailures == 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if !strings.Contains(log.String(), "queue full: oldest readings dropped") {
+		t.Error("drops not logged")
+	}
+}
+
+// TestHubRejectionDropsOnlyThatEvent: an event the hub refuses for good (400) is
+// dropped and counted; the ones after it still go.
+func TestHubRejectionDropsOnlyThatEvent(t *testing.T) {
+	var events atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/v3/event/") {
+			if events.Add(1) == 1 {
+				http.Error(w, "bad", http.StatusBadRequest)
+				return
+			}
+			w.WriteHeader(http.StatusCreated)
+			return
+		}
+		w.WriteHeader(http.StatusMultiStatus)
+		fmt.Fprint(w, `[{"statusCode":201}]`)
+	}))
+	defer srv.Close()
+	f, stop := running(t, testConfig(t, srv.URL), io.Discard)
+	wait(t, "deliveries after the rejection", func() bool { return f.Stats().Delivered >= 12 })
+	stop()
+	if st := f.Stats(); st.RejectedByHub == 0 || st.RejectedByHub > 6 {
+		t.Errorf("rejected %d readings, want one event's", st.RejectedByHub)
+	}
+}
+
+func TestNoActuatorRefusesSetpoints(t *testing.T) {
+	cfg := testConfig(t, "http://127.0.0.1:1")
+	cfg.Actuator = config.ActuatorNone
+	f, stop := running(t, cfg, io.Discard)
+	if _, err := f.ApplySetpoint(context.Background(), 22); !errors.Is(err, actuator.ErrNoActuator) {
+		t.Errorf("ApplySetpoint = %v, want ErrNoActuator", err)
+	}
+	stop()
+	if st := f.Stats(); st.SetpointErrors != 1 || st.SetpointChanges != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestStartFailures(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	cfg := testConfig(t, "http://127.0.0.1:1")
+	f, err := New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The queue file is taken: a second firmware on it must not start.
+	cfg2 := cfg
+	cfg2.CommandListen = ""
+	if _, err := New(cfg2, log); err == nil {
+		t.Error("two firmwares on one queue file")
+	}
+	f.Close()
+	cfg3 := testConfig(t, "http://127.0.0.1:1")
+	cfg3.Sensor = config.SensorIIO
+	cfg3.IIODevice = t.TempDir()
+	if _, err := New(cfg3, log); err == nil {
+		t.Error("an IIO directory without inputs was accepted")
+	}
+}

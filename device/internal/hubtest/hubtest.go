@@ -1,0 +1,402 @@
+// Package hubtest is an EdgeX v3 hub for the firmware's tests and benchmark: the
+// subset of core-metadata and core-data the firmware calls (and the hub's standalone
+// ingest accepts), on 127.0.0.1, checking every request with EdgeX's own contract
+// types and validation and every device's bearer token.
+//
+// It keeps what a real hub keeps: registrations (a second add of the same name is
+// answered 409) and each reading once by id (a retried reading is counted as a
+// duplicate, and must be identical to the first delivery). What it saw is readable
+// at any time, so a test can demand that every reading arrived exactly once, in
+// order. Stop and Start (on the same address) simulate an outage.
+package hubtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgexfoundry/go-mod-core-contracts/v4/common"
+	dtoCommon "github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/common"
+	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/requests"
+	"github.com/google/uuid"
+)
+
+// Received is one reading as the hub stored it.
+type Received struct {
+	ID, EventID, Device, Profile, Source, Resource, Units, Location string
+
+	Value  float64
+	Origin int64
+	Seq    uint64
+}
+
+// Hub is safe for concurrent use.
+type Hub struct {
+	tokens map[string]string // device -> token; nil: no auth
+
+	mu       sync.Mutex
+	addr     string
+	srv      *http.Server
+	done     chan struct{}
+	profiles map[string]int // name -> adds seen
+	services map[string]int
+	devices  map[string]int
+	readings map[string][]Received // per device, in order of first arrival
+	byID     map[string]Received
+	dups     int
+	events   int
+	unauth   int
+	invalid  []string
+}
+
+// New returns a stopped hub. tokens maps device names to the bearer token each must
+// send with its device registration and its events; nil turns auth off.
+func New(tokens map[string]string) *Hub {
+	return &Hub{
+		tokens:   tokens,
+		profiles: map[string]int{}, services: map[string]int{}, devices: map[string]int{},
+		readings: map[string][]Received{}, byID: map[string]Received{},
+	}
+}
+
+// Start listens on addr ("127.0.0.1:0" picks a free port) or, if addr is empty, on
+// the address of the previous Start, and serves until Stop.
+func (h *Hub) Start(addr string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.srv != nil {
+		return errors.New("hubtest: already running")
+	}
+	if addr == "" {
+		addr = h.addr
+	}
+	var ln net.Listener
+	var err error
+	// The port of a stopped hub can stay busy for a moment; retry briefly.
+	for i := 0; i < 50; i++ {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("hubtest listen: %w", err)
+	}
+	h.addr = ln.Addr().String()
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+common.ApiDeviceProfileRoute, h.addProfile)
+	mux.HandleFunc("POST "+common.ApiDeviceServiceRoute, h.addService)
+	mux.HandleFunc("POST "+common.ApiDeviceRoute, h.addDevice)
+	mux.HandleFunc("POST "+common.ApiEventRoute+"/{service}/{profile}/{device}/{source}", h.addEvent)
+	h.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	h.done = make(chan struct{})
+	srv, done := h.srv, h.done
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	return nil
+}
+
+// Stop closes the listener and every connection at once, like a crashed hub.
+func (h *Hub) Stop() {
+	h.mu.Lock()
+	srv, done := h.srv, h.done
+	h.srv = nil
+	h.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	_ = srv.Close()
+	<-done
+}
+
+// URL is the hub's base URL.
+func (h *Hub) URL() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return "http://" + h.addr
+}
+
+// Readings returns the device's readings in the order they first arrived.
+func (h *Hub) Readings(device string) []Received {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Received(nil), h.readings[device]...)
+}
+
+// Invalid lists the requests that failed validation, with the reason.
+func (h *Hub) Invalid() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.invalid...)
+}
+
+// Counts of what the hub answered.
+type Counts struct {
+	Events       int            // events accepted (201)
+	Duplicates   int            // readings received again after a retry
+	Unauthorized int            // requests refused for their token
+	Profiles     map[string]int // adds seen per name
+	Services     map[string]int
+	Devices      map[string]int
+}
+
+// Counts returns the counters so far.
+func (h *Hub) Counts() Counts {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cp := func(m map[string]int) map[string]int {
+		o := make(map[string]int, len(m))
+		for k, v := range m {
+			o[k] = v
+		}
+		return o
+	}
+	return Counts{Events: h.events, Duplicates: h.dups, Unauthorized: h.unauth,
+		Profiles: cp(h.profiles), Services: cp(h.services), Devices: cp(h.devices)}
+}
+
+func (h *Hub) bad(w http.ResponseWriter, r *http.Request, format string, a ...any) {
+	msg := r.Method + " " + r.URL.Path + ": " + fmt.Sprintf(format, a...)
+	h.mu.Lock()
+	h.invalid = append(h.invalid, msg)
+	h.mu.Unlock()
+	reply(w, http.StatusBadRequest, dtoCommon.NewBaseResponse("", msg, http.StatusBadRequest))
+}
+
+func (h *Hub) authorized(r *http.Request, device string) bool {
+	if h.tokens == nil {
+		return true
+	}
+	tok, ok := h.tokens[device]
+	if ok && r.Header.Get("Authorization") == "Bearer "+tok {
+		return true
+	}
+	h.mu.Lock()
+	h.unauth++
+	h.mu.Unlock()
+	return false
+}
+
+// items reads an add request's JSON array.
+func (h *Hub) items(w http.ResponseWriter, r *http.Request) ([]json.RawMessage, bool) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, common.ContentTypeJSON) {
+		h.bad(w, r, "content type %q", ct)
+		return nil, false
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		h.bad(w, r, "read: %v", err)
+		return nil, false
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(b, &items); err != nil || len(items) == 0 {
+		h.bad(w, r, "want a non-empty JSON array: %v", err)
+		return nil, false
+	}
+	return items, true
+}
+
+type status struct {
+	dtoCommon.BaseResponse `json:",inline"`
+	ID                     string `json:"id,omitempty"`
+}
+
+func added(seen map[string]int, name string) status {
+	seen[name]++
+	if seen[name] > 1 {
+		return status{BaseResponse: dtoCommon.NewBaseResponse("", name+" already exists", http.StatusConflict)}
+	}
+	return status{BaseResponse: dtoCommon.NewBaseResponse("", "", http.StatusCreated), ID: uuid.NewString()}
+}
+
+func (h *Hub) addProfile(w http.ResponseWriter, r *http.Request) {
+	items, ok := h.items(w, r)
+	if !ok {
+		return
+	}
+	var out []status
+	for _, it := range items {
+		var req requests.DeviceProfileRequest
+		if err := json.Unmarshal(it, &req); err != nil {
+			h.bad(w, r, "profile: %v", err)
+			return
+		}
+		if err := req.Validate(); err != nil {
+			h.bad(w, r, "profile: %v", err)
+			return
+		}
+		h.mu.Lock()
+		out = append(out, added(h.profiles, req.Profile.Name))
+		h.mu.Unlock()
+	}
+	reply(w, http.StatusMultiStatus, out)
+}
+
+func (h *Hub) addService(w http.ResponseWriter, r *http.Request) {
+	items, ok := h.items(w, r)
+	if !ok {
+		return
+	}
+	var out []status
+	for _, it := range items {
+		var req requests.AddDeviceServiceRequest
+		if err := json.Unmarshal(it, &req); err != nil {
+			h.bad(w, r, "device service: %v", err)
+			return
+		}
+		if err := req.Validate(); err != nil {
+			h.bad(w, r, "device service: %v", err)
+			return
+		}
+		h.mu.Lock()
+		out = append(out, added(h.services, req.Service.Name))
+		h.mu.Unlock()
+	}
+	reply(w, http.StatusMultiStatus, out)
+}
+
+func (h *Hub) addDevice(w http.ResponseWriter, r *http.Request) {
+	items, ok := h.items(w, r)
+	if !ok {
+		return
+	}
+	var out []status
+	for _, it := range items {
+		var req requests.AddDeviceRequest
+		if err := json.Unmarshal(it, &req); err != nil {
+			h.bad(w, r, "device: %v", err)
+			return
+		}
+		if err := req.Validate(); err != nil {
+			h.bad(w, r, "device: %v", err)
+			return
+		}
+		d := req.Device
+		if !h.authorized(r, d.Name) {
+			out = append(out, status{BaseResponse: dtoCommon.NewBaseResponse("", "unauthorized", http.StatusUnauthorized)})
+			continue
+		}
+		h.mu.Lock()
+		switch {
+		case h.profiles[d.ProfileName] == 0:
+			out = append(out, status{BaseResponse: dtoCommon.NewBaseResponse("", "no profile "+d.ProfileName, http.StatusNotFound)})
+		case h.services[d.ServiceName] == 0:
+			out = append(out, status{BaseResponse: dtoCommon.NewBaseResponse("", "no service "+d.ServiceName, http.StatusNotFound)})
+		default:
+			out = append(out, added(h.devices, d.Name))
+		}
+		h.mu.Unlock()
+	}
+	reply(w, http.StatusMultiStatus, out)
+}
+
+func (h *Hub) addEvent(w http.ResponseWriter, r *http.Request) {
+	device := r.PathValue("device")
+	if !h.authorized(r, device) {
+		reply(w, http.StatusUnauthorized, dtoCommon.NewBaseResponse("", "unauthorized", http.StatusUnauthorized))
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, common.ContentTypeJSON) {
+		h.bad(w, r, "content type %q", ct)
+		return
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		h.bad(w, r, "read: %v", err)
+		return
+	}
+	var req requests.AddEventRequest
+	if err := json.Unmarshal(b, &req); err != nil { // UnmarshalJSON validates too
+		h.bad(w, r, "event: %v", err)
+		return
+	}
+	if err := req.Validate(); err != nil {
+		h.bad(w, r, "event: %v", err)
+		return
+	}
+	ev := req.Event
+	if ev.DeviceName != device || ev.ProfileName != r.PathValue("profile") || ev.SourceName != r.PathValue("source") {
+		h.bad(w, r, "path names %s/%s/%s, event %s/%s/%s", r.PathValue("profile"), device, r.PathValue("source"), ev.ProfileName, ev.DeviceName, ev.SourceName)
+		return
+	}
+	h.mu.Lock()
+	known := h.devices[device] > 0 && h.services[r.PathValue("service")] > 0
+	h.mu.Unlock()
+	if !known {
+		reply(w, http.StatusNotFound, dtoCommon.NewBaseResponse("", "device or service not registered", http.StatusNotFound))
+		return
+	}
+	var got []Received
+	for _, br := range ev.Readings {
+		if _, err := uuid.Parse(br.Id); err != nil {
+			h.bad(w, r, "reading id %q is not a UUID", br.Id)
+			return
+		}
+		if br.DeviceName != device || br.ProfileName != ev.ProfileName {
+			h.bad(w, r, "reading %s names %s/%s", br.Id, br.ProfileName, br.DeviceName)
+			return
+		}
+		v, err := strconv.ParseFloat(br.Value, 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			h.bad(w, r, "reading %s value %q", br.Id, br.Value)
+			return
+		}
+		seq, ok := br.Tags["seq"].(float64)
+		if !ok || seq < 1 || seq != math.Trunc(seq) {
+			h.bad(w, r, "reading %s: tag seq %v is not a sequence number", br.Id, br.Tags["seq"])
+			return
+		}
+		loc, _ := br.Tags["location"].(string)
+		got = append(got, Received{
+			ID: br.Id, EventID: ev.Id, Device: device, Profile: ev.ProfileName, Source: ev.SourceName,
+			Resource: br.ResourceName, Units: br.Units, Location: loc,
+			Value: v, Origin: br.Origin, Seq: uint64(seq),
+		})
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, rc := range got {
+		if prev, ok := h.byID[rc.ID]; ok {
+			h.dups++
+			if prev != rc {
+				h.invalid = append(h.invalid, fmt.Sprintf("reading %s sent again with other content: %+v, first %+v", rc.ID, rc, prev))
+			}
+			continue
+		}
+		h.byID[rc.ID] = rc
+		h.readings[device] = append(h.readings[device], rc)
+	}
+	h.events++
+	reply(w, http.StatusCreated, dtoCommon.NewBaseWithIdResponse("", "", http.StatusCreated, ev.Id))
+}
+
+func reply(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", common.ContentTypeJSON)
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WaitFor polls cond every 50 ms until it holds or ctx ends.
+func WaitFor(ctx context.Context, cond func() bool) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
