@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
-
 	"github.com/smartx-team/overcloud/device/queue"
 	"github.com/smartx-team/overcloud/functions/internal/localpath"
 	"github.com/smartx-team/overcloud/functions/internal/servers"
@@ -69,8 +67,6 @@ func TestFirmwareThroughThePath(t *testing.T) {
 		}
 	}
 
-	client := influxdb2.NewClient(path.Influx.URL, path.Influx.Token)
-	defer client.Close()
 	for _, pi := range pis {
 		handed := handedToHub(t, path.PiQueuePath(pi), pi)
 		if handed == 0 {
@@ -80,7 +76,8 @@ func TestFirmwareThroughThePath(t *testing.T) {
 		deadline := time.Now().Add(3 * time.Minute)
 		for {
 			qctx, cancel := context.WithTimeout(ctx, time.Minute)
-			stored, err = countDeviceValues(qctx, client, path, pi)
+			stored, err = path.CountValues(qctx, fmt.Sprintf(`r._measurement == %q and r._field != %q and r._field != %q and r._field != %q`,
+				pi, store.FieldExtTemperature, store.FieldExtHumidity, store.FieldWeatherStat))
 			cancel()
 			if err == nil && stored >= int64(handed) {
 				break
@@ -95,7 +92,11 @@ func TestFirmwareThroughThePath(t *testing.T) {
 		}
 		t.Logf("%s: %d readings stored exactly once", pi, stored)
 	}
-	if n := countField(t, client, path, "pi-1", "setpoint", 22); n == 0 {
+	n, err := path.CountValues(ctx, `r._measurement == "pi-1" and r._field == "setpoint" and r._value == 22.0`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
 		t.Error("the set-point 22 sent to pi-1 never reached InfluxDB as a reading")
 	}
 }
@@ -144,45 +145,4 @@ func handedToHub(t *testing.T, file, device string) int {
 		held += len(r.Readings)
 	}
 	return int(st.LastSeq) - held
-}
-
-// countDeviceValues counts a device's stored values, the weather fields aside.
-func countDeviceValues(ctx context.Context, c influxdb2.Client, p *localpath.Path, device string) (int64, error) {
-	q := fmt.Sprintf(`from(bucket: %q) |> range(start: 2000-01-01T00:00:00Z)
-  |> filter(fn: (r) => r._measurement == %q and r._field != %q and r._field != %q and r._field != %q)
-  |> group() |> count()`, p.Influx.Bucket, device, store.FieldExtTemperature, store.FieldExtHumidity, store.FieldWeatherStat)
-	res, err := c.QueryAPI(p.Influx.Org).Query(ctx, q)
-	if err != nil {
-		return 0, err
-	}
-	defer res.Close()
-	var n int64
-	for res.Next() {
-		if v, ok := res.Record().Value().(int64); ok {
-			n += v
-		}
-	}
-	return n, res.Err()
-}
-
-// countField counts a device's stored values of one field equal to want.
-func countField(t *testing.T, c influxdb2.Client, p *localpath.Path, device, field string, want float64) int {
-	t.Helper()
-	q := fmt.Sprintf(`from(bucket: %q) |> range(start: 2000-01-01T00:00:00Z)
-  |> filter(fn: (r) => r._measurement == %q and r._field == %q and r._value == %v)`, p.Influx.Bucket, device, field, want)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	res, err := c.QueryAPI(p.Influx.Org).Query(ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Close()
-	n := 0
-	for res.Next() {
-		n++
-	}
-	if err := res.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }

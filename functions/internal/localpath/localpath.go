@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"time"
 
+	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+
 	"github.com/smartx-team/overcloud/functions/internal/servers"
 )
 
@@ -298,4 +300,27 @@ func (p *Path) StartPi(ctx context.Context, pi Pi) (*servers.Proc, string, error
 // PiQueuePath is the file of the durable queue of the Pi StartPi started as device.
 func (p *Path) PiQueuePath(device string) string {
 	return filepath.Join(p.sub(device), "queue.db")
+}
+
+// CountValues counts the values stored in InfluxDB, since any time, whose rows match
+// the Flux predicate where (for example `r._field == "temperature"`), with a Flux
+// query as a dashboard would read them.
+func (p *Path) CountValues(ctx context.Context, where string) (int64, error) {
+	c := influxdb2.NewClient(p.Influx.URL, p.Influx.Token)
+	defer c.Close()
+	q := fmt.Sprintf(`from(bucket: %q) |> range(start: 2000-01-01T00:00:00Z)
+  |> filter(fn: (r) => %s)
+  |> group() |> count()`, p.Influx.Bucket, where)
+	res, err := c.QueryAPI(p.Influx.Org).Query(ctx, q)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Close()
+	var n int64
+	for res.Next() {
+		if v, ok := res.Record().Value().(int64); ok {
+			n += v
+		}
+	}
+	return n, res.Err()
 }

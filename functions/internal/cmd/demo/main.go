@@ -21,8 +21,6 @@ import (
 	"strings"
 	"time"
 
-	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
-
 	"github.com/smartx-team/overcloud/functions/internal/fleet"
 	"github.com/smartx-team/overcloud/functions/internal/localpath"
 	"github.com/smartx-team/overcloud/functions/internal/service"
@@ -162,8 +160,6 @@ Where to look:
 	fleetDone := make(chan error, 1)
 	go func() { fleetDone <- f.Run(runCtx) }()
 
-	influx := influxdb2.NewClient(path.Influx.URL, path.Influx.Token)
-	defer influx.Close()
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
@@ -171,12 +167,12 @@ Where to look:
 		case <-runCtx.Done():
 			<-fleetDone
 			st := f.Stats()
-			n, _ := countStored(context.Background(), influx, path)
+			n, _ := path.CountValues(context.Background(), storedClimate)
 			say("devices posted %d events (%d refused or unanswered), %d readings acknowledged, %d values in InfluxDB", st.Posted, st.Failed, st.AckedReadings, n)
 			return nil
 		case <-tick.C:
 			st := f.Stats()
-			n, err := countStored(runCtx, influx, path)
+			n, err := path.CountValues(runCtx, storedClimate)
 			if err != nil && runCtx.Err() == nil {
 				say("InfluxDB query: %v", err)
 				continue
@@ -187,24 +183,8 @@ Where to look:
 	}
 }
 
-// countStored counts the temperature and humidity values in InfluxDB.
-func countStored(ctx context.Context, c influxdb2.Client, p *localpath.Path) (int64, error) {
-	q := fmt.Sprintf(`from(bucket: %q) |> range(start: 2000-01-01T00:00:00Z)
-  |> filter(fn: (r) => r._field == "temperature" or r._field == "humidity")
-  |> group() |> count()`, p.Influx.Bucket)
-	res, err := c.QueryAPI(p.Influx.Org).Query(ctx, q)
-	if err != nil {
-		return 0, err
-	}
-	defer res.Close()
-	var n int64
-	for res.Next() {
-		if v, ok := res.Record().Value().(int64); ok {
-			n += v
-		}
-	}
-	return n, res.Err()
-}
+// storedClimate is the predicate of the values the demo counts.
+const storedClimate = `r._field == "temperature" or r._field == "humidity"`
 
 // piName names the i-th simulated Pi.
 func piName(i int) string { return fmt.Sprintf("pi-%d", i+1) }
