@@ -13,14 +13,16 @@ TEST_TIMEOUT ?= 30m
 FUZZTIME ?= 15s
 
 .PHONY: help demo test tools lint unit bench fuzz build clean
+# The conformance test runs as its own step of `make test` (make e2e, see components.mk).
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/stacks/e2e$$')
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 demo: tools ## run the whole data path locally (servers, hub, sender, simulated devices) until Ctrl-C
 	$(GO) run ./functions/internal/cmd/demo
 
-test: tools lint unit ## everything CI runs: tools, lint, all tests
+test: tools lint unit e2e ## everything CI runs: tools, lint, all tests, the Kubernetes conformance test
 
 tools: ## build or find the servers and linters the tests need (cached by version)
 	@bash .ci/tools.sh all
@@ -32,7 +34,7 @@ lint: tools ## gofmt, go vet, staticcheck
 	$(TOOLS_BIN)/staticcheck ./...
 
 unit: tools ## all Go tests (unit, integration against real servers, end to end, fuzz seeds)
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(UNIT_PKGS)
 
 bench: tools ## measure the data path and print the table for the README
 	$(GO) run ./functions/internal/cmd/bench
@@ -48,3 +50,8 @@ build: ## build the function binaries into dist/
 
 clean: ## remove build output (the tool cache stays)
 	rm -rf dist .demo
+
+# The Raspberry Pi firmware's targets (firmware, flash, bench-firmware) live beside it.
+-include device/device.mk
+# The Pulumi components' and stacks' targets (e2e, images, up, destroy).
+-include components/components.mk

@@ -1,0 +1,59 @@
+package edgex_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/smartx-team/overcloud/components/componenttest"
+	"github.com/smartx-team/overcloud/components/edgex"
+	"github.com/smartx-team/overcloud/components/function"
+)
+
+// Only core-data and core-command are open beyond EdgeX; the database and the bus
+// accept their listed peers only.
+func TestPolicies(t *testing.T) {
+	m, err := componenttest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+		_, err := edgex.New(ctx, "edgex", &edgex.Args{
+			Base:             function.Base{Namespace: "smartx"},
+			PostgresPassword: pulumi.ToSecret(pulumi.String("pg")).(pulumi.StringOutput),
+			BusClients:       []string{"hubbridge"},
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := componenttest.Manifests(m.Resources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := map[string]bool{}
+	peers := map[string][]string{}
+	for _, mf := range ms {
+		if mf.Kind != "NetworkPolicy" {
+			continue
+		}
+		rules, _ := mf.Object["spec"].(map[string]any)["ingress"].([]any)
+		for _, r := range rules {
+			from, ok := r.(map[string]any)["from"].([]any)
+			if !ok {
+				open[mf.Name] = true
+			}
+			for _, f := range from {
+				app := f.(map[string]any)["podSelector"].(map[string]any)["matchLabels"].(map[string]any)[function.LabelName]
+				peers[mf.Name] = append(peers[mf.Name], fmt.Sprint(app))
+			}
+		}
+	}
+	if fmt.Sprint(open) != "map[edgex-core-command:true edgex-core-data:true]" {
+		t.Errorf("open to any address: %v", open)
+	}
+	if got := fmt.Sprint(peers["edgex-mqtt"]); got != "[edgex-core-data edgex-core-metadata edgex-core-command hubbridge]" {
+		t.Errorf("bus peers %s", got)
+	}
+	if got := fmt.Sprint(peers["edgex-postgres"]); got != "[edgex-core-data edgex-core-metadata edgex-core-command]" {
+		t.Errorf("database peers %s", got)
+	}
+}

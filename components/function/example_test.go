@@ -1,0 +1,45 @@
+package function_test
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/smartx-team/overcloud/components/componenttest"
+	"github.com/smartx-team/overcloud/components/function"
+)
+
+// A function on the tower nodes that reads a token from a Secret file and may reach
+// InfluxDB only.
+func ExampleNew() {
+	m, _ := componenttest.Run("smartx", "dev", nil, nil, func(ctx *pulumi.Context) error {
+		f, err := function.New(ctx, "sender", &function.Args{
+			Namespace:    "smartx",
+			Image:        "registry.example/sender@sha256:0123",
+			Role:         function.RoleTower,
+			Ports:        []function.Port{{Name: "admin", Port: 9103}},
+			Env:          map[string]string{"SENDER_INFLUX_TOKEN_FILE": "/var/run/secrets/influx/token"},
+			SecretMounts: []function.SecretMount{{Secret: "influxdb-token", Path: "/var/run/secrets/influx"}},
+			Liveness:     &function.Probe{Path: "/healthz", Port: 9103},
+			Readiness:    &function.Probe{Path: "/readyz", Port: 9103},
+			Egress:       []function.Peer{{App: "influxdb", Ports: []int{8086}}},
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Println(f.URL("http"))
+		return nil
+	})
+	ms, _ := componenttest.Manifests(m.Resources())
+	for _, mf := range ms {
+		fmt.Println(mf.Kind, mf.Name)
+	}
+	// Output:
+	// http://sender.smartx.svc.cluster.local:9103
+	// ServiceAccount sender
+	// ConfigMap sender-env
+	// Deployment sender
+	// Service sender
+	// NetworkPolicy sender
+	// PodDisruptionBudget sender
+}

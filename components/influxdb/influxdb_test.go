@@ -1,0 +1,54 @@
+package influxdb_test
+
+import (
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/smartx-team/overcloud/components/componenttest"
+	"github.com/smartx-team/overcloud/components/function"
+	"github.com/smartx-team/overcloud/components/influxdb"
+)
+
+// Clients mount a Secret holding the token only, never the admin password.
+func TestClientSecretHoldsOnlyTheToken(t *testing.T) {
+	secret := func(s string) pulumi.StringInput { return pulumi.ToSecret(pulumi.String(s)).(pulumi.StringOutput) }
+	var db *influxdb.InfluxDB
+	m, err := componenttest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+		var err error
+		db, err = influxdb.New(ctx, "influxdb", &influxdb.Args{
+			Base: function.Base{Namespace: "smartx"}, Retention: "30d",
+			Password: secret("pw"), Token: secret("tok"), Clients: []string{"sender"},
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.URL != "http://influxdb.smartx.svc.cluster.local:8086" || db.Org != "smartx" || db.Bucket != "Sensordata" {
+		t.Errorf("url %s org %s bucket %s", db.URL, db.Org, db.Bucket)
+	}
+	ms, err := componenttest.Manifests(m.Resources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, mf := range ms {
+		switch mf.ID() {
+		case "Secret/smartx/" + db.TokenSecret:
+			found++
+			data := mf.Object["stringData"].(map[string]any)
+			if len(data) != 1 || data["token"] != "tok" {
+				t.Errorf("client secret holds %v", data)
+			}
+		case "ConfigMap/smartx/influxdb-env":
+			found++
+			if r := mf.Object["data"].(map[string]any)["DOCKER_INFLUXDB_INIT_RETENTION"]; r != "30d" {
+				t.Errorf("retention %v", r)
+			}
+		}
+	}
+	if found != 2 {
+		t.Errorf("found %d of the token Secret and the env ConfigMap", found)
+	}
+}

@@ -1,0 +1,102 @@
+// Package mongodb is the Pulumi component of the hub's MongoDB: the outbox every reading
+// lands in before it is relayed to Kafka (the original's "temporary store"). One
+// StatefulSet pod with a volume, on the hub, reachable only by its clients.
+package mongodb
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/smartx-team/overcloud/components/function"
+)
+
+// TypeToken is the Pulumi type of a MongoDB.
+const TypeToken = "smartx:components:MongoDB"
+
+// DefaultImage is the pinned upstream server image.
+const DefaultImage = "docker.io/library/mongo:7.0.14"
+
+// Port is the server port.
+const Port = 27017
+
+// User is the root user the entrypoint creates on first start.
+const User = "root"
+
+// Args configures the server. Role defaults to hub.
+type Args struct {
+	function.Base
+	// Password of the root user (required; a Pulumi secret).
+	Password pulumi.StringInput
+	// Clients are the apps allowed to connect (app.kubernetes.io/name).
+	Clients []string
+	// URISecret names the Secret (key "uri") made for clients, holding the connection
+	// URI with the password (default "<name>-uri").
+	URISecret string
+	// Overrides of the server (default storage 5Gi).
+	Overrides function.Overrides
+}
+
+// MongoDB is a running server.
+type MongoDB struct {
+	pulumi.ResourceState
+
+	// Host is the Service's DNS name.
+	Host string
+	// URISecret is the Secret (key "uri") holding the client URI.
+	URISecret string
+	// Endpoint is host:port, as an output.
+	Endpoint pulumi.StringOutput `pulumi:"endpoint"`
+}
+
+// New declares the server name.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*MongoDB, error) {
+	if args == nil || args.Password == nil {
+		return nil, fmt.Errorf("mongodb %s: Password is required", name)
+	}
+	m := &MongoDB{URISecret: function.Or(args.URISecret, name+"-uri")}
+	if err := ctx.RegisterComponentResource(TypeToken, name, m, opts...); err != nil {
+		return nil, fmt.Errorf("register %s: %w", name, err)
+	}
+	parent := pulumi.Parent(m)
+	deps := pulumi.DependsOn(args.DependsOn)
+	auth, err := function.NewSecret(ctx, name+"-auth", args.Namespace, map[string]pulumi.StringInput{"password": args.Password}, parent, deps)
+	if err != nil {
+		return nil, err
+	}
+	m.Host = fmt.Sprintf("%s.%s.svc.cluster.local", name, args.Namespace)
+	uri, err := function.NewSecret(ctx, m.URISecret, args.Namespace, map[string]pulumi.StringInput{
+		"uri": pulumi.Sprintf("mongodb://%s:%s@%s:%d/?authSource=admin", User, args.Password, m.Host, Port),
+	}, parent, deps)
+	if err != nil {
+		return nil, err
+	}
+	var ingress []function.Peer
+	for _, c := range args.Clients {
+		ingress = append(ingress, function.Peer{App: c, Ports: []int{Port}})
+	}
+	f, err := function.New(ctx, name, &function.Args{
+		Namespace: args.Namespace, Role: function.Or(args.Role, function.RoleHub), RoleLabel: args.RoleLabel,
+		Image:     function.Or(args.Image, DefaultImage),
+		Ports:     []function.Port{{Name: "mongodb", Port: Port}},
+		Env:       map[string]string{"MONGO_INITDB_ROOT_USERNAME": User},
+		SecretEnv: []function.SecretEnv{{Name: "MONGO_INITDB_ROOT_PASSWORD", Secret: name + "-auth", Key: "password"}},
+		Writable:  []string{"/tmp", "/data/configdb"},
+		Storage:   &function.Storage{Size: "5Gi", Path: "/data/db"},
+		// The image's mongodb user.
+		RunAsUser: 999, RunAsGroup: 999,
+		Liveness:  &function.Probe{Port: Port, InitialDelay: 20, Period: 15},
+		Readiness: &function.Probe{Exec: []string{"mongosh", "--quiet", "--eval", "db.adminCommand('ping').ok"}, Period: 10},
+		Ingress:   ingress,
+		DependsOn: append([]pulumi.Resource{auth, uri}, args.DependsOn...),
+		Overrides: args.Overrides,
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	m.Endpoint = f.Endpoint
+	if err := ctx.RegisterResourceOutputs(m, pulumi.Map{"endpoint": m.Endpoint}); err != nil {
+		return nil, err
+	}
+	return m, nil
+}

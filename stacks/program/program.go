@@ -1,0 +1,219 @@
+// Package program is the Pulumi program of a Smart Energy stack: it reads the stack's
+// config (declared with descriptions and defaults in Pulumi.yaml), makes the Kubernetes
+// provider for the configured cluster and declares the SmartEnergy component. Config
+// and secrets are read here only; components take Args.
+package program
+
+import (
+	"fmt"
+	"net/url"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
+
+	"github.com/smartx-team/overcloud/components/function"
+	"github.com/smartx-team/overcloud/components/grafana"
+	"github.com/smartx-team/overcloud/components/smartenergy"
+)
+
+// Project is the Pulumi project name, the namespace of every config key.
+const Project = "smartx"
+
+// Defaults of the plain config keys; Pulumi.yaml declares the same (a test checks).
+var Defaults = map[string]string{
+	"kubeconfig":      "",
+	"kubeContext":     "",
+	"namespace":       "smartx",
+	"roleLabel":       function.DefaultRoleLabel,
+	"hubMode":         smartenergy.HubStandalone,
+	"kafkaBrokers":    "1",
+	"influxOrg":       "smartx",
+	"influxBucket":    "Sensordata",
+	"influxRetention": "0",
+	"location":        "",
+	"weatherProvider": "",
+	"logLevel":        "info",
+	"hubbridgeImage":  "",
+	"senderImage":     "",
+	"allowImageTags":  "false",
+	"registry":        "", // read by `make images` only
+}
+
+// SecretKeys are the secret config keys; all but owmApiKey (and postgresPassword
+// outside EdgeX mode) are required.
+var SecretKeys = []string{"influxPassword", "influxToken", "mongoPassword", "postgresPassword", "grafanaPassword", "deviceTokens", "owmApiKey"}
+
+// Run is the program: pulumi.Run(program.Run).
+func Run(ctx *pulumi.Context) error {
+	_, err := Declare(ctx)
+	return err
+}
+
+// Target is the cluster a stack deploys to. The zero value is the cluster the stack
+// config names (smartx:kubeconfig, smartx:kubeContext).
+type Target struct {
+	// Kubeconfig is the target cluster's kubeconfig contents; it replaces
+	// smartx:kubeconfig and smartx:kubeContext (optional; keep it a secret Output).
+	Kubeconfig pulumi.StringInput
+	// PublicHost, when set, is the address of the cluster's ingress (k3s's Traefik):
+	// the dashboard is exposed there over HTTPS and dashboardUrl points at it
+	// (optional, default: not exposed).
+	PublicHost pulumi.StringInput
+}
+
+// Declare declares the stack on the cluster of the stack config and returns its
+// SmartEnergy component.
+func Declare(ctx *pulumi.Context) (*smartenergy.SmartEnergy, error) {
+	return DeclareOn(ctx, Target{})
+}
+
+// DeclareOn declares the stack on target and returns its SmartEnergy component.
+func DeclareOn(ctx *pulumi.Context, target Target) (*smartenergy.SmartEnergy, error) {
+	cfg := config.New(ctx, "")
+	get := func(k string) string {
+		if v, err := cfg.Try(k); err == nil {
+			return v
+		}
+		return Defaults[k]
+	}
+	args := &smartenergy.Args{
+		Namespace:       get("namespace"),
+		RoleLabel:       get("roleLabel"),
+		HubMode:         get("hubMode"),
+		Images:          smartenergy.Images{HubBridge: get("hubbridgeImage"), Sender: get("senderImage")},
+		InfluxOrg:       get("influxOrg"),
+		InfluxBucket:    get("influxBucket"),
+		InfluxRetention: get("influxRetention"),
+		Location:        get("location"),
+		WeatherProvider: get("weatherProvider"),
+		LogLevel:        get("logLevel"),
+	}
+	var err error
+	if args.KafkaBrokers, err = atoi("kafkaBrokers", get("kafkaBrokers")); err != nil {
+		return nil, err
+	}
+	switch v := get("allowImageTags"); v {
+	case "true", "false":
+		args.AllowTags = v == "true"
+	default:
+		return nil, fmt.Errorf("config smartx:allowImageTags %q: want true or false", v)
+	}
+	if err := optionalObject(cfg, "components", &args.Components); err != nil {
+		return nil, err
+	}
+	if err := optionalObject(cfg, "roles", &args.Roles); err != nil {
+		return nil, err
+	}
+	secret := func(k string) pulumi.StringInput {
+		v, err := cfg.TrySecret(k)
+		if err != nil {
+			return nil
+		}
+		return v
+	}
+	args.Secrets = smartenergy.Secrets{
+		InfluxPassword: secret("influxPassword"), InfluxToken: secret("influxToken"),
+		MongoPassword: secret("mongoPassword"), PostgresPassword: secret("postgresPassword"),
+		GrafanaPassword: secret("grafanaPassword"), DeviceTokens: secret("deviceTokens"),
+		OWMAPIKey: secret("owmApiKey"),
+	}
+
+	pargs := &kubernetes.ProviderArgs{
+		Kubeconfig: optional(get("kubeconfig")),
+		Context:    optional(get("kubeContext")),
+		// Apply as kubectl --server-side does, so the conformance test applies exactly
+		// what `pulumi up` would.
+		EnableServerSideApply: pulumi.Bool(true),
+	}
+	if target.Kubeconfig != nil {
+		pargs.Kubeconfig, pargs.Context = target.Kubeconfig, nil
+	}
+	provider, err := kubernetes.NewProvider(ctx, "k8s", pargs)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes provider: %w", err)
+	}
+	se, err := smartenergy.New(ctx, "smart-energy", args, pulumi.Provider(provider))
+	if err != nil {
+		return nil, err
+	}
+	dashboard := se.DashboardURL
+	if target.PublicHost != nil {
+		if dashboard, err = exposeDashboard(ctx, se, target.PublicHost, provider); err != nil {
+			return nil, err
+		}
+	}
+	ctx.Export("namespace", pulumi.String(se.Namespace))
+	ctx.Export("hubEndpoint", se.HubEndpoint)
+	ctx.Export("dashboardUrl", dashboard)
+	ctx.Export("kafkaBootstrap", se.KafkaBootstrap)
+	ctx.Export("influxUrl", se.InfluxURL)
+	return se, nil
+}
+
+func atoi(key, v string) (int, error) {
+	var n int
+	if _, err := fmt.Sscan(v, &n); err != nil {
+		return 0, fmt.Errorf("config smartx:%s %q: want a number", key, v)
+	}
+	return n, nil
+}
+
+// optionalObject reads a JSON object key into out when it is set.
+func optionalObject(cfg *config.Config, key string, out any) error {
+	if _, err := cfg.Try(key); err != nil {
+		return nil // not set
+	}
+	if err := cfg.TryObject(key, out); err != nil {
+		return fmt.Errorf("config smartx:%s: %w", key, err)
+	}
+	return nil
+}
+
+func optional(s string) pulumi.StringPtrInput {
+	if s == "" {
+		return nil
+	}
+	return pulumi.String(s)
+}
+
+// exposeDashboard routes HTTPS on the cluster's Traefik ingress (the websecure entry
+// point only, so nothing is served over plain HTTP) to Grafana, and returns the
+// dashboard's public URL on host. Traefik serves its default certificate until one
+// is configured.
+func exposeDashboard(ctx *pulumi.Context, se *smartenergy.SmartEnergy, host pulumi.StringInput, provider pulumi.ProviderResource) (pulumi.StringOutput, error) {
+	_, err := networkingv1.NewIngress(ctx, "dashboard", &networkingv1.IngressArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name:      pulumi.String("dashboard"),
+			Namespace: pulumi.String(se.Namespace),
+			Annotations: pulumi.StringMap{
+				"traefik.ingress.kubernetes.io/router.entrypoints": pulumi.String("websecure"),
+				"traefik.ingress.kubernetes.io/router.tls":         pulumi.String("true"),
+			},
+		},
+		Spec: &networkingv1.IngressSpecArgs{
+			IngressClassName: pulumi.String("traefik"),
+			Rules: networkingv1.IngressRuleArray{networkingv1.IngressRuleArgs{
+				Http: &networkingv1.HTTPIngressRuleValueArgs{Paths: networkingv1.HTTPIngressPathArray{networkingv1.HTTPIngressPathArgs{
+					Path: pulumi.String("/"), PathType: pulumi.String("Prefix"),
+					Backend: networkingv1.IngressBackendArgs{Service: &networkingv1.IngressServiceBackendArgs{
+						Name: pulumi.String(smartenergy.Grafana),
+						Port: &networkingv1.ServiceBackendPortArgs{Number: pulumi.Int(grafana.Port)},
+					}},
+				}}},
+			}},
+		},
+	}, pulumi.Parent(se), pulumi.Provider(provider))
+	if err != nil {
+		return pulumi.StringOutput{}, fmt.Errorf("dashboard ingress: %w", err)
+	}
+	return pulumi.All(host, se.DashboardURL).ApplyT(func(v []any) (string, error) {
+		u, err := url.Parse(v[1].(string))
+		if err != nil {
+			return "", fmt.Errorf("dashboard url: %w", err)
+		}
+		return (&url.URL{Scheme: "https", Host: v[0].(string), Path: u.Path}).String(), nil
+	}).(pulumi.StringOutput), nil
+}

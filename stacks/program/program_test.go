@@ -1,0 +1,377 @@
+package program_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/smartx-team/overcloud/components/componenttest"
+	"github.com/smartx-team/overcloud/components/function"
+	"github.com/smartx-team/overcloud/stacks/program"
+)
+
+// Secret values of the test config: none may appear outside a Secret.
+var secrets = map[string]string{
+	"influxPassword":   "influx-pass-7f3a",
+	"influxToken":      "influx-token-91bc",
+	"mongoPassword":    "mongo-pass-0d2e",
+	"postgresPassword": "pg-pass-55aa",
+	"grafanaPassword":  "grafana-pass-c4c4",
+	"deviceTokens":     `{"pi-1":"device-token-e8e8"}`,
+	"owmApiKey":        "owm-key-1b1b",
+}
+
+const (
+	hubImage    = "127.0.0.1:5000/hubbridge@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	senderImage = "127.0.0.1:5000/sender@sha256:2222222222222222222222222222222222222222222222222222222222222222"
+)
+
+// Config returns a full stack config plus extra, and the secret keys.
+func Config(extra map[string]string) (map[string]string, []string) {
+	cfg := map[string]string{
+		"smartx:hubbridgeImage": hubImage,
+		"smartx:senderImage":    senderImage,
+	}
+	var keys []string
+	for k, v := range secrets {
+		cfg["smartx:"+k] = v
+		keys = append(keys, "smartx:"+k)
+	}
+	for k, v := range extra {
+		cfg["smartx:"+k] = v
+	}
+	return cfg, keys
+}
+
+type outputs struct {
+	mu     sync.Mutex
+	values []string
+}
+
+// run runs the stack program under mocks and returns what it declared and the
+// component's outputs.
+func run(t testing.TB, extra map[string]string) ([]componenttest.Resource, []componenttest.Manifest, []string) {
+	t.Helper()
+	cfg, keys := Config(extra)
+	out := &outputs{}
+	m, err := componenttest.Run(program.Project, "test", cfg, keys, func(ctx *pulumi.Context) error {
+		se, err := program.Declare(ctx)
+		if err != nil {
+			return err
+		}
+		pulumi.All(se.HubEndpoint, se.DashboardURL, se.KafkaBootstrap, se.InfluxURL).ApplyT(func(vs []any) error {
+			out.mu.Lock()
+			defer out.mu.Unlock()
+			for _, v := range vs {
+				out.values = append(out.values, fmt.Sprint(v))
+			}
+			return nil
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("program: %v", err)
+	}
+	ms, err := componenttest.Manifests(m.Resources())
+	if err != nil {
+		t.Fatalf("manifests: %v", err)
+	}
+	return m.Resources(), ms, out.values
+}
+
+func field(obj any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, _ := obj.(map[string]any)
+			obj = m[k]
+		case int:
+			a, _ := obj.([]any)
+			if k >= len(a) {
+				return nil
+			}
+			obj = a[k]
+		}
+	}
+	return obj
+}
+
+// functions lists the expected functions and their roles, per hub mode.
+func functions(edgex bool) map[string]string {
+	f := map[string]string{
+		"hubbridge": "hub", "mongodb": "hub", "sender": "tower", "kafka": "tower",
+		"grafana": "tower", "influxdb": "storage",
+	}
+	if edgex {
+		for _, s := range []string{"edgex-core-data", "edgex-core-metadata", "edgex-core-command", "edgex-postgres", "edgex-mqtt"} {
+			f[s] = "hub"
+		}
+	}
+	return f
+}
+
+func TestStackGraph(t *testing.T) {
+	for _, mode := range []string{"standalone", "edgex"} {
+		t.Run(mode, func(t *testing.T) {
+			_, ms, outs := run(t, map[string]string{"hubMode": mode})
+			byID := map[string]componenttest.Manifest{}
+			for _, m := range ms {
+				byID[m.Kind+"/"+m.Name] = m
+			}
+			for name, role := range functions(mode == "edgex") {
+				w, ok := byID["Deployment/"+name]
+				if !ok {
+					w, ok = byID["StatefulSet/"+name]
+				}
+				if !ok {
+					t.Errorf("%s: no Deployment or StatefulSet", name)
+					continue
+				}
+				for _, kind := range []string{"Service", "NetworkPolicy", "PodDisruptionBudget", "ServiceAccount"} {
+					if _, ok := byID[kind+"/"+name]; !ok {
+						t.Errorf("%s: no %s", name, kind)
+					}
+				}
+				pod := field(w.Object, "spec", "template", "spec")
+				if got := field(pod, "nodeSelector", function.DefaultRoleLabel); got != role {
+					t.Errorf("%s: placed on role %v, want %s", name, got, role)
+				}
+				c := field(pod, "containers", 0)
+				for _, p := range []string{"livenessProbe", "readinessProbe"} {
+					if field(c, p) == nil {
+						t.Errorf("%s: no %s", name, p)
+					}
+				}
+				if field(c, "resources", "requests", "memory") == nil || field(c, "resources", "limits", "memory") == nil {
+					t.Errorf("%s: no memory request and limit", name)
+				}
+				if field(c, "securityContext", "readOnlyRootFilesystem") != true || field(pod, "securityContext", "runAsNonRoot") != true {
+					t.Errorf("%s: not hardened", name)
+				}
+			}
+			for name, img := range map[string]string{"hubbridge": hubImage, "sender": senderImage} {
+				if got := field(byID["Deployment/"+name].Object, "spec", "template", "spec", "containers", 0, "image"); got != img {
+					t.Errorf("%s image = %v, want %s", name, got, img)
+				}
+			}
+			if _, ok := byID["NetworkPolicy/default-deny"]; !ok {
+				t.Error("no default-deny NetworkPolicy")
+			}
+			if mode == "edgex" {
+				env := field(byID["ConfigMap/hubbridge-env"].Object, "data")
+				if field(env, "HUB_MODE") != "edgex" || !strings.HasPrefix(fmt.Sprint(field(env, "HUB_MQTT_URL")), "mqtt://edgex-mqtt.") {
+					t.Errorf("hub bridge env in edgex mode: %v", env)
+				}
+			}
+			if len(outs) != 4 {
+				t.Errorf("got %d outputs, want 4", len(outs))
+			}
+			for _, o := range outs {
+				noSecret(t, "output", o)
+			}
+		})
+	}
+}
+
+func noSecret(t *testing.T, where, s string) {
+	t.Helper()
+	for k, v := range secrets {
+		if strings.Contains(s, v) || k == "deviceTokens" && strings.Contains(s, "device-token-e8e8") {
+			t.Errorf("%s holds the value of secret %s", where, k)
+		}
+	}
+}
+
+// Secret values reach Kubernetes only inside Secrets, marked secret for Pulumi; no
+// ConfigMap, env literal or any other object holds one.
+func TestNoSecretOutsideSecrets(t *testing.T) {
+	rs, _, _ := run(t, map[string]string{"hubMode": "edgex"})
+	found := map[string]bool{}
+	for _, r := range rs {
+		componenttest.Strings(resource.NewObjectProperty(r.Inputs), func(s string, secret bool) {
+			for k, v := range secrets {
+				if !strings.Contains(s, v) && !(k == "deviceTokens" && strings.Contains(s, "device-token-e8e8")) {
+					continue
+				}
+				found[k] = true
+				if r.Type != "kubernetes:core/v1:Secret" || !secret {
+					t.Errorf("%s holds secret %s (marked secret: %v)", r.Key(), k, secret)
+				}
+			}
+		})
+	}
+	for k := range secrets {
+		if !found[k] {
+			t.Errorf("secret %s reached no Kubernetes Secret", k)
+		}
+	}
+}
+
+func TestProductionKafka(t *testing.T) {
+	_, ms, _ := run(t, map[string]string{"kafkaBrokers": "3"})
+	for _, m := range ms {
+		switch m.ID() {
+		case "StatefulSet/smartx/kafka":
+			if got := field(m.Object, "spec", "replicas"); got != int64(3) {
+				t.Errorf("brokers = %v, want 3", got)
+			}
+		case "ConfigMap/smartx/kafka-env":
+			data := field(m.Object, "data")
+			if field(data, "KAFKA_DEFAULT_REPLICATION_FACTOR") != "3" || field(data, "KAFKA_MIN_INSYNC_REPLICAS") != "2" {
+				t.Errorf("replication settings: %v", data)
+			}
+			if !strings.Contains(fmt.Sprint(field(data, "KAFKA_CONTROLLER_QUORUM_VOTERS")), "2@kafka-2.") {
+				t.Errorf("quorum voters: %v", field(data, "KAFKA_CONTROLLER_QUORUM_VOTERS"))
+			}
+		}
+	}
+}
+
+func TestOverridesFromConfig(t *testing.T) {
+	_, ms, _ := run(t, map[string]string{
+		"components": `{"sender": {"replicas": 2, "nodeSelector": {"kubernetes.io/hostname": "n1"}, "env": {"SENDER_BATCH_SIZE": "100"}},
+		                "influxdb": {"storageSize": "50Gi", "image": "example.org/influxdb:2.7.12"}}`,
+		"roles": `{"grafana": "storage"}`,
+	})
+	checks := map[string]func(m componenttest.Manifest) (any, any){
+		"Deployment/smartx/sender": func(m componenttest.Manifest) (any, any) {
+			return field(m.Object, "spec", "template", "spec", "nodeSelector", "kubernetes.io/hostname"), "n1"
+		},
+		"ConfigMap/smartx/sender-env": func(m componenttest.Manifest) (any, any) { return field(m.Object, "data", "SENDER_BATCH_SIZE"), "100" },
+		"StatefulSet/smartx/influxdb": func(m componenttest.Manifest) (any, any) {
+			return field(m.Object, "spec", "volumeClaimTemplates", 0, "spec", "resources", "requests", "storage"), "50Gi"
+		},
+		"Deployment/smartx/grafana": func(m componenttest.Manifest) (any, any) {
+			return field(m.Object, "spec", "template", "spec", "nodeSelector", function.DefaultRoleLabel), "storage"
+		},
+	}
+	seen := 0
+	for _, m := range ms {
+		if check, ok := checks[m.ID()]; ok {
+			seen++
+			if got, want := check(m); got != want {
+				t.Errorf("%s: got %v, want %v", m.ID(), got, want)
+			}
+		}
+	}
+	if seen != len(checks) {
+		t.Errorf("found %d of %d objects", seen, len(checks))
+	}
+}
+
+func TestBadConfigIsRejected(t *testing.T) {
+	for name, extra := range map[string]map[string]string{
+		"tagged image": {"senderImage": "example.org/sender:latest"},
+		"hub mode":     {"hubMode": "cloud"},
+		"brokers":      {"kafkaBrokers": "2"},
+		"components":   {"components": `{"sender": {"replicas": "many"}}`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, keys := Config(extra)
+			_, err := componenttest.Run(program.Project, "test", cfg, keys, program.Run)
+			if err == nil {
+				t.Fatal("program accepted bad config")
+			}
+		})
+	}
+}
+
+// Pulumi.yaml declares every key the program reads, with the program's defaults.
+func TestProjectFileDeclaresConfig(t *testing.T) {
+	proj, err := workspace.LoadProject(filepath.Join("..", "..", "Pulumi.yaml"))
+	if err != nil {
+		t.Fatalf("load Pulumi.yaml: %v", err)
+	}
+	if proj.Name != program.Project || proj.Main != "stacks/" || proj.StackConfigDir != "stacks" {
+		t.Errorf("project %q main %q stackConfigDir %q", proj.Name, proj.Main, proj.StackConfigDir)
+	}
+	for k, def := range program.Defaults {
+		c, ok := proj.Config[k]
+		if !ok {
+			t.Errorf("Pulumi.yaml does not declare %s", k)
+			continue
+		}
+		if c.Description == "" {
+			t.Errorf("%s has no description", k)
+		}
+		if got := fmt.Sprint(c.Default); got != def {
+			t.Errorf("%s default %q, program's %q", k, got, def)
+		}
+	}
+	for _, k := range append([]string{"components", "roles"}, program.SecretKeys...) {
+		if c, ok := proj.Config[k]; !ok || c.Description == "" {
+			t.Errorf("Pulumi.yaml does not describe %s", k)
+		}
+	}
+	for _, k := range program.SecretKeys {
+		if !proj.Config[k].Secret {
+			t.Errorf("%s is not declared secret", k)
+		}
+	}
+	if _, err := workspace.LoadProjectStack(nil, proj, filepath.Join("..", "Pulumi.local.yaml")); err != nil {
+		t.Errorf("load Pulumi.local.yaml: %v", err)
+	}
+}
+
+// BenchmarkProgram measures evaluating the full stack program under mocks, per hub
+// mode, and reports the Pulumi resources and Kubernetes objects it declares.
+func BenchmarkProgram(b *testing.B) {
+	for _, mode := range []string{"standalone", "edgex"} {
+		b.Run(mode, func(b *testing.B) {
+			var rs []componenttest.Resource
+			var ms []componenttest.Manifest
+			for b.Loop() {
+				rs, ms, _ = run(b, map[string]string{"hubMode": mode})
+			}
+			b.ReportMetric(float64(len(rs)), "resources")
+			b.ReportMetric(float64(len(ms)), "k8s-objects")
+		})
+	}
+}
+
+// Every setting the stack gives our functions is one their --help documents: the
+// components know the functions only by these names, so a rename must fail here.
+func TestFunctionSettingsAreDocumented(t *testing.T) {
+	_, ms, _ := run(t, map[string]string{"hubMode": "edgex"})
+	for _, fn := range []string{"hubbridge", "sender"} {
+		bin := filepath.Join(t.TempDir(), fn)
+		build := exec.Command("go", "build", "-o", bin, "./functions/"+fn)
+		build.Dir = filepath.Join("..", "..")
+		build.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", fn, err, out)
+		}
+		help, _ := exec.Command(bin, "--help").CombinedOutput()
+		documented := map[string]bool{}
+		for _, m := range regexp.MustCompile(`\[([A-Z][A-Z0-9_]*)\]`).FindAllStringSubmatch(string(help), -1) {
+			documented[m[1]] = true
+		}
+		if len(documented) == 0 {
+			t.Fatalf("%s --help documents no environment variables:\n%s", fn, help)
+		}
+		var cm componenttest.Manifest
+		for _, m := range ms {
+			if m.ID() == "ConfigMap/smartx/"+fn+"-env" {
+				cm = m
+			}
+		}
+		data, _ := field(cm.Object, "data").(map[string]any)
+		if len(data) == 0 {
+			t.Fatalf("no settings for %s", fn)
+		}
+		for k := range data {
+			if !documented[k] {
+				t.Errorf("%s: setting %s is not in its --help", fn, k)
+			}
+		}
+	}
+}
