@@ -1,0 +1,75 @@
+// Package infratest is the mock engine of the OverCloud's tests: it records every
+// resource (as componenttest does) and answers with the outputs the aws, tls and
+// random providers compute, marking secret what their schemas mark secret.
+package infratest
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/smartx-team/overcloud/components/componenttest"
+)
+
+// Values the mocks answer with.
+const (
+	// APIIP is the public address of the API's Elastic IP (other Elastic IPs get 203.0.113.99).
+	APIIP = "203.0.113.10"
+	// AMI is what every image lookup finds.
+	AMI = "ami-0123456789abcdef0"
+)
+
+var _ pulumi.MockResourceMonitor = (*Mocks)(nil)
+
+// Mocks stands in for the engine and the aws, tls and random providers: it records
+// every resource and answers with the outputs the real providers compute, marking
+// secret what their schemas mark secret.
+type Mocks struct {
+	componenttest.Mocks
+}
+
+// SecretMarker is the value of a secret output: private keys and passwords hold it,
+// so a test can find every place a secret went.
+func SecretMarker(kind, name string) string { return "SECRET-" + kind + "-" + name }
+
+// NewResource records the resource and computes its outputs.
+func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	id, in, err := m.Mocks.NewResource(args)
+	out := in.Copy()
+	str := func(k, v string) { out[resource.PropertyKey(k)] = resource.NewStringProperty(v) }
+	secret := func(k, v string) { out[resource.PropertyKey(k)] = resource.MakeSecret(resource.NewStringProperty(v)) }
+	switch args.TypeToken {
+	case "aws:ec2/eip:Eip":
+		str("publicIp", map[bool]string{true: APIIP, false: "203.0.113.99"}[strings.HasSuffix(args.Name, "-api")])
+		str("allocationId", "eipalloc-"+args.Name)
+	case "aws:ec2/instance:Instance":
+		if _, ok := in["privateIp"]; !ok {
+			str("privateIp", "10.40.200.1")
+		}
+	case "aws:iam/role:Role", "aws:iam/instanceProfile:InstanceProfile":
+		str("name", args.Name+"-name")
+		str("arn", "arn:aws:iam::123456789012:role/"+args.Name)
+	case "tls:index/privateKey:PrivateKey":
+		secret("privateKeyPem", "-----BEGIN PRIVATE KEY-----\n"+SecretMarker("key", args.Name)+"\n-----END PRIVATE KEY-----\n")
+	case "tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert":
+		str("certPem", "-----BEGIN CERTIFICATE-----\ncert-"+args.Name+"\n-----END CERTIFICATE-----\n")
+	case "tls:index/certRequest:CertRequest":
+		str("certRequestPem", "-----BEGIN CERTIFICATE REQUEST-----\n"+args.Name+"\n-----END CERTIFICATE REQUEST-----\n")
+	case "random:index/randomPassword:RandomPassword":
+		secret("result", SecretMarker("token", args.Name))
+	}
+	return id, out, err
+}
+
+// Call answers the availability zone and image lookups.
+func (m *Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	switch args.Token {
+	case "aws:index/getAvailabilityZones:getAvailabilityZones":
+		return resource.NewPropertyMapFromMap(map[string]any{"names": []any{"us-east-1a", "us-east-1b", "us-east-1c"}, "id": "us-east-1"}), nil
+	case "aws:ec2/getAmi:getAmi":
+		return resource.NewPropertyMapFromMap(map[string]any{"id": AMI}), nil
+	}
+	return nil, fmt.Errorf("unexpected invoke %s", args.Token)
+}

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/smartx-team/overcloud/components/componenttest"
+	"github.com/smartx-team/overcloud/components/smartenergy"
+	"github.com/smartx-team/overcloud/infra"
+	"github.com/smartx-team/overcloud/infra/infratest"
+	"github.com/smartx-team/overcloud/stacks/program"
+)
+
+// Secret config of the test runs (the stack files hold none: users set them).
+var secrets = map[string]string{
+	"influxPassword": "influx-pass-7f3a", "influxToken": "influx-token-91bc", "mongoPassword": "mongo-pass-0d2e",
+	"grafanaPassword": "grafana-pass-c4c4", "deviceTokens": `{"pi-1":"device-token-e8e8"}`,
+}
+
+const (
+	hubImage    = "127.0.0.1:5000/hubbridge@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	senderImage = "127.0.0.1:5000/sender@sha256:2222222222222222222222222222222222222222222222222222222222222222"
+)
+
+func project(t testing.TB) *workspace.Project {
+	t.Helper()
+	proj, err := workspace.LoadProject(filepath.Join("..", "Pulumi.yaml"))
+	if err != nil {
+		t.Fatalf("load Pulumi.yaml: %v", err)
+	}
+	return proj
+}
+
+// stackConfig returns the plain config of stacks/Pulumi.<stack>.yaml as the engine
+// hands it to the program (objects as JSON).
+func stackConfig(t testing.TB, stack string) map[string]string {
+	t.Helper()
+	ps, err := workspace.LoadProjectStack(nil, project(t), "Pulumi."+stack+".yaml")
+	if err != nil {
+		t.Fatalf("load Pulumi.%s.yaml: %v", stack, err)
+	}
+	m, err := ps.Config.Decrypt(config.NopDecrypter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for k, v := range m {
+		out[k.String()] = v
+	}
+	return out
+}
+
+// runStack runs the program under the mock engine with cfg plus the test secrets
+// and images.
+func runStack(t testing.TB, cfg map[string]string) ([]componenttest.Resource, error) {
+	t.Helper()
+	full := map[string]string{"smartx:hubbridgeImage": hubImage, "smartx:senderImage": senderImage}
+	var keys []string
+	for k, v := range secrets {
+		full["smartx:"+k] = v
+		keys = append(keys, "smartx:"+k)
+	}
+	for k, v := range cfg {
+		full[k] = v
+	}
+	m := &infratest.Mocks{}
+	noWait := func(context.Context, string, int) error { return nil }
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error { return run(ctx, noWait) },
+		pulumi.WithMocks(program.Project, "test", m),
+		func(info *pulumi.RunInfo) { info.Config, info.ConfigSecretKeys = full, keys })
+	return m.Resources(), err
+}
+
+func descendsFrom(rs []componenttest.Resource, r componenttest.Resource, typ string) bool {
+	p, ok := componenttest.ParentOf(rs, r)
+	for ok {
+		if p.Type == typ {
+			return true
+		}
+		p, ok = componenttest.ParentOf(rs, p)
+	}
+	return false
+}
+
+func TestAWSStacks(t *testing.T) {
+	for _, stack := range []string{"aws-dev", "aws-prod"} {
+		t.Run(stack, func(t *testing.T) {
+			cfg := stackConfig(t, stack)
+			rs, err := runStack(t, cfg)
+			if err != nil {
+				t.Fatalf("program: %v", err)
+			}
+			a := mustArgs(t, cfg)
+			want := 0
+			for _, g := range a.Nodes {
+				want += g.Count
+			}
+			if n := len(componenttest.Of(rs, "aws:ec2/instance:Instance")); n != want {
+				t.Errorf("%d instances, the stack file asks for %d", n, want)
+			}
+			if n := len(componenttest.Of(rs, "aws:ec2/natGateway:NatGateway")); (n == 1) != a.NAT {
+				t.Errorf("%d NAT gateways with natGateway %v", n, a.NAT)
+			}
+			// The service is deployed on the OverCloud's kubeconfig, kept secret.
+			prov, err := componenttest.Find(rs, "pulumi:providers:kubernetes", "k8s")
+			if err != nil {
+				t.Fatal(err)
+			}
+			kc := prov.Inputs["kubeconfig"]
+			if !kc.ContainsSecrets() || !strings.Contains(fmt.Sprint(kc), "https://"+infratest.APIIP+":6443") {
+				t.Errorf("kubernetes provider kubeconfig %v: want the OverCloud's, secret", kc)
+			}
+			if _, ok := prov.Inputs["context"]; ok {
+				t.Error("kubernetes provider still names a kubeconfig context")
+			}
+			k8s := 0
+			for _, r := range rs {
+				switch {
+				case strings.HasPrefix(r.Type, "kubernetes:"):
+					k8s++
+					if !strings.Contains(r.Provider, "::k8s::") {
+						t.Errorf("%s uses provider %q", r.Key(), r.Provider)
+					}
+					if !descendsFrom(rs, r, smartenergy.TypeToken) {
+						t.Errorf("%s is outside the SmartEnergy component", r.Key())
+					}
+				case strings.HasPrefix(r.Type, "aws:"), strings.HasPrefix(r.Type, "tls:"), strings.HasPrefix(r.Type, "random:"),
+					strings.HasPrefix(r.Type, "smartx:infra:") && r.Type != infra.TypeOverCloud:
+					if !descendsFrom(rs, r, infra.TypeOverCloud) {
+						t.Errorf("%s is outside the OverCloud component", r.Key())
+					}
+				}
+			}
+			if k8s < 40 {
+				t.Errorf("only %d Kubernetes resources: the service was not deployed", k8s)
+			}
+			ing, err := componenttest.Find(rs, "kubernetes:networking.k8s.io/v1:Ingress", "dashboard")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := fmt.Sprint(ing.Inputs)
+			for _, want := range []string{"websecure", "traefik", "grafana", "3000"} {
+				if !strings.Contains(s, want) {
+					t.Errorf("dashboard ingress lacks %s: %s", want, s)
+				}
+			}
+			// No secret value appears anywhere unmarked.
+			for _, r := range rs {
+				componenttest.Strings(resource.NewObjectProperty(r.Inputs), func(v string, secret bool) {
+					if !secret && (strings.Contains(v, "SECRET-") || strings.Contains(v, "influx-pass-7f3a")) {
+						t.Errorf("%s holds a secret unmarked", r.Key())
+					}
+				})
+			}
+		})
+	}
+}
+
+func mustArgs(t *testing.T, cfg map[string]string) *infra.Args {
+	t.Helper()
+	var a *infra.Args
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		var err error
+		a, err = awsArgs(ctx)
+		return err
+	}, pulumi.WithMocks(program.Project, "test", &infratest.Mocks{}), func(info *pulumi.RunInfo) { info.Config = cfg })
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return a
+}
+
+func TestExistingClusterSkipsInfra(t *testing.T) {
+	for _, cfg := range []map[string]string{{}, {"smartx:cloud": "none"}} {
+		rs, err := runStack(t, cfg)
+		if err != nil {
+			t.Fatalf("program: %v", err)
+		}
+		for _, r := range rs {
+			if !strings.HasPrefix(r.Type, "kubernetes:") && !strings.HasPrefix(r.Type, "smartx:components:") && r.Type != "pulumi:providers:kubernetes" {
+				t.Errorf("a stack on an existing cluster declared %s", r.Key())
+			}
+		}
+		if len(rs) < 40 {
+			t.Errorf("only %d resources", len(rs))
+		}
+	}
+}
+
+func TestBadCloudConfigIsRejected(t *testing.T) {
+	dev := stackConfig(t, "aws-dev")
+	for name, change := range map[string]map[string]string{
+		"cloud":          {"smartx:cloud": "gcp"},
+		"no admin cidrs": {"smartx:adminCidrs": "[]"},
+		"open admin":     {"smartx:adminCidrs": `["0.0.0.0/0"]`},
+		"no owner":       {"smartx:owner": ""},
+		"nat":            {"smartx:natGateway": "sometimes"},
+		"zones":          {"smartx:azCount": "two"},
+		"nodes":          {"smartx:nodes": `{"tower": {"count": "one"}}`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := map[string]string{}
+			for k, v := range dev {
+				cfg[k] = v
+			}
+			for k, v := range change {
+				cfg[k] = v
+			}
+			if _, err := runStack(t, cfg); err == nil {
+				t.Error("program accepted it")
+			}
+		})
+	}
+	delete(dev, "smartx:adminCidrs")
+	if _, err := runStack(t, dev); err == nil {
+		t.Error("program ran without adminCidrs")
+	}
+}
+
+// Pulumi.yaml declares every OverCloud key with the program's defaults.
+func TestProjectFileDeclaresAWSConfig(t *testing.T) {
+	proj := project(t)
+	for k, def := range AWSDefaults {
+		c, ok := proj.Config[k]
+		if !ok || c.Description == "" {
+			t.Errorf("Pulumi.yaml does not describe %s", k)
+			continue
+		}
+		if got := fmt.Sprint(c.Default); got != def {
+			t.Errorf("%s default %q, program's %q", k, got, def)
+		}
+	}
+	for _, k := range AWSObjectKeys {
+		c, ok := proj.Config[k]
+		if !ok || c.Description == "" {
+			t.Errorf("Pulumi.yaml does not describe %s", k)
+		}
+		if got := fmt.Sprint(c.Default); got != "[]" && got != "map[]" {
+			t.Errorf("%s default %s, want empty", k, got)
+		}
+	}
+	// The defaults documented for smartx:nodes are infra's.
+	desc := proj.Config["nodes"].Description
+	for _, r := range infra.Roles {
+		g := infra.DefaultNodes[r]
+		if want := fmt.Sprintf("%s {%s, %d, %d}", r, g.InstanceType, g.Count, g.DiskGB); !strings.Contains(desc, want) {
+			t.Errorf("smartx:nodes description lacks %q", want)
+		}
+	}
+}
+
+// The cost table of infra/README.md is what MonthlyCost computes from the stack files.
+func TestCostTableMatchesStacks(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "infra", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stack := range []string{"aws-dev", "aws-prod"} {
+		a := mustArgs(t, stackConfig(t, stack))
+		c, err := infra.MonthlyCost(a)
+		if err != nil {
+			t.Fatalf("%s: %v", stack, err)
+		}
+		var nodes []string
+		instances, disks := 0.0, 0.0
+		for _, r := range infra.Roles {
+			g := a.Nodes[r]
+			nodes = append(nodes, fmt.Sprintf("%d × %s %s (%d GB)", g.Count, r, g.InstanceType, g.DiskGB))
+			instances += c.Instances[r]
+			disks += c.Disks[r]
+		}
+		row := fmt.Sprintf("| %s | %s | $%.2f | $%.2f | $%.2f | $%.2f | **$%.2f** |",
+			stack, strings.Join(nodes, ", "), instances, disks, c.NAT, c.PublicIPs, c.Total)
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("infra/README.md lacks the cost row of %s:\n%s", stack, row)
+		}
+	}
+	for _, want := range []string{infra.PriceRegion, infra.PriceDate} {
+		if !strings.Contains(string(readme), want) {
+			t.Errorf("infra/README.md does not name the price region/date %s", want)
+		}
+	}
+}
+
+// The service's packages and the cloud-init renderer never pay the AWS SDK's compile:
+// only infra and this command import it.
+func TestAWSStaysInInfra(t *testing.T) {
+	for _, pkg := range []string{"./stacks/program", "./components/...", "./infra/cloudinit"} {
+		cmd := exec.Command("go", "list", "-deps", pkg)
+		cmd.Dir = ".."
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, "github.com/pulumi/pulumi-aws/") || dep == "github.com/smartx-team/overcloud/infra" ||
+				pkg == "./infra/cloudinit" && strings.HasPrefix(dep, "github.com/pulumi/") {
+				t.Errorf("%s depends on %s", pkg, dep)
+			}
+		}
+	}
+}
