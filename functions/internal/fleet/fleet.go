@@ -1,7 +1,9 @@
 // Package fleet simulates a fleet of sensor devices that speak the EdgeX v3 REST API
 // to a hub: each registers itself, then posts an event with a temperature and a
-// humidity reading every interval. It stands in for the Pi firmware in the demo, the
-// end-to-end tests and the benchmark until the firmware's --simulate mode replaces it.
+// humidity reading (with Options.RackStats, the firmware's six readings) every
+// interval. It is the load generator of the demo, the end-to-end tests and the
+// benchmark: thousands of devices in one process, where the real firmware
+// (--simulate) runs as a process per Pi.
 //
 // Like the firmware, a device keeps every reading until the hub acknowledged it (here
 // in memory) and retries in order, so a hub outage delays readings but loses none.
@@ -55,6 +57,10 @@ type Options struct {
 	Client *http.Client
 	// Logger (default: discard).
 	Logger *slog.Logger
+	// RackStats adds the readings the firmware sends besides the climate: the
+	// air-conditioner set-point and the Pi's cpu, mem and disk use, so that an event
+	// carries six readings as the firmware's do (default false: two).
+	RackStats bool
 }
 
 // Sent identifies one reading the hub acknowledged.
@@ -168,7 +174,10 @@ func Profile() dtos.DeviceProfile {
 			Name: ProfileName, Manufacturer: "SmartX", Model: "DHT22-sim",
 			Description: "simulated server-room sensor",
 		},
-		DeviceResources: []dtos.DeviceResource{res("temperature", "C"), res("humidity", "%")},
+		DeviceResources: []dtos.DeviceResource{
+			res("temperature", "C"), res("humidity", "%"),
+			res("setpoint", "C"), res("cpu", "%"), res("mem", "%"), res("disk", "%"),
+		},
 	}
 }
 
@@ -257,10 +266,16 @@ func (f *Fleet) sample(d *device, now time.Time) dtos.Event {
 	phase := float64(now.UnixNano()%int64(time.Hour)) / float64(time.Hour) * 2 * math.Pi
 	temp := 24 + 3*math.Sin(phase+float64(len(d.name))) + rand.NormFloat64()*0.2
 	hum := 45 + 5*math.Cos(phase) + rand.NormFloat64()*0.5
-	for _, r := range []struct {
+	type value struct {
 		name string
 		v    float64
-	}{{"temperature", temp}, {"humidity", hum}} {
+	}
+	values := []value{{"temperature", temp}, {"humidity", hum}}
+	if f.opts.RackStats {
+		values = append(values, value{"setpoint", 24}, value{"cpu", 5 + rand.Float64()*10},
+			value{"mem", 35 + rand.Float64()*5}, value{"disk", 31.5})
+	}
+	for _, r := range values {
 		d.seq++
 		br, err := dtos.NewSimpleReading(ProfileName, d.name, r.name, common.ValueTypeFloat64, math.Round(r.v*100)/100)
 		if err != nil { // only for an unsupported value type: a bug here, not bad input

@@ -163,3 +163,37 @@ func TestNewNeedsHubURL(t *testing.T) {
 		t.Fatal("New without HubURL gave no error")
 	}
 }
+
+// With RackStats an event carries the firmware's six readings, each in the profile
+// and each valid for EdgeX.
+func TestRackStatsEvents(t *testing.T) {
+	check := &edgexCheck{t: t, accepted: map[string][]string{}, seen: map[string]bool{}}
+	srv := httptest.NewServer(check)
+	t.Cleanup(srv.Close)
+	f, err := New(Options{HubURL: srv.URL, Devices: 2, Interval: 20 * time.Millisecond, RackStats: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := f.sample(f.devices[0], time.Now())
+	if err := requests.NewAddEventRequest(ev).Validate(); err != nil {
+		t.Fatalf("event fails EdgeX validation: %v", err)
+	}
+	inProfile := map[string]bool{}
+	for _, r := range Profile().DeviceResources {
+		inProfile[r.Name] = true
+	}
+	var got []string
+	for _, r := range ev.Readings {
+		got = append(got, r.ResourceName)
+		if !inProfile[r.ResourceName] {
+			t.Errorf("reading of %q, which the profile does not declare", r.ResourceName)
+		}
+	}
+	if want := "temperature humidity setpoint cpu mem disk"; strings.Join(got, " ") != want {
+		t.Errorf("event readings %v, want %s", got, want)
+	}
+	plain, _ := New(Options{HubURL: srv.URL, Devices: 1})
+	if n := len(plain.sample(plain.devices[0], time.Now()).Readings); n != 2 {
+		t.Errorf("without RackStats an event has %d readings, want 2", n)
+	}
+}

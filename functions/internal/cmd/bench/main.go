@@ -34,6 +34,7 @@ func main() {
 
 type config struct {
 	fleets   []int
+	rack     []int
 	duration time.Duration
 	burst    int
 	dir      string
@@ -43,6 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := service.NewFlags("bench", "Measures the local data path and prints a table of readings/s and latency.")
 	fs.SetOutput(stderr)
 	fleets := fs.String("fleets", "BENCH_FLEETS", "100,1000,10000", "fleet sizes to run at 1 Hz per device, comma separated")
+	rack := fs.String("rack-fleets", "BENCH_RACK_FLEETS", "1000,10000", "fleet sizes to run again with the firmware's six readings per event (climate, set-point, cpu, mem, disk); empty: none")
 	var c config
 	fs.DurationVar(&c.duration, "duration", 30*time.Second, "how long each 1 Hz fleet runs")
 	fs.IntVar(&c.burst, "burst", 200, "devices posting back to back for the full-speed and stage runs")
@@ -54,19 +56,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
 	}
-	for _, s := range strings.Split(*fleets, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 {
-			fmt.Fprintf(stderr, "bench: -fleets: %q is not a positive number\n", s)
-			return 2
-		}
-		c.fleets = append(c.fleets, n)
+	var err error
+	if c.fleets, err = sizes("fleets", *fleets); err == nil {
+		c.rack, err = sizes("rack-fleets", *rack)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 2
 	}
 	if err := bench(ctx, c, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1
 	}
 	return 0
+}
+
+// sizes parses a comma-separated list of fleet sizes ("" is none).
+func sizes(flag, list string) ([]int, error) {
+	var out []int
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("-%s: %q is not a positive number", flag, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // row is one line of the table.
@@ -82,14 +100,22 @@ func bench(ctx context.Context, c config, out, progress io.Writer) error {
 	var rows []row
 	for _, n := range c.fleets {
 		say("whole path, %d devices at 1 Hz for %s ...", n, c.duration)
-		r, err := wholePath(ctx, c, n, time.Second, say)
+		r, err := wholePath(ctx, c, n, time.Second, false, say)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
+	for _, n := range c.rack {
+		say("whole path, %d devices at 1 Hz with six readings per event for %s ...", n, c.duration)
+		r, err := wholePath(ctx, c, n, time.Second, true, say)
 		if err != nil {
 			return err
 		}
 		rows = append(rows, r)
 	}
 	say("whole path, %d devices back to back for %s ...", c.burst, c.duration)
-	r, err := wholePath(ctx, c, c.burst, time.Millisecond, say)
+	r, err := wholePath(ctx, c, c.burst, time.Millisecond, false, say)
 	if err != nil {
 		return err
 	}
@@ -106,7 +132,7 @@ func bench(ctx context.Context, c config, out, progress io.Writer) error {
 }
 
 // startPath starts a fresh data path and registers a fleet of n devices on it.
-func startPath(ctx context.Context, c config, n int, interval time.Duration) (*localpath.Path, *fleet.Fleet, func(), error) {
+func startPath(ctx context.Context, c config, n int, interval time.Duration, rack bool) (*localpath.Path, *fleet.Fleet, func(), error) {
 	dir := c.dir
 	if dir == "" {
 		var err error
@@ -128,7 +154,7 @@ func startPath(ctx context.Context, c config, n int, interval time.Duration) (*l
 			_ = os.RemoveAll(dir)
 		}
 	}
-	f, err := fleet.New(fleet.Options{HubURL: p.HubURL, Devices: n, Interval: interval, Prefix: "bench-"})
+	f, err := fleet.New(fleet.Options{HubURL: p.HubURL, Devices: n, Interval: interval, Prefix: "bench-", RackStats: rack})
 	if err == nil {
 		err = f.Register(startCtx)
 	}
@@ -140,9 +166,10 @@ func startPath(ctx context.Context, c config, n int, interval time.Duration) (*l
 }
 
 // wholePath runs n devices for the configured duration and measures what the sender
-// stored meanwhile and the origin-to-stored latency of those readings.
-func wholePath(ctx context.Context, c config, n int, interval time.Duration, say func(string, ...any)) (row, error) {
-	p, f, cleanup, err := startPath(ctx, c, n, interval)
+// stored meanwhile and the origin-to-stored latency of those readings. rack sends the
+// firmware's six readings per event instead of two.
+func wholePath(ctx context.Context, c config, n int, interval time.Duration, rack bool, say func(string, ...any)) (row, error) {
+	p, f, cleanup, err := startPath(ctx, c, n, interval, rack)
 	if err != nil {
 		return row{}, err
 	}
@@ -181,13 +208,18 @@ func wholePath(ctx context.Context, c config, n int, interval time.Duration, say
 	ha, _ := histogramOf(after, "sender_origin_to_stored_seconds")
 	lat := ha.minus(hb)
 	written := value(after, "sender_written_total") - value(before, "sender_written_total")
+	perEvent := 2
 	mode := fmt.Sprintf("%d devices x 1 Hz", n)
 	if interval < time.Second {
 		mode = fmt.Sprintf("%d devices back to back", n)
 	}
+	if rack {
+		perEvent = 6
+		mode += ", 6 readings/event"
+	}
 	say("  hub acknowledged %.0f readings/s, sender stored %.0f/s", acked/elapsed, written/elapsed)
 	return row{
-		name: "whole path, " + mode, offered: float64(2*n) * float64(time.Second) / float64(interval),
+		name: "whole path, " + mode, offered: float64(perEvent*n) * float64(time.Second) / float64(interval),
 		stored: written / elapsed, p50: lat.quantile(0.5), p99: lat.quantile(0.99),
 		note: fmt.Sprintf("hub acked %.0f/s", acked/elapsed),
 	}, nil
@@ -197,7 +229,7 @@ func wholePath(ctx context.Context, c config, n int, interval time.Duration, say
 // Kafka down, the relay draining that backlog into Kafka, and the sender draining the
 // topic into InfluxDB after it was held back.
 func stages(ctx context.Context, c config, say func(string, ...any)) ([]row, error) {
-	p, f, cleanup, err := startPath(ctx, c, c.burst, time.Millisecond)
+	p, f, cleanup, err := startPath(ctx, c, c.burst, time.Millisecond, false)
 	if err != nil {
 		return nil, err
 	}
