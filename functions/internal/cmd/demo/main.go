@@ -168,7 +168,7 @@ Where to look:
 			<-fleetDone
 			st := f.Stats()
 			n, _ := path.CountValues(context.Background(), storedClimate)
-			say("devices posted %d events (%d refused or unanswered), %d readings acknowledged, %d values in InfluxDB", st.Posted, st.Failed, st.AckedReadings, n)
+			say("simulated devices posted %d events (%d refused or unanswered), %d readings acknowledged; %d temperature and humidity values in InfluxDB from them and the Pis", st.Posted, st.Failed, st.AckedReadings, n)
 			return nil
 		case <-tick.C:
 			st := f.Stats()
@@ -177,7 +177,7 @@ Where to look:
 				say("InfluxDB query: %v", err)
 				continue
 			}
-			say("%s  acknowledged by the hub: %d readings   stored in InfluxDB: %d values   weather requests: %d",
+			say("%s  simulated devices' readings acknowledged by the hub: %d   temperature and humidity values in InfluxDB (Pis too): %d   weather requests: %d",
 				time.Now().Format("15:04:05"), st.AckedReadings, n, weather.Calls())
 		}
 	}

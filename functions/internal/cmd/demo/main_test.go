@@ -24,7 +24,7 @@ func TestDemo(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
-	m := regexp.MustCompile(`(\d+) readings acknowledged, (\d+) values in InfluxDB`).FindStringSubmatch(text)
+	m := regexp.MustCompile(`(\d+) readings acknowledged; (\d+) temperature and humidity values in InfluxDB`).FindStringSubmatch(text)
 	if m == nil {
 		t.Fatalf("no final summary in:\n%s", text)
 	}
