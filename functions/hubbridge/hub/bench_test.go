@@ -17,10 +17,8 @@ import (
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/requests"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/smartx-team/overcloud/functions/hubbridge/outbox"
+	"github.com/smartx-team/overcloud/functions/hubbridge/internal/outboxtest"
 	"github.com/smartx-team/overcloud/functions/hubbridge/relay"
 	"github.com/smartx-team/overcloud/functions/internal/fleet"
 	"github.com/smartx-team/overcloud/functions/internal/servers/servertest"
@@ -136,16 +134,10 @@ func BenchmarkRelay(b *testing.B) {
 }
 
 func benchmarkRelay(b *testing.B, reopen bool) {
-	m := servertest.Mongo(b)
 	k := servertest.Kafka(b, topic)
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.Disconnect(context.Background())
 	ctx := context.Background()
-	db := client.Database("relay_bench")
-	ob, stopWriter := openRunning(b, db)
+	db := servertest.MongoClient(b).Database("relay_bench")
+	ob, stopWriter := outboxtest.Open(b, db)
 	batch := make([]reading.Reading, 0, 1000)
 	origin := time.Now().UnixNano()
 	for i := range b.N {
@@ -161,7 +153,7 @@ func benchmarkRelay(b *testing.B, reopen bool) {
 	}
 	if reopen {
 		stopWriter()
-		ob, stopWriter = openRunning(b, db)
+		ob, stopWriter = outboxtest.Open(b, db)
 	}
 	defer stopWriter()
 	r, err := relay.New(relay.Options{Source: ob, Brokers: []string{k.Addr}, Topic: topic, Registerer: prometheus.NewRegistry()})
@@ -183,21 +175,6 @@ func benchmarkRelay(b *testing.B, reopen bool) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "readings/s")
-}
-
-// openRunning opens the outbox in db and runs its writer until stop is called.
-func openRunning(b *testing.B, db *mongo.Database) (*outbox.Outbox, func()) {
-	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	ob, err := outbox.Open(ctx, outbox.Options{Database: db})
-	if err != nil {
-		b.Fatal(err)
-	}
-	runCtx, stopRun := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ob.Run(runCtx) }()
-	return ob, func() { stopRun(); <-done }
 }
 
 func startBenchHub(b *testing.B, cfg Config) *benchHub {

@@ -20,8 +20,6 @@ import (
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/requests"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/smartx-team/overcloud/functions/hubbridge/intake"
 	"github.com/smartx-team/overcloud/functions/hubbridge/outbox"
@@ -46,15 +44,9 @@ type testAPI struct {
 
 func newAPI(t *testing.T, tokens map[string]string) *testAPI {
 	t.Helper()
-	m := servertest.Mongo(t)
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db := client.Database("ingest_test")
+	db := servertest.MongoClient(t).Database("ingest_test")
 	reg := prometheus.NewRegistry()
 	ob, err := outbox.Open(ctx, outbox.Options{Database: db, Registerer: reg})
 	if err != nil {

@@ -9,32 +9,17 @@ import (
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/common"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/smartx-team/overcloud/functions/hubbridge/outbox"
+	"github.com/smartx-team/overcloud/functions/hubbridge/internal/outboxtest"
 	"github.com/smartx-team/overcloud/functions/internal/servers/servertest"
 )
 
 // Accept against a real outbox: good readings stored with numbers from the device's
 // counter, bad ones counted, a repeat is answered as stored.
 func TestAccept(t *testing.T) {
-	m := servertest.Mongo(t)
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	ob := outboxtest.Running(t, servertest.MongoClient(t).Database("intake_test"))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ob, err := outbox.Open(ctx, outbox.Options{Database: client.Database("intake_test")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ob.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
 
 	reg := prometheus.NewRegistry()
 	limits, _ := ParseLimits(DefaultLimits)

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/smartx-team/overcloud/functions/internal/servers/servertest"
 	"github.com/smartx-team/overcloud/functions/reading"
@@ -19,12 +18,7 @@ import (
 
 // One FerretDB for the package; each subtest gets its own database.
 func TestOutbox(t *testing.T) {
-	m := servertest.Mongo(t)
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	client := servertest.MongoClient(t)
 	n := 0
 	db := func() *mongo.Database {
 		n++

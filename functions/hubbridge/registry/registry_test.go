@@ -7,22 +7,14 @@ import (
 	"time"
 
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/smartx-team/overcloud/functions/internal/servers/servertest"
 )
 
 func TestRegistry(t *testing.T) {
-	m := servertest.Mongo(t)
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db := client.Database("registry_test")
+	db := servertest.MongoClient(t).Database("registry_test")
 	r, err := Open(ctx, db)
 	if err != nil {
 		t.Fatal(err)

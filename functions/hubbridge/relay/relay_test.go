@@ -9,10 +9,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/smartx-team/overcloud/functions/hubbridge/internal/leakcheck"
+	"github.com/smartx-team/overcloud/functions/hubbridge/internal/outboxtest"
 	"github.com/smartx-team/overcloud/functions/hubbridge/outbox"
 	"github.com/smartx-team/overcloud/functions/internal/servers"
 	"github.com/smartx-team/overcloud/functions/internal/servers/servertest"
@@ -26,23 +25,7 @@ const topic = "readings"
 // runningOutbox is an outbox in a fresh FerretDB with its writer running.
 func runningOutbox(t *testing.T) *outbox.Outbox {
 	t.Helper()
-	m := servertest.Mongo(t)
-	client, err := mongo.Connect(options.Client().ApplyURI(m.URI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	ob, err := outbox.Open(ctx, outbox.Options{Database: client.Database("relay_test")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ob.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
-	return ob
+	return outboxtest.Running(t, servertest.MongoClient(t).Database("relay_test"))
 }
 
 func storeN(t *testing.T, ob *outbox.Outbox, devices, per int) {

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
 	"github.com/smartx-team/overcloud/functions/internal/servers"
 )
 
@@ -50,6 +53,19 @@ func Mongo(t testing.TB) *servers.Mongo {
 	}
 	start(t, m.Proc, log)
 	return m
+}
+
+// MongoClient starts FerretDB and connects a MongoDB client to it, disconnected when
+// the test ends.
+func MongoClient(t testing.TB) *mongo.Client {
+	t.Helper()
+	m := Mongo(t)
+	client, err := mongo.Connect(options.Client().ApplyURI(m.URI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return client
 }
 
 // Influx starts InfluxDB 1.8 with the bucket servers.InfluxBucket created.
