@@ -82,8 +82,10 @@ func decodeEvent(body []byte, contentType string) (requests.AddEventRequest, int
 		}
 		return req, "", ""
 	}
-	// json.Unmarshal checks the syntax first: a *json.SyntaxError says "malformed".
-	if err := json.Unmarshal(body, &req); err != nil {
+	// UnmarshalJSON decodes with json.Unmarshal, which checks the syntax first: a
+	// *json.SyntaxError (wrapped) says "malformed". Calling it directly rather than
+	// through json.Unmarshal(body, &req) spares a second scan of every body.
+	if err := req.UnmarshalJSON(body); err != nil {
 		reason := classify(err)
 		if reason == intake.ReasonMalformed {
 			return req, reason, "request body is not an EdgeX event in JSON: " + edgexMessage(err)
