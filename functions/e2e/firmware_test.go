@@ -16,8 +16,9 @@ import (
 
 // TestFirmwareThroughThePath runs the real firmware (--simulate) on three simulated
 // Pis against the real hub, through Kafka and the sender into InfluxDB, with a hub
-// outage in the middle and a set-point command: every reading a Pi handed to the hub
-// is stored exactly once, and what it still holds is in its queue.
+// outage in the middle, a Pi's power cut and reboot during it, and a set-point
+// command: every reading a Pi handed to the hub is stored exactly once, and what it
+// still holds is in its queue.
 func TestFirmwareThroughThePath(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -54,11 +55,17 @@ func TestFirmwareThroughThePath(t *testing.T) {
 
 	time.Sleep(3 * time.Second)
 	setSetpoint(t, commandURL, "pi-1", "22")
-	// The hub goes away for a while: the Pis keep sampling into their queues.
+	// The hub goes away for a while: the Pis keep sampling into their queues. Halfway,
+	// pi-2 loses power (SIGKILL) and boots again with its backlog.
 	if err := path.Hub.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(5 * time.Second)
+	time.Sleep(3 * time.Second)
+	if err := procs["pi-2"].Kill(); err != nil {
+		t.Fatal(err)
+	}
+	start(t, "pi-2", procs["pi-2"].Start)
+	time.Sleep(3 * time.Second)
 	start(t, "hub", path.Hub.Start)
 	time.Sleep(5 * time.Second)
 	for _, pi := range pis {
