@@ -19,8 +19,12 @@ UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/stacks/e2e$$')
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-demo: tools ## run the whole data path locally (servers, hub, sender, simulated devices) until Ctrl-C
-	$(GO) run ./functions/internal/cmd/demo
+# DEMO_ARGS are the demo's flags, e.g. make demo DEMO_ARGS="-pis 2 -devices 100".
+# The demo runs as its own binary, not under go run, so that Ctrl-C reaches it and its
+# clean stop is what make reports.
+demo: tools ## run the whole service locally (servers, hub, sender, firmware Pis, simulated devices) until Ctrl-C
+	@$(GO) build -o dist/demo ./functions/internal/cmd/demo
+	./dist/demo $(DEMO_ARGS)
 
 test: tools lint unit e2e ## everything CI runs: tools, lint, all tests, the Kubernetes conformance test
 
