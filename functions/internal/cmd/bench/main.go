@@ -45,10 +45,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fleets := fs.String("fleets", "BENCH_FLEETS", "100,1000,10000", "fleet sizes to run at 1 Hz per device, comma separated")
 	rack := fs.String("rack-fleets", "BENCH_RACK_FLEETS", "1000,10000", "fleet sizes to run again with the firmware's six readings per event (climate, set-point, cpu, mem, disk); empty: none")
-	var c config
-	fs.DurationVar(&c.duration, "duration", 30*time.Second, "how long each 1 Hz fleet runs")
-	fs.IntVar(&c.burst, "burst", 200, "devices posting back to back for the full-speed and stage runs")
-	fs.StringVar(&c.dir, "dir", "", "folder for server data (default: a temporary folder)")
+	duration := fs.Duration("duration", "BENCH_DURATION", 30*time.Second, "how long each 1 Hz fleet runs")
+	burst := fs.Int("burst", "BENCH_BURST", 200, "devices posting back to back for the full-speed and stage runs")
+	dir := fs.String("dir", "BENCH_DIR", "", "folder for server data (default: a temporary folder)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -56,6 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
 	}
+	c := config{duration: *duration, burst: *burst, dir: *dir}
 	var err error
 	if c.fleets, err = sizes("fleets", *fleets); err == nil {
 		c.rack, err = sizes("rack-fleets", *rack)

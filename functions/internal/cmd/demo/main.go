@@ -42,15 +42,14 @@ type config struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := service.NewFlags("demo", "Runs the whole data path locally: servers, hub, sender and simulated devices.")
+	fs := service.NewFlags("demo", "Runs the whole service locally: servers, hub, sender, firmware Pis and simulated devices.")
 	fs.SetOutput(stderr)
-	var c config
-	fs.IntVar(&c.pis, "pis", 4, "number of Raspberry Pis running the real firmware in --simulate mode, one per sector")
-	fs.IntVar(&c.devices, "devices", 20, "number of lightweight simulated devices (the load generator of the tests)")
-	fs.DurationVar(&c.interval, "interval", time.Second, "time between two events of one device (the original used 10s)")
-	fs.StringVar(&c.dir, "dir", ".demo", "folder for the servers' data and the logs")
-	fs.BoolVar(&c.keep, "keep", false, "keep the data of an earlier run in -dir instead of starting afresh")
-	fs.DurationVar(&c.duration, "duration", 0, "stop by itself after this long (0: run until Ctrl-C)")
+	pis := fs.Int("pis", "DEMO_PIS", 4, "number of Raspberry Pis running the real firmware in --simulate mode, one per sector")
+	devices := fs.Int("devices", "DEMO_DEVICES", 20, "number of lightweight simulated devices (the load generator of the tests)")
+	interval := fs.Duration("interval", "DEMO_INTERVAL", time.Second, "time between two events of one device (the original used 10s)")
+	dir := fs.String("dir", "DEMO_DIR", ".demo", "folder for the servers' data and the logs")
+	keep := fs.Bool("keep", "DEMO_KEEP", false, "keep the data of an earlier run in -dir instead of starting afresh")
+	duration := fs.Duration("duration", "DEMO_DURATION", 0, "stop by itself after this long (0: run until Ctrl-C)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -58,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "demo:", err)
 		return 2
 	}
+	c := config{pis: *pis, devices: *devices, interval: *interval, dir: *dir, keep: *keep, duration: *duration}
 	if c.pis < 0 || c.devices <= 0 || c.interval <= 0 {
 		fmt.Fprintln(stderr, "demo: -devices and -interval must be positive, -pis not negative")
 		return 2
