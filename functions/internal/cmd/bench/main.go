@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // sizes parses a comma-separated list of fleet sizes ("" is none).
-func sizes(flag, list string) ([]int, error) {
+func sizes(name, list string) ([]int, error) {
 	var out []int
 	for _, s := range strings.Split(list, ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -80,7 +80,7 @@ func sizes(flag, list string) ([]int, error) {
 		}
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("-%s: %q is not a positive number", flag, s)
+			return nil, fmt.Errorf("-%s: %q is not a positive number", name, s)
 		}
 		out = append(out, n)
 	}
