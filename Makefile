@@ -23,7 +23,7 @@ help: ## list the targets
 # The demo runs as its own binary, not under go run, so that Ctrl-C reaches it and its
 # clean stop is what make reports.
 demo: tools ## run the whole service locally (servers, hub, sender, firmware Pis, simulated devices) until Ctrl-C
-	@$(GO) build -o dist/demo ./functions/internal/cmd/demo
+	@$(GO) build -o dist/demo ./functions/devtools/demo
 	./dist/demo $(DEMO_ARGS)
 
 test: tools lint unit e2e ## everything CI runs: tools, lint, all tests, the Kubernetes conformance test
@@ -41,7 +41,7 @@ unit: tools ## all Go tests (unit, integration against real servers, end to end,
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(UNIT_PKGS)
 
 bench: tools ## measure the data path and print the table for the README
-	$(GO) run ./functions/internal/cmd/bench
+	$(GO) run ./functions/devtools/bench
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@set -e; for pkg in $$($(GO) list ./...); do \

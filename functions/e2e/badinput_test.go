@@ -17,8 +17,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/smartx-team/overcloud/functions/internal/fleet"
-	"github.com/smartx-team/overcloud/functions/internal/localpath"
+	"github.com/smartx-team/overcloud/functions/testbed/fleet"
+	"github.com/smartx-team/overcloud/functions/testbed/localrun"
 )
 
 // Bad input arrives while good devices post: each gets its clear 4xx at the hub or
@@ -122,7 +122,7 @@ func (p *dataPath) fleetToken(t *testing.T, device string) string {
 // produceRaw puts a message on the readings topic as a broken producer would.
 func (p *dataPath) produceRaw(t *testing.T, key string, value []byte) {
 	t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(p.Kafka.Addr), Topic: localpath.Topic, RequiredAcks: kafka.RequireAll, Balancer: &kafka.Hash{}}
+	w := &kafka.Writer{Addr: kafka.TCP(p.Kafka.Addr), Topic: localrun.Topic, RequiredAcks: kafka.RequireAll, Balancer: &kafka.Hash{}}
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -135,7 +135,7 @@ func (p *dataPath) produceRaw(t *testing.T, key string, value []byte) {
 func (p *dataPath) readDeadLetters(t *testing.T, n int) []kafka.Message {
 	t.Helper()
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: []string{p.Kafka.Addr}, Topic: localpath.DeadTopic, GroupID: "e2e-dead-letter-check",
+		Brokers: []string{p.Kafka.Addr}, Topic: localrun.DeadTopic, GroupID: "e2e-dead-letter-check",
 		StartOffset: kafka.FirstOffset, MaxWait: 200 * time.Millisecond,
 	})
 	defer r.Close()

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/smartx-team/overcloud/device/queue"
-	"github.com/smartx-team/overcloud/functions/internal/localpath"
-	"github.com/smartx-team/overcloud/functions/internal/servers"
+	"github.com/smartx-team/overcloud/functions/testbed/localrun"
+	"github.com/smartx-team/overcloud/functions/testbed/servers"
 	"github.com/smartx-team/overcloud/functions/sender/store"
 )
 
@@ -29,7 +29,7 @@ func TestFirmwareThroughThePath(t *testing.T) {
 		tokens[pi] = "token-of-" + pi
 	}
 	dir := t.TempDir()
-	path, err := localpath.Start(ctx, localpath.Options{Dir: dir, Tokens: tokens})
+	path, err := localrun.Start(ctx, localrun.Options{Dir: dir, Tokens: tokens})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestFirmwareThroughThePath(t *testing.T) {
 	procs := map[string]*servers.Proc{}
 	var commandURL string
 	for i, pi := range pis {
-		proc, url, err := path.StartPi(ctx, localpath.Pi{
+		proc, url, err := path.StartPi(ctx, localrun.Pi{
 			Device: pi, Token: tokens[pi], Location: fmt.Sprintf("sector-%d", i+1), Interval: 200 * time.Millisecond,
 		})
 		if err != nil {

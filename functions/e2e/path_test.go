@@ -1,4 +1,4 @@
-// Package e2e runs the whole data path as it is deployed (see localpath): the hub and
+// Package e2e runs the whole data path as it is deployed (see localrun): the hub and
 // the sender as their own processes against real servers on 127.0.0.1, fed by a fleet
 // of simulated EdgeX devices; then it checks every acknowledged reading in InfluxDB,
 // exactly once.
@@ -13,8 +13,8 @@ import (
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 
-	"github.com/smartx-team/overcloud/functions/internal/fleet"
-	"github.com/smartx-team/overcloud/functions/internal/localpath"
+	"github.com/smartx-team/overcloud/functions/testbed/fleet"
+	"github.com/smartx-team/overcloud/functions/testbed/localrun"
 )
 
 // fakeTemp is the weather station's temperature, to check the enrichment arrived.
@@ -22,10 +22,10 @@ const fakeTemp = 12.5
 
 // dataPath is one running data path and the devices that feed it.
 type dataPath struct {
-	*localpath.Path
+	*localrun.Path
 	t       *testing.T
 	fleet   *fleet.Fleet
-	weather *localpath.WeatherStation
+	weather *localrun.WeatherStation
 	tokens  map[string]string
 }
 
@@ -36,7 +36,7 @@ func startPath(t *testing.T, devices int, interval time.Duration) *dataPath {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	weather, err := localpath.StartWeatherStation("test-owm-key", fakeTemp, 71)
+	weather, err := localrun.StartWeatherStation("test-owm-key", fakeTemp, 71)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func startPath(t *testing.T, devices int, interval time.Duration) *dataPath {
 	// A device the hub has a token for but that never registered.
 	tokens["ghost"] = "ghost-token"
 	dir := t.TempDir()
-	path, err := localpath.Start(ctx, localpath.Options{
+	path, err := localrun.Start(ctx, localrun.Options{
 		Dir: dir, Tokens: tokens, WeatherURL: weather.URL, WeatherKey: "test-owm-key",
 	})
 	if err != nil {

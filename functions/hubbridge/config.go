@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/smartx-team/overcloud/functions/hubbridge/hub"
+	"github.com/smartx-team/overcloud/functions/hubbridge/wiring"
 	"github.com/smartx-team/overcloud/functions/hubbridge/intake"
 	"github.com/smartx-team/overcloud/functions/internal/service"
 )
@@ -22,8 +22,8 @@ acknowledged it. Admin endpoints: /healthz, /readyz (MongoDB reachable), /metric
 
 // parseConfig builds the hub's configuration from args and the environment (HUB_*).
 // It returns flag.ErrHelp after printing the usage for -h/--help.
-func parseConfig(args []string, out io.Writer) (hub.Config, error) {
-	def := hub.DefaultConfig()
+func parseConfig(args []string, out io.Writer) (wiring.Config, error) {
+	def := wiring.DefaultConfig()
 	fs := service.NewFlags("hubbridge", usage)
 	fs.SetOutput(out)
 	mode := fs.String("mode", "HUB_MODE", def.Mode, "standalone (own EdgeX REST ingest) or edgex (subscribe to EdgeX's message bus)")
@@ -50,25 +50,25 @@ func parseConfig(args []string, out io.Writer) (hub.Config, error) {
 	dedupMax := fs.Int("dedup-max", "HUB_DEDUP_MAX", def.DedupMax, "most reading ids remembered to answer device retries as duplicates")
 	logLevel := fs.String("log-level", "HUB_LOG_LEVEL", def.LogLevel, "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
-		return hub.Config{}, err
+		return wiring.Config{}, err
 	}
 
 	uri, err := service.ReadSecret(mongoURI.get(), *mongoURIFile)
 	if err != nil {
-		return hub.Config{}, fmt.Errorf("HUB_MONGO_URI_FILE: %w", err)
+		return wiring.Config{}, fmt.Errorf("HUB_MONGO_URI_FILE: %w", err)
 	}
 	pass, err := service.ReadSecret(mqttPass.get(), *mqttPassFile)
 	if err != nil {
-		return hub.Config{}, fmt.Errorf("HUB_MQTT_PASSWORD_FILE: %w", err)
+		return wiring.Config{}, fmt.Errorf("HUB_MQTT_PASSWORD_FILE: %w", err)
 	}
 	lim, err := intake.ParseLimits(*limits)
 	if err != nil {
-		return hub.Config{}, fmt.Errorf("HUB_LIMITS: %w", err)
+		return wiring.Config{}, fmt.Errorf("HUB_LIMITS: %w", err)
 	}
-	cfg := hub.Config{
+	cfg := wiring.Config{
 		Mode: *mode, Listen: *listen, AdminListen: *admin,
 		MongoURI: uri, MongoDatabase: *mongoDB,
-		KafkaBrokers: hub.SplitList(*brokers), KafkaTopic: *topic,
+		KafkaBrokers: wiring.SplitList(*brokers), KafkaTopic: *topic,
 		DeviceTokensFile: *tokens, TokensReload: *reload,
 		MaxBodyBytes: int64(*maxBody), Limits: lim,
 		MQTTURL: *mqttURL, MQTTTopic: *mqttTopic, MQTTClientID: *mqttClient,

@@ -1,7 +1,7 @@
 // Command hubbridge is the IoT-Cloud hub's bridge: it takes EdgeX events from devices
 // (its own EdgeX v3 REST ingest, or a real EdgeX deployment's MQTT message bus), stores
 // every reading in MongoDB first, relays them to Kafka and marks them delivered only
-// after Kafka acknowledged them. See package hub for the parts and `hubbridge --help`
+// after Kafka acknowledged them. See package wiring for the parts and `hubbridge --help`
 // for every setting; each flag can also be set by its HUB_* environment variable.
 //
 // Running it by hand (or as a test or benchmark does):
@@ -24,7 +24,7 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/smartx-team/overcloud/functions/hubbridge/hub"
+	"github.com/smartx-team/overcloud/functions/hubbridge/wiring"
 	"github.com/smartx-team/overcloud/functions/internal/service"
 )
 
@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(stdout, cfg.LogLevel)
-	h, err := hub.New(ctx, cfg, log, service.NewRegistry())
+	h, err := wiring.New(ctx, cfg, log, service.NewRegistry())
 	if err != nil {
 		log.Error("hub bridge cannot start", "err", err)
 		fmt.Fprintf(stderr, "hubbridge: %v\n", err)

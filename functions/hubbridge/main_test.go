@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smartx-team/overcloud/functions/internal/servers"
-	"github.com/smartx-team/overcloud/functions/internal/servers/servertest"
+	"github.com/smartx-team/overcloud/functions/testbed/servers"
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
 // Every setting shows in --help with its environment variable.

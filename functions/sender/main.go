@@ -1,7 +1,7 @@
 // Command sender is the real-time data sender: it consumes readings from Kafka, adds
 // the outside weather (OpenWeatherMap, or keyless Open-Meteo) and writes them to
 // InfluxDB, committing offsets only after the write. Every setting is a flag and a
-// SENDER_* environment variable: run with --help to list them. See package app for
+// SENDER_* environment variable: run with --help to list them. See package wiring for
 // the wiring and package consume for the delivery guarantees.
 package main
 
@@ -9,12 +9,12 @@ import (
 	"os"
 
 	"github.com/smartx-team/overcloud/functions/internal/service"
-	"github.com/smartx-team/overcloud/functions/sender/app"
+	"github.com/smartx-team/overcloud/functions/sender/wiring"
 )
 
 func main() {
 	ctx, stop := service.SignalContext()
-	code := app.Main(ctx, os.Args[1:], os.Stderr)
+	code := wiring.Main(ctx, os.Args[1:], os.Stderr)
 	stop()
 	os.Exit(code)
 }

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smartx-team/overcloud/functions/internal/servers"
-	"github.com/smartx-team/overcloud/functions/internal/servers/servertest"
+	"github.com/smartx-team/overcloud/functions/testbed/servers"
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 	"github.com/smartx-team/overcloud/functions/sender/internal/sendertest"
 )
 

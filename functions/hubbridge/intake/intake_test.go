@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/smartx-team/overcloud/functions/hubbridge/internal/outboxtest"
-	"github.com/smartx-team/overcloud/functions/internal/servers/servertest"
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
 // Accept against a real outbox: good readings stored with numbers from the device's

@@ -8,7 +8,7 @@ import (
 
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos"
 
-	"github.com/smartx-team/overcloud/functions/internal/servers/servertest"
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
 func TestRegistry(t *testing.T) {

@@ -13,8 +13,8 @@ import (
 	"github.com/smartx-team/overcloud/functions/hubbridge/internal/leakcheck"
 	"github.com/smartx-team/overcloud/functions/hubbridge/internal/outboxtest"
 	"github.com/smartx-team/overcloud/functions/hubbridge/outbox"
-	"github.com/smartx-team/overcloud/functions/internal/servers"
-	"github.com/smartx-team/overcloud/functions/internal/servers/servertest"
+	"github.com/smartx-team/overcloud/functions/testbed/servers"
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 	"github.com/smartx-team/overcloud/functions/reading"
 )
 

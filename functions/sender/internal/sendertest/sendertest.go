@@ -25,7 +25,7 @@ import (
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/smartx-team/overcloud/functions/internal/servers"
+	"github.com/smartx-team/overcloud/functions/testbed/servers"
 	"github.com/smartx-team/overcloud/functions/reading"
 )
 

@@ -1,0 +1,346 @@
+// Command bench measures the data path on this machine and prints a table: readings/s
+// sustained and latency from a reading's origin to its stored point, for fleets of
+// simulated devices at 1 Hz, at full speed, and for each stage alone (hub ingest, relay,
+// sender). Everything runs as in the demo (see localrun), so the figures include every
+// server sharing this machine's cores with the load generator; read them as ratios.
+//
+//	go run ./functions/devtools/bench [flags]    (or: make bench)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/smartx-team/overcloud/functions/testbed/fleet"
+	"github.com/smartx-team/overcloud/functions/testbed/localrun"
+	"github.com/smartx-team/overcloud/functions/internal/service"
+)
+
+func main() {
+	ctx, stop := service.SignalContext()
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type config struct {
+	fleets   []int
+	rack     []int
+	duration time.Duration
+	burst    int
+	dir      string
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := service.NewFlags("bench", "Measures the local data path and prints a table of readings/s and latency.")
+	fs.SetOutput(stderr)
+	fleets := fs.String("fleets", "BENCH_FLEETS", "100,1000,10000", "fleet sizes to run at 1 Hz per device, comma separated")
+	rack := fs.String("rack-fleets", "BENCH_RACK_FLEETS", "1000,10000", "fleet sizes to run again with the firmware's six readings per event (climate, set-point, cpu, mem, disk); empty: none")
+	duration := fs.Duration("duration", "BENCH_DURATION", 30*time.Second, "how long each 1 Hz fleet runs")
+	burst := fs.Int("burst", "BENCH_BURST", 200, "devices posting back to back for the full-speed and stage runs")
+	dir := fs.String("dir", "BENCH_DIR", "", "folder for server data (default: a temporary folder)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "bench:", err)
+		return 2
+	}
+	c := config{duration: *duration, burst: *burst, dir: *dir}
+	var err error
+	if c.fleets, err = sizes("fleets", *fleets); err == nil {
+		c.rack, err = sizes("rack-fleets", *rack)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 2
+	}
+	if err := bench(ctx, c, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	return 0
+}
+
+// sizes parses a comma-separated list of fleet sizes ("" is none).
+func sizes(name, list string) ([]int, error) {
+	var out []int
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("-%s: %q is not a positive number", name, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// row is one line of the table.
+type row struct {
+	name            string
+	offered, stored float64 // readings/s; offered NaN where the load is closed-loop
+	p50, p99        float64 // seconds; NaN where not measured
+	note            string
+}
+
+func bench(ctx context.Context, c config, out, progress io.Writer) error {
+	say := func(format string, args ...any) { fmt.Fprintf(progress, "bench: "+format+"\n", args...) }
+	var rows []row
+	for _, n := range c.fleets {
+		say("whole path, %d devices at 1 Hz for %s ...", n, c.duration)
+		r, err := wholePath(ctx, c, n, time.Second, false, say)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
+	for _, n := range c.rack {
+		say("whole path, %d devices at 1 Hz with six readings per event for %s ...", n, c.duration)
+		r, err := wholePath(ctx, c, n, time.Second, true, say)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
+	say("whole path, %d devices back to back for %s ...", c.burst, c.duration)
+	r, err := wholePath(ctx, c, c.burst, time.Millisecond, false, say)
+	if err != nil {
+		return err
+	}
+	r.offered = math.NaN()
+	rows = append(rows, r)
+	say("each stage alone ...")
+	stageRows, err := stages(ctx, c, say)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, stageRows...)
+	printTable(out, rows)
+	return nil
+}
+
+// startPath starts a fresh data path and registers a fleet of n devices on it.
+func startPath(ctx context.Context, c config, n int, interval time.Duration, rack bool) (*localrun.Path, *fleet.Fleet, func(), error) {
+	dir := c.dir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "smartx-bench-"); err != nil {
+			return nil, nil, nil, err
+		}
+	} else {
+		dir = fmt.Sprintf("%s/run-%d", dir, time.Now().UnixNano())
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	p, err := localrun.Start(startCtx, localrun.Options{Dir: dir})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cleanup := func() {
+		_ = p.Close()
+		if c.dir == "" {
+			_ = os.RemoveAll(dir)
+		}
+	}
+	f, err := fleet.New(fleet.Options{HubURL: p.HubURL, Devices: n, Interval: interval, Prefix: "bench-", RackStats: rack})
+	if err == nil {
+		err = f.Register(startCtx)
+	}
+	if err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	return p, f, cleanup, nil
+}
+
+// wholePath runs n devices for the configured duration and measures what the sender
+// stored meanwhile and the origin-to-stored latency of those readings. rack sends the
+// firmware's six readings per event instead of two.
+func wholePath(ctx context.Context, c config, n int, interval time.Duration, rack bool, say func(string, ...any)) (row, error) {
+	p, f, cleanup, err := startPath(ctx, c, n, interval, rack)
+	if err != nil {
+		return row{}, err
+	}
+	defer cleanup()
+	// Warm up for a few seconds so connection set-up and first compactions are not
+	// counted, then measure over the window.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- f.Run(runCtx) }()
+	time.Sleep(5 * time.Second)
+
+	before, err := scrape(ctx, p.SenderAdmin)
+	if err != nil {
+		return row{}, err
+	}
+	ackedBefore := f.Stats().AckedReadings
+	start := time.Now()
+	select {
+	case <-ctx.Done():
+		return row{}, ctx.Err()
+	case <-time.After(c.duration):
+	}
+	after, err := scrape(ctx, p.SenderAdmin)
+	elapsed := time.Since(start).Seconds()
+	acked := float64(f.Stats().AckedReadings - ackedBefore)
+	stop()
+	<-done
+	if err != nil {
+		return row{}, err
+	}
+	hb, err := histogramOf(before, "sender_origin_to_stored_seconds")
+	if err != nil {
+		return row{}, err
+	}
+	ha, _ := histogramOf(after, "sender_origin_to_stored_seconds")
+	lat := ha.minus(hb)
+	written := value(after, "sender_written_total") - value(before, "sender_written_total")
+	perEvent := 2
+	mode := fmt.Sprintf("%d devices x 1 Hz", n)
+	if interval < time.Second {
+		mode = fmt.Sprintf("%d devices back to back", n)
+	}
+	if rack {
+		perEvent = 6
+		mode += ", 6 readings/event"
+	}
+	say("  hub acknowledged %.0f readings/s, sender stored %.0f/s", acked/elapsed, written/elapsed)
+	return row{
+		name: "whole path, " + mode, offered: float64(perEvent*n) * float64(time.Second) / float64(interval),
+		stored: written / elapsed, p50: lat.quantile(0.5), p99: lat.quantile(0.99),
+		note: fmt.Sprintf("hub acked %.0f/s", acked/elapsed),
+	}, nil
+}
+
+// stages measures each stage alone on one path: the hub ingesting into MongoDB with
+// Kafka down, the relay draining that backlog into Kafka, and the sender draining the
+// topic into InfluxDB after it was held back.
+func stages(ctx context.Context, c config, say func(string, ...any)) ([]row, error) {
+	p, f, cleanup, err := startPath(ctx, c, c.burst, time.Millisecond, false)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	if err := p.Sender.Stop(); err != nil {
+		return nil, err
+	}
+	if err := p.Kafka.Stop(); err != nil {
+		return nil, err
+	}
+
+	// Hub ingest: devices post back to back; the hub can only store.
+	runCtx, stop := context.WithTimeout(ctx, c.duration)
+	start := time.Now()
+	_ = f.Run(runCtx)
+	stop()
+	ingestSecs := time.Since(start).Seconds()
+	backlog := float64(f.Stats().AckedReadings)
+	say("  hub ingest: %.0f readings in %.1fs", backlog, ingestSecs)
+	if err := f.Drain(ctx, 100*time.Millisecond); err != nil {
+		return nil, err
+	}
+	backlog = float64(f.Stats().AckedReadings)
+
+	// Relay: Kafka comes back; time until the outbox backlog is empty.
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := p.Kafka.Start(startCtx); err != nil {
+		return nil, err
+	}
+	relayStart := time.Now()
+	relayBefore, err := scrape(ctx, p.HubAdmin)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, p.HubAdmin, "hub_relayed_total", value(relayBefore, "hub_relayed_total")+backlog); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	relaySecs := time.Since(relayStart).Seconds()
+	relayAfter, _ := scrape(ctx, p.HubAdmin)
+	hb, _ := histogramOf(relayBefore, "hub_relay_latency_seconds")
+	ha, _ := histogramOf(relayAfter, "hub_relay_latency_seconds")
+	say("  relay: %.0f readings in %.1fs", backlog, relaySecs)
+
+	// Sender: started with the whole backlog waiting in Kafka.
+	if err := p.Sender.Start(startCtx); err != nil {
+		return nil, err
+	}
+	senderStart := time.Now()
+	if err := waitFor(ctx, p.SenderAdmin, "sender_written_total", backlog); err != nil {
+		return nil, fmt.Errorf("sender: %w", err)
+	}
+	senderSecs := time.Since(senderStart).Seconds()
+	say("  sender: %.0f readings in %.1fs", backlog, senderSecs)
+
+	nan := math.NaN()
+	return []row{
+		{name: "hub ingest alone (into MongoDB)", offered: nan, stored: backlog / ingestSecs, p50: nan, p99: nan, note: fmt.Sprintf("%d devices back to back", c.burst)},
+		{name: "relay alone (MongoDB -> Kafka)", offered: nan, stored: backlog / relaySecs, p50: nan, p99: nan, note: fmt.Sprintf("backlog of %.0f; batch latency p99 %s", backlog, secs(ha.minus(hb).quantile(0.99)))},
+		{name: "sender alone (Kafka -> InfluxDB)", offered: nan, stored: backlog / senderSecs, p50: nan, p99: nan, note: fmt.Sprintf("backlog of %.0f", backlog)},
+	}, nil
+}
+
+// waitFor polls a counter on an admin endpoint until it reaches want (3 min at most).
+func waitFor(ctx context.Context, admin, metric string, want float64) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	for {
+		fams, err := scrape(ctx, admin)
+		if err == nil && value(fams, metric) >= want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			got := math.NaN()
+			if fams != nil {
+				got = value(fams, metric)
+			}
+			return fmt.Errorf("%s reached %.0f of %.0f: %w", metric, got, want, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func secs(s float64) string {
+	switch {
+	case math.IsNaN(s):
+		return "-"
+	case s < 1:
+		return fmt.Sprintf("%.0f ms", s*1000)
+	default:
+		return fmt.Sprintf("%.2f s", s)
+	}
+}
+
+func rate(r float64) string {
+	if math.IsNaN(r) {
+		return "max"
+	}
+	return fmt.Sprintf("%.0f", r)
+}
+
+func printTable(out io.Writer, rows []row) {
+	host, _ := os.Hostname()
+	fmt.Fprintf(out, "\nmachine: %s, %d cores (%s/%s), %s; every server, the functions and the load generator share these cores\n\n",
+		host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, time.Now().Format("2006-01-02"))
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "| run\t| offered readings/s\t| stored readings/s\t| p50 origin->stored\t| p99 origin->stored\t| note\t|")
+	fmt.Fprintln(tw, "|---\t|---\t|---\t|---\t|---\t|---\t|")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "| %s\t| %s\t| %.0f\t| %s\t| %s\t| %s\t|\n", r.name, rate(r.offered), r.stored, secs(r.p50), secs(r.p99), r.note)
+	}
+	_ = tw.Flush()
+}

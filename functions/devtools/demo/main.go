@@ -1,0 +1,196 @@
+// Command demo runs the Smart Energy data path on this machine with no cloud and no
+// cluster: real servers on 127.0.0.1 (Kafka protocol, MongoDB protocol, InfluxDB), the
+// hub and the sender as their own processes, a local weather station, and a fleet of
+// simulated devices. It prints where to look, reports progress, and on Ctrl-C stops
+// everything by PID.
+//
+//	go run ./functions/devtools/demo [flags]    (or: make demo)
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/smartx-team/overcloud/functions/testbed/fleet"
+	"github.com/smartx-team/overcloud/functions/testbed/localrun"
+	"github.com/smartx-team/overcloud/functions/internal/service"
+)
+
+func main() {
+	ctx, stop := service.SignalContext()
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type config struct {
+	pis      int
+	devices  int
+	interval time.Duration
+	dir      string
+	keep     bool
+	duration time.Duration
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := service.NewFlags("demo", "Runs the whole service locally: servers, hub, sender, firmware Pis and simulated devices.")
+	fs.SetOutput(stderr)
+	pis := fs.Int("pis", "DEMO_PIS", 4, "number of Raspberry Pis running the real firmware in --simulate mode, one per sector")
+	devices := fs.Int("devices", "DEMO_DEVICES", 20, "number of lightweight simulated devices (the load generator of the tests)")
+	interval := fs.Duration("interval", "DEMO_INTERVAL", time.Second, "time between two events of one device (the original used 10s)")
+	dir := fs.String("dir", "DEMO_DIR", ".demo", "folder for the servers' data and the logs")
+	keep := fs.Bool("keep", "DEMO_KEEP", false, "keep the data of an earlier run in -dir instead of starting afresh")
+	duration := fs.Duration("duration", "DEMO_DURATION", 0, "stop by itself after this long (0: run until Ctrl-C)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "demo:", err)
+		return 2
+	}
+	c := config{pis: *pis, devices: *devices, interval: *interval, dir: *dir, keep: *keep, duration: *duration}
+	if c.pis < 0 || c.devices <= 0 || c.interval <= 0 {
+		fmt.Fprintln(stderr, "demo: -devices and -interval must be positive, -pis not negative")
+		return 2
+	}
+	if err := demo(ctx, c, stdout); err != nil {
+		fmt.Fprintln(stderr, "demo:", err)
+		return 1
+	}
+	return 0
+}
+
+func demo(ctx context.Context, c config, out io.Writer) error {
+	dir, err := filepath.Abs(c.dir)
+	if err != nil {
+		return err
+	}
+	if !c.keep {
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+	}
+	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+
+	key := randomHex(16) // the weather key and device tokens are secrets even here
+	weather, err := localrun.StartWeatherStation(key, 8.5, 64)
+	if err != nil {
+		return err
+	}
+	defer weather.Close()
+
+	tokens := map[string]string{}
+	for i := range c.devices {
+		tokens[fmt.Sprintf("sim-%d", i)] = randomHex(16)
+	}
+	for i := range c.pis {
+		tokens[piName(i)] = randomHex(16)
+	}
+	say("starting Kafka (kfake), MongoDB (FerretDB), InfluxDB 1.8, the hub and the sender in %s ...", dir)
+	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	path, err := localrun.Start(startCtx, localrun.Options{Dir: dir, Tokens: tokens, WeatherURL: weather.URL, WeatherKey: key})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		say("stopping everything ...")
+		if err := path.Close(); err != nil {
+			say("stop: %v", err)
+		}
+		say("stopped; data and logs are in %s", dir)
+	}()
+	say("ready in %.1fs", time.Since(start).Seconds())
+
+	var pis strings.Builder
+	for i := range c.pis {
+		name := piName(i)
+		say("starting %s (firmware --simulate) ...", name)
+		_, url, err := path.StartPi(startCtx, localrun.Pi{
+			Device: name, Token: tokens[name], Location: fmt.Sprintf("sector-%d", i%4+1), Interval: c.interval,
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&pis, "  %-22s %s/api/v3/device/name/%s/setpoint   (log: %s)\n", name+" command", url, name, path.LogPath(name))
+		if i == 0 {
+			fmt.Fprintf(&pis, "  set its air conditioner: curl -X PUT %s/api/v3/device/name/%s/setpoint -d '{\"setpoint\": \"22\"}'\n", url, name)
+		}
+	}
+
+	f, err := fleet.New(fleet.Options{
+		HubURL: path.HubURL, Devices: c.devices, Interval: c.interval, Tokens: tokens,
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return err
+	}
+	if err := f.Register(ctx); err != nil {
+		return err
+	}
+	say(`
+Where to look:
+  hub (EdgeX v3 ingest)  %s/api/v3/ping
+  hub metrics            %s/metrics
+  sender metrics         %s/metrics
+  InfluxDB               %s   bucket %q
+  last readings:         curl -s %s/api/v2/query -H 'Content-Type: application/vnd.flux' \
+                           -d 'from(bucket:"%s") |> range(start:-1m) |> last()'
+  logs                   %s/logs/
+%s%d Pis (firmware) and %d simulated devices post every %s. Ctrl-C stops.
+`, path.HubURL, path.HubAdmin, path.SenderAdmin, path.Influx.URL, path.Influx.Bucket,
+		path.Influx.URL, path.Influx.Bucket, dir, pis.String(), c.pis, c.devices, c.interval)
+
+	runCtx := ctx
+	if c.duration > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, c.duration)
+		defer cancel()
+	}
+	fleetDone := make(chan error, 1)
+	go func() { fleetDone <- f.Run(runCtx) }()
+
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-runCtx.Done():
+			<-fleetDone
+			st := f.Stats()
+			n, _ := path.CountValues(context.Background(), storedClimate)
+			say("simulated devices posted %d events (%d refused or unanswered), %d readings acknowledged; %d temperature and humidity values in InfluxDB from them and the Pis", st.Posted, st.Failed, st.AckedReadings, n)
+			return nil
+		case <-tick.C:
+			st := f.Stats()
+			n, err := path.CountValues(runCtx, storedClimate)
+			if err != nil && runCtx.Err() == nil {
+				say("InfluxDB query: %v", err)
+				continue
+			}
+			say("%s  simulated devices' readings acknowledged by the hub: %d   temperature and humidity values in InfluxDB (Pis too): %d   weather requests: %d",
+				time.Now().Format("15:04:05"), st.AckedReadings, n, weather.Calls())
+		}
+	}
+}
+
+// storedClimate is the predicate of the values the demo counts.
+const storedClimate = `r._field == "temperature" or r._field == "humidity"`
+
+// piName names the i-th simulated Pi.
+func piName(i int) string { return fmt.Sprintf("pi-%d", i+1) }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,463 @@
+package edgexrest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgexfoundry/go-mod-core-contracts/v4/common"
+	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos"
+	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/requests"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/smartx-team/overcloud/functions/hubbridge/intake"
+	"github.com/smartx-team/overcloud/functions/hubbridge/outbox"
+	"github.com/smartx-team/overcloud/functions/hubbridge/registry"
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
+	"github.com/smartx-team/overcloud/functions/reading"
+)
+
+const (
+	profile = "room-sensor"
+	service = "sim-service"
+	source  = "room"
+)
+
+// testAPI is the ingest on a real outbox and registry in FerretDB, served by httptest.
+type testAPI struct {
+	URL    string
+	reg    *prometheus.Registry
+	outbox *outbox.Outbox
+	tokens map[string]string
+}
+
+func newAPI(t *testing.T, tokens map[string]string) *testAPI {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db := servertest.MongoClient(t).Database("ingest_test")
+	reg := prometheus.NewRegistry()
+	ob, err := outbox.Open(ctx, outbox.Options{Database: db, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ob.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	rg, err := registry.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits, _ := intake.ParseLimits(intake.DefaultLimits)
+	in, err := intake.New(intake.Options{Store: ob, Limits: limits, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tf *TokenFile
+	if tokens != nil {
+		path := filepath.Join(t.TempDir(), "tokens.json")
+		b, _ := json.Marshal(tokens)
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if tf, err = LoadTokenFile(path, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := New(Options{Intake: in, Registry: rg, Tokens: tf, MaxBodyBytes: 8 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return &testAPI{URL: srv.URL, reg: reg, outbox: ob, tokens: tokens}
+}
+
+// post sends body and returns the status and the decoded JSON answer.
+func (a *testAPI) post(t *testing.T, path, token string, body []byte, answer any) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, a.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if answer != nil {
+		if err := json.Unmarshal(b, answer); err != nil {
+			t.Fatalf("POST %s: HTTP %d, answer %q is not JSON: %v", path, resp.StatusCode, b, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// register adds the profile, the service and the devices; each must answer 201.
+func (a *testAPI) register(t *testing.T, devices ...string) {
+	t.Helper()
+	var items []itemAnswer
+	a.post(t, "/api/v3/deviceprofile", "", mustJSON([]any{requests.NewDeviceProfileRequest(testProfile())}), &items)
+	a.post(t, "/api/v3/deviceservice", "", mustJSON([]any{requests.NewAddDeviceServiceRequest(dtos.DeviceService{
+		Name: service, BaseAddress: "http://127.0.0.1:59999", AdminState: "UNLOCKED",
+	})}), &items)
+	for _, d := range devices {
+		status := a.post(t, "/api/v3/device", a.tokens[d], mustJSON([]any{addDevice(d)}), &items)
+		if status != http.StatusMultiStatus || len(items) != 1 || items[0].StatusCode != http.StatusCreated {
+			t.Fatalf("register %s: HTTP %d %+v", d, status, items)
+		}
+	}
+}
+
+type itemAnswer struct {
+	APIVersion string `json:"apiVersion"`
+	StatusCode int    `json:"statusCode"`
+	Message    string `json:"message"`
+	ID         string `json:"id"`
+}
+
+func testProfile() dtos.DeviceProfile {
+	return dtos.DeviceProfile{
+		DeviceProfileBasicInfo: dtos.DeviceProfileBasicInfo{Name: profile, Manufacturer: "SmartX", Model: "DHT22"},
+		DeviceResources: []dtos.DeviceResource{{Name: "temperature", Properties: dtos.ResourceProperties{
+			ValueType: common.ValueTypeFloat64, ReadWrite: common.ReadWrite_R, Units: "C",
+		}}},
+	}
+}
+
+func addDevice(name string) requests.AddDeviceRequest {
+	return requests.NewAddDeviceRequest(dtos.Device{
+		Name: name, ServiceName: service, ProfileName: profile, AdminState: "UNLOCKED",
+		OperatingState: "UP", Location: "sector-" + name,
+		Protocols: map[string]dtos.ProtocolProperties{"other": {}},
+	})
+}
+
+// eventOf is an event of device with one Float64 reading per value, seq from 1 up.
+func eventOf(device string, seq uint64, values ...float64) dtos.Event {
+	ev := dtos.NewEvent(profile, device, source)
+	for i, v := range values {
+		r, err := dtos.NewSimpleReading(profile, device, "temperature", common.ValueTypeFloat64, v)
+		if err != nil {
+			panic(err)
+		}
+		r.Id = uuid.NewString()
+		r.Origin = ev.Origin + int64(i)
+		r.Tags = dtos.Tags{"seq": seq + uint64(i)}
+		ev.Readings = append(ev.Readings, r)
+	}
+	return ev
+}
+
+func eventPath(device string) string {
+	return fmt.Sprintf("/api/v3/event/%s/%s/%s/%s", service, profile, device, source)
+}
+
+// pending returns every stored, undelivered reading.
+func (a *testAPI) pending(t *testing.T) []reading.Reading {
+	t.Helper()
+	chunks, err := a.outbox.Pending(context.Background(), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []reading.Reading
+	for _, c := range chunks {
+		recs, err := c.Records()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range recs {
+			r, err := reading.Decode(rec.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestPing(t *testing.T) {
+	a := newAPI(t, nil)
+	resp, err := http.Get(a.URL + "/api/v3/ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ping struct {
+		APIVersion  string `json:"apiVersion"`
+		ServiceName string `json:"serviceName"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&ping); err != nil || resp.StatusCode != 200 || ping.APIVersion != "v3" || ping.ServiceName == "" {
+		t.Errorf("ping: HTTP %d %+v %v", resp.StatusCode, ping, err)
+	}
+}
+
+// Registration answers 207 with a status per item; a second add of a name is 409, as
+// in EdgeX, which the firmware takes for "already registered".
+func TestRegistration(t *testing.T) {
+	a := newAPI(t, map[string]string{"pi-1": "tok-1", "pi-2": "tok-2"})
+	for _, tt := range []struct {
+		name, path, token string
+		body              []byte
+		want              []int
+	}{
+		{"profile", "/api/v3/deviceprofile", "", mustJSON([]any{requests.NewDeviceProfileRequest(testProfile())}), []int{201}},
+		{"profile again", "/api/v3/deviceprofile", "", mustJSON([]any{requests.NewDeviceProfileRequest(testProfile())}), []int{409}},
+		{"service", "/api/v3/deviceservice", "", mustJSON([]any{requests.NewAddDeviceServiceRequest(dtos.DeviceService{Name: service, BaseAddress: "http://x:1", AdminState: "UNLOCKED"})}), []int{201}},
+		{"service again", "/api/v3/deviceservice", "", mustJSON([]any{requests.NewAddDeviceServiceRequest(dtos.DeviceService{Name: service, BaseAddress: "http://x:1", AdminState: "UNLOCKED"})}), []int{409}},
+		{"device", "/api/v3/device", "tok-1", mustJSON([]any{addDevice("pi-1")}), []int{201}},
+		{"device again", "/api/v3/device", "tok-1", mustJSON([]any{addDevice("pi-1")}), []int{409}},
+		{"two devices, one token", "/api/v3/device", "tok-2", mustJSON([]any{addDevice("pi-2"), addDevice("pi-1")}), []int{201, 401}},
+		{"device without token entry", "/api/v3/device", "tok-1", mustJSON([]any{addDevice("pi-9")}), []int{403}},
+		{"device of unknown profile", "/api/v3/device", "tok-2", mustJSON([]any{func() requests.AddDeviceRequest {
+			r := addDevice("pi-2")
+			r.Device.ProfileName = "nope"
+			return r
+		}()}), []int{404}},
+		{"invalid device (no protocols)", "/api/v3/device", "tok-1", []byte(`[{"apiVersion":"v3","device":{"name":"pi-1"}}]`), []int{400}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var items []itemAnswer
+			status := a.post(t, tt.path, tt.token, tt.body, &items)
+			if status != http.StatusMultiStatus || len(items) != len(tt.want) {
+				t.Fatalf("HTTP %d, %d items; want 207 with %d", status, len(items), len(tt.want))
+			}
+			for i, want := range tt.want {
+				if items[i].StatusCode != want || items[i].APIVersion != "v3" {
+					t.Errorf("item %d: %+v, want status %d", i, items[i], want)
+				}
+				if want == 201 && items[i].ID == "" {
+					t.Errorf("item %d: created without an id", i)
+				}
+				if want != 201 && items[i].Message == "" {
+					t.Errorf("item %d: status %d without a message", i, want)
+				}
+			}
+		})
+	}
+	for _, tt := range []struct {
+		name, token string
+		want        int
+	}{{"pi-1", "tok-1", 200}, {"pi-1", "tok-2", 401}, {"pi-2", "tok-2", 200}} {
+		req, _ := http.NewRequest(http.MethodGet, a.URL+"/api/v3/device/name/"+tt.name, nil)
+		req.Header.Set("Authorization", "Bearer "+tt.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d struct {
+			Device dtos.Device `json:"device"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&d)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want || (tt.want == 200 && (d.Device.Name != tt.name || d.Device.Location != "sector-"+tt.name)) {
+			t.Errorf("GET device %s with %s: HTTP %d %+v, want %d", tt.name, tt.token, resp.StatusCode, d.Device, tt.want)
+		}
+	}
+}
+
+// The firmware's happy path: an event is stored with the device's location, and a
+// retry of the same event is answered 201 without storing it twice.
+func TestEventStored(t *testing.T) {
+	a := newAPI(t, map[string]string{"pi-1": "tok-1"})
+	a.register(t, "pi-1")
+	ev := eventOf("pi-1", 1, 21.5, 22)
+	body := mustJSON(requests.NewAddEventRequest(ev))
+	for range 2 {
+		var ans itemAnswer
+		if status := a.post(t, eventPath("pi-1"), "tok-1", body, &ans); status != 201 || ans.StatusCode != 201 || ans.ID != ev.Id {
+			t.Fatalf("HTTP %d %+v, want 201 with the event id", status, ans)
+		}
+	}
+	got := a.pending(t)
+	if len(got) != 2 {
+		t.Fatalf("stored %d readings, want 2 (the retry is a duplicate)", len(got))
+	}
+	for i, r := range got {
+		want := reading.Reading{ID: ev.Readings[i].Id, Device: "pi-1", Resource: "temperature", Value: []float64{21.5, 22}[i],
+			Unit: "", Origin: ev.Readings[i].Origin, Seq: uint64(i + 1), Location: "sector-pi-1"}
+		if r != want {
+			t.Errorf("reading %d = %+v, want %+v", i, r, want)
+		}
+	}
+}
+
+// Every kind of bad input gets its 4xx with an EdgeX JSON reason and is counted,
+// while a good device posting at the same time is stored untouched.
+func TestBadInput(t *testing.T) {
+	a := newAPI(t, map[string]string{"pi-1": "tok-1", "good": "tok-good", "ghost": "tok-ghost"})
+	a.register(t, "pi-1", "good")
+
+	ev := func(values ...float64) []byte {
+		return mustJSON(requests.NewAddEventRequest(eventOf("pi-1", 1, values...)))
+	}
+	withReading := func(mod func(*dtos.BaseReading)) []byte {
+		e := eventOf("pi-1", 1, 20)
+		mod(&e.Readings[0])
+		return mustJSON(requests.NewAddEventRequest(e))
+	}
+	noReadings := mustJSON(requests.NewAddEventRequest(dtos.NewEvent(profile, "pi-1", source)))
+	huge := append([]byte(`{"apiVersion":"v3","event":{"readings":[`), bytes.Repeat([]byte(`{"id":"x"},`), 2000)...)
+	tests := []struct {
+		name, device, token string
+		path                string // default: the device's event path
+		body                []byte
+		status              int
+		reason              intake.Reason
+		want                string // in the message
+		stored              int    // readings of pi-1 stored
+	}{
+		{name: "malformed JSON", device: "pi-1", token: "tok-1", body: []byte(`{"apiVersion":"v3","event":{`), status: 400, reason: intake.ReasonMalformed, want: "JSON"},
+		{name: "wrong JSON type", device: "pi-1", token: "tok-1", body: []byte(`{"apiVersion":"v3","event":{"origin":"soon"}}`), status: 400, reason: intake.ReasonMalformed},
+		{name: "fails EdgeX validation", device: "pi-1", token: "tok-1", body: noReadings, status: 400, reason: intake.ReasonInvalid, want: "invalid event"},
+		{name: "value not of its type", device: "pi-1", token: "tok-1", body: withReading(func(r *dtos.BaseReading) { r.Value = "warm" }), status: 400, reason: intake.ReasonInvalid},
+		{name: "oversize body", device: "pi-1", token: "tok-1", body: huge, status: 413, reason: intake.ReasonTooLarge, want: "limit"},
+		{name: "no token", device: "pi-1", body: ev(20), status: 401, reason: intake.ReasonUnauthorized, want: "bearer token"},
+		{name: "wrong token", device: "pi-1", token: "tok-good", body: ev(20), status: 401, reason: intake.ReasonUnauthorized, want: "wrong token"},
+		{name: "device without a token", device: "pi-9", token: "tok-1", body: ev(20), status: 403, reason: intake.ReasonForbidden},
+		{name: "unknown device", device: "ghost", token: "tok-ghost", body: mustJSON(requests.NewAddEventRequest(eventOf("ghost", 1, 20))), status: 404, reason: intake.ReasonUnknownDevice, want: "unknown device"},
+		{name: "path names another source", device: "pi-1", token: "tok-1", path: fmt.Sprintf("/api/v3/event/%s/%s/pi-1/other", service, profile), body: ev(20), status: 400, reason: intake.ReasonPathMismatch},
+		{name: "out of range", device: "pi-1", token: "tok-1", body: ev(140), status: 422, reason: intake.ReasonOutOfRange, want: "outside"},
+		{name: "not a number", device: "pi-1", token: "tok-1", body: withReading(func(r *dtos.BaseReading) { r.ValueType, r.Value = common.ValueTypeString, "warm" }), status: 422, reason: intake.ReasonNonNumeric},
+		{name: "origin in milliseconds", device: "pi-1", token: "tok-1", body: withReading(func(r *dtos.BaseReading) { r.Origin = time.Now().UnixMilli() }), status: 422, reason: intake.ReasonBadOrigin, want: "nanoseconds"},
+		{name: "one bad of two", device: "pi-1", token: "tok-1", body: ev(21, 140), status: 201, reason: intake.ReasonOutOfRange, want: "stored 1 of 2", stored: 1},
+	}
+
+	// A good device posts all along; each of its events must be answered 201.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var goodSent int
+	var goodErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for seq := uint64(1); ; seq++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var ans itemAnswer
+			req, _ := http.NewRequest(http.MethodPost, a.URL+eventPath("good"), bytes.NewReader(mustJSON(requests.NewAddEventRequest(eventOf("good", seq, 20)))))
+			req.Header.Set("Authorization", "Bearer tok-good")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				goodErr = err
+				return
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&ans)
+			resp.Body.Close()
+			if resp.StatusCode != 201 {
+				goodErr = fmt.Errorf("good event answered %d: %+v", resp.StatusCode, ans)
+				return
+			}
+			goodSent++
+		}
+	}()
+
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := rejectedCount(t, a.reg, tt.reason)
+			storedBefore := countDevice(a.pending(t), "pi-1")
+			path := tt.path
+			if path == "" {
+				path = eventPath(tt.device)
+			}
+			var ans itemAnswer
+			status := a.post(t, path, tt.token, tt.body, &ans)
+			if status != tt.status || ans.StatusCode != tt.status || ans.APIVersion != "v3" || ans.Message == "" {
+				t.Errorf("HTTP %d %+v, want %d with an EdgeX JSON reason", status, ans, tt.status)
+			}
+			if !strings.Contains(ans.Message, tt.want) {
+				t.Errorf("message %q does not say %q", ans.Message, tt.want)
+			}
+			for _, tok := range a.tokens {
+				if strings.Contains(ans.Message, tok) {
+					t.Errorf("message %q leaks a token", ans.Message)
+				}
+			}
+			if after := rejectedCount(t, a.reg, tt.reason); after != before+1 {
+				t.Errorf("hub_rejected_total{reason=%q} went from %v to %v, want +1", tt.reason, before, after)
+			}
+			if got := countDevice(a.pending(t), "pi-1") - storedBefore; got != tt.stored {
+				t.Errorf("%d readings of pi-1 stored, want %d", got, tt.stored)
+			}
+		})
+	}
+	close(stop)
+	wg.Wait()
+	if goodErr != nil {
+		t.Fatal(goodErr)
+	}
+	if got := countDevice(a.pending(t), "good"); got != goodSent || goodSent == 0 {
+		t.Errorf("good device: %d readings stored, %d acknowledged", got, goodSent)
+	}
+}
+
+// rejectedCount reads hub_rejected_total{reason} (0 while absent).
+func rejectedCount(t *testing.T, reg *prometheus.Registry, reason intake.Reason) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "hub_rejected_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == string(reason) {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func countDevice(rs []reading.Reading, device string) int {
+	n := 0
+	for _, r := range rs {
+		if r.Device == device {
+			n++
+		}
+	}
+	return n
+}
+
+// Without a tokens file anyone may post, as in the benchmark and a trusted network.
+func TestNoAuth(t *testing.T) {
+	a := newAPI(t, nil)
+	a.register(t, "pi-1")
+	var ans itemAnswer
+	if status := a.post(t, eventPath("pi-1"), "", mustJSON(requests.NewAddEventRequest(eventOf("pi-1", 1, 20))), &ans); status != 201 {
+		t.Errorf("HTTP %d %+v, want 201", status, ans)
+	}
+}

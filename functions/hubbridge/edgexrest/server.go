@@ -1,0 +1,154 @@
+// Package edgexrest is the hub's own EdgeX v3 REST endpoint, for gateways too small for
+// EdgeX: the subset of core-data and core-metadata the firmware uses, with EdgeX's own
+// DTOs and validation, so the firmware cannot tell it from EdgeX.
+//
+//	GET  /api/v3/ping
+//	POST /api/v3/deviceprofile      [DeviceProfileRequest...]     207, item 201/409
+//	POST /api/v3/deviceservice      [AddDeviceServiceRequest...]  207, item 201/409
+//	POST /api/v3/device             [AddDeviceRequest...]         207, item 201/409/404/401/403
+//	GET  /api/v3/device/name/{name}
+//	POST /api/v3/event/{service}/{profile}/{device}/{source}  AddEventRequest  201
+//
+// An event is answered 201 only after its good readings are durable in the outbox.
+// Bad input gets a 4xx with EdgeX's response body (apiVersion, message, statusCode)
+// and is counted in hub_rejected_total by reason. With a tokens file, event and device
+// requests need "Authorization: Bearer <the device's token>"; profiles and device
+// services carry no data and need none.
+package edgexrest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	dtoCommon "github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/common"
+
+	"github.com/smartx-team/overcloud/functions/hubbridge/intake"
+	"github.com/smartx-team/overcloud/functions/hubbridge/registry"
+)
+
+// DefaultMaxBodyBytes bounds an event body (64 KiB: an event of a few readings is
+// under 1 KiB).
+const DefaultMaxBodyBytes = 64 << 10
+
+// maxMetadataBytes bounds registration bodies: device profiles can be large.
+const maxMetadataBytes = 1 << 20
+
+// Options configure a Server; Intake and Registry are required.
+type Options struct {
+	Intake   *intake.Intake
+	Registry *registry.Registry
+	// Tokens, if not nil, turns per-device token auth on.
+	Tokens *TokenFile
+	// MaxBodyBytes bounds an event body (default DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// ServiceName is reported by ping (default "smartx-hubbridge").
+	ServiceName string
+	// Logger (default: discard).
+	Logger *slog.Logger
+}
+
+// Server serves the EdgeX REST subset. Its handler is safe for concurrent use.
+type Server struct {
+	opts Options
+	in   *intake.Intake
+	reg  *registry.Registry
+	log  *slog.Logger
+	mux  *http.ServeMux
+	bufs sync.Pool
+}
+
+// New returns a Server.
+func New(o Options) (*Server, error) {
+	if o.Intake == nil || o.Registry == nil {
+		return nil, errors.New("ingest: Intake and Registry are required")
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.ServiceName == "" {
+		o.ServiceName = "smartx-hubbridge"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: o, in: o.Intake, reg: o.Registry, log: o.Logger, mux: http.NewServeMux()}
+	s.bufs.New = func() any { return new(bytes.Buffer) }
+	s.mux.HandleFunc("GET /api/v3/ping", s.ping)
+	s.mux.HandleFunc("POST /api/v3/deviceprofile", s.addProfiles)
+	s.mux.HandleFunc("POST /api/v3/deviceservice", s.addServices)
+	s.mux.HandleFunc("POST /api/v3/device", s.addDevices)
+	s.mux.HandleFunc("GET /api/v3/device/name/{name}", s.getDevice)
+	s.mux.HandleFunc("POST /api/v3/event/{service}/{profile}/{device}/{source}", s.addEvent)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return s, nil
+}
+
+// Handler is the HTTP handler of the API.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+func (s *Server) ping(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, dtoCommon.NewPingResponse(s.opts.ServiceName))
+}
+
+// tokens returns the current tokens, nil when auth is off.
+func (s *Server) tokens() *Tokens {
+	if s.opts.Tokens == nil {
+		return nil
+	}
+	return s.opts.Tokens.Get()
+}
+
+// readBody reads at most limit bytes into a pooled buffer; the caller puts it back.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (*bytes.Buffer, error) {
+	buf := s.bufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	return buf, err
+}
+
+func (s *Server) putBuf(b *bytes.Buffer) {
+	if b.Cap() <= 1<<20 {
+		s.bufs.Put(b)
+	}
+}
+
+// bodyError answers a body read error: 413 when over the limit, else 400.
+func (s *Server) bodyError(w http.ResponseWriter, err error, limit int64) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		s.in.Reject(intake.ReasonTooLarge)
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over the limit of %d bytes", limit))
+		return
+	}
+	s.in.Reject(intake.ReasonMalformed)
+	writeError(w, http.StatusBadRequest, "cannot read the request body")
+}
+
+// writeJSON writes v as the JSON body with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"apiVersion":"v3","message":"cannot encode the answer","statusCode":500}`, http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// writeError writes EdgeX's error body: {"apiVersion":"v3","message":...,"statusCode":...}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, dtoCommon.NewBaseResponse("", msg, status))
+}
+
+// discard drains a little of an unread body so the connection can be reused.
+func discard(r *http.Request) { _, _ = io.CopyN(io.Discard, r.Body, 4<<10) }

@@ -1,9 +1,0 @@
-package ingest
-
-import (
-	"testing"
-
-	"github.com/smartx-team/overcloud/functions/hubbridge/internal/leakcheck"
-)
-
-func TestMain(m *testing.M) { leakcheck.Main(m) }

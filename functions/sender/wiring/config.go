@@ -1,0 +1,322 @@
+package wiring
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/smartx-team/overcloud/functions/internal/service"
+	"github.com/smartx-team/overcloud/functions/sender/store"
+	"github.com/smartx-team/overcloud/functions/sender/weather"
+)
+
+// Weather provider names for Config.WeatherProvider.
+const (
+	ProviderAuto      = "auto" // owm if an API key is set, else open-meteo
+	ProviderOWM       = "owm"
+	ProviderOpenMeteo = "open-meteo"
+	ProviderNone      = "none"
+)
+
+// Config is every setting of the sender. Each has an environment variable (in
+// brackets) and a flag; Defaults gives the defaults, ParseFlags reads flags and
+// environment, Validate checks and names the bad setting.
+type Config struct {
+	KafkaBrokers    string        // [SENDER_KAFKA_BROKERS] comma-separated host:port list
+	KafkaTopic      string        // [SENDER_KAFKA_TOPIC] readings topic (default "readings")
+	KafkaGroup      string        // [SENDER_KAFKA_GROUP] consumer group (default "smartx-sender")
+	DeadLetterTopic string        // [SENDER_DEAD_LETTER_TOPIC] (default "readings.dead")
+	InfluxURL       string        // [SENDER_INFLUX_URL] (default "http://localhost:8086")
+	InfluxToken     string        // [SENDER_INFLUX_TOKEN] secret
+	InfluxTokenFile string        // [SENDER_INFLUX_TOKEN_FILE] secret file; wins over InfluxToken
+	InfluxOrg       string        // [SENDER_INFLUX_ORG] (default "smartx"; InfluxDB 1.8 ignores it)
+	InfluxBucket    string        // [SENDER_INFLUX_BUCKET] (default "Sensordata/autogen")
+	BatchSize       int           // [SENDER_BATCH_SIZE] (default 5000)
+	BatchWait       time.Duration // [SENDER_BATCH_WAIT] (default 200ms)
+	Location        string        // [SENDER_LOCATION] location tag of readings without one (default "Gwangju")
+	Latitude        float64       // [SENDER_LATITUDE] where the weather is taken (default Gwangju's)
+	Longitude       float64       // [SENDER_LONGITUDE]
+	WeatherProvider string        // [SENDER_WEATHER_PROVIDER] auto, owm, open-meteo or none (default auto)
+	WeatherTTL      time.Duration // [SENDER_WEATHER_TTL] (default 5m)
+	WeatherMaxAge   time.Duration // [SENDER_WEATHER_MAX_AGE] last good report used while the provider fails (default 1h)
+	OWMAPIKey       string        // [SENDER_OWM_API_KEY] secret
+	OWMAPIKeyFile   string        // [SENDER_OWM_API_KEY_FILE] secret file; wins over OWMAPIKey
+	OWMURL          string        // [SENDER_OWM_URL] (default weather.OWMDefaultURL)
+	OpenMeteoURL    string        // [SENDER_OPENMETEO_URL] (default weather.OpenMeteoDefaultURL)
+	AdminListen     string        // [SENDER_ADMIN_LISTEN] /healthz, /readyz, /metrics (default ":9103")
+	LogLevel        string        // [SENDER_LOG_LEVEL] debug, info, warn or error (default "info")
+}
+
+// Defaults returns the default settings.
+func Defaults() Config {
+	return Config{
+		KafkaBrokers:    "localhost:9092",
+		KafkaTopic:      "readings",
+		KafkaGroup:      "smartx-sender",
+		DeadLetterTopic: "readings.dead",
+		InfluxURL:       "http://localhost:8086",
+		InfluxOrg:       "smartx",
+		InfluxBucket:    "Sensordata/autogen",
+		BatchSize:       5000,
+		BatchWait:       200 * time.Millisecond,
+		Location:        store.DefaultLocation,
+		Latitude:        weather.Gwangju.Lat,
+		Longitude:       weather.Gwangju.Lon,
+		WeatherProvider: ProviderAuto,
+		WeatherTTL:      5 * time.Minute,
+		WeatherMaxAge:   time.Hour,
+		OWMURL:          weather.OWMDefaultURL,
+		OpenMeteoURL:    weather.OpenMeteoDefaultURL,
+		AdminListen:     ":9103",
+		LogLevel:        "info",
+	}
+}
+
+// ParseFlags reads the settings from args and the SENDER_* environment over the
+// defaults. It returns flag.ErrHelp after writing the usage to out for -h/--help, and
+// an error naming the setting for a malformed value. It does not Validate.
+func ParseFlags(args []string, out io.Writer) (Config, error) {
+	c := Defaults()
+	fs := service.NewFlags("sender", "Consumes readings from Kafka, adds the outside weather and writes them to InfluxDB.")
+	fs.SetOutput(out)
+	var after []func() // copy parsed values into c
+	str := func(p *string, name, env, usage string) {
+		v := fs.String(name, env, *p, usage)
+		after = append(after, func() { *p = *v })
+	}
+	str(&c.KafkaBrokers, "kafka-brokers", "SENDER_KAFKA_BROKERS", "Kafka bootstrap brokers, comma-separated host:port")
+	str(&c.KafkaTopic, "kafka-topic", "SENDER_KAFKA_TOPIC", "topic of the readings")
+	str(&c.KafkaGroup, "kafka-group", "SENDER_KAFKA_GROUP", "consumer group")
+	str(&c.DeadLetterTopic, "dead-letter-topic", "SENDER_DEAD_LETTER_TOPIC", "topic for messages that cannot be stored")
+	str(&c.InfluxURL, "influx-url", "SENDER_INFLUX_URL", "InfluxDB base URL")
+	secret(fs, &c.InfluxToken, "influx-token", "SENDER_INFLUX_TOKEN", "InfluxDB token (user:password on InfluxDB 1.8); prefer the _FILE variant")
+	str(&c.InfluxTokenFile, "influx-token-file", "SENDER_INFLUX_TOKEN_FILE", "file holding the InfluxDB token (wins over the token)")
+	str(&c.InfluxOrg, "influx-org", "SENDER_INFLUX_ORG", "InfluxDB organization (ignored by InfluxDB 1.8)")
+	str(&c.InfluxBucket, "influx-bucket", "SENDER_INFLUX_BUCKET", "InfluxDB bucket (database/retention-policy on InfluxDB 1.8)")
+	batchSize := fs.Int("batch-size", "SENDER_BATCH_SIZE", c.BatchSize, "most messages written to InfluxDB in one request")
+	batchWait := fs.Duration("batch-wait", "SENDER_BATCH_WAIT", c.BatchWait, "longest a batch waits for more messages after its first")
+	str(&c.Location, "location", "SENDER_LOCATION", "location tag of readings that carry none")
+	lat := fs.String("latitude", "SENDER_LATITUDE", fmtFloat(c.Latitude), "latitude of the weather location, decimal degrees")
+	lon := fs.String("longitude", "SENDER_LONGITUDE", fmtFloat(c.Longitude), "longitude of the weather location, decimal degrees")
+	str(&c.WeatherProvider, "weather-provider", "SENDER_WEATHER_PROVIDER", "owm, open-meteo, none, or auto (owm if an API key is set, else open-meteo)")
+	ttl := fs.Duration("weather-ttl", "SENDER_WEATHER_TTL", c.WeatherTTL, "how long a weather report is used before asking again")
+	maxAge := fs.Duration("weather-max-age", "SENDER_WEATHER_MAX_AGE", c.WeatherMaxAge, "how long the last good report stands in while the provider fails")
+	secret(fs, &c.OWMAPIKey, "owm-api-key", "SENDER_OWM_API_KEY", "OpenWeatherMap API key; prefer the _FILE variant")
+	str(&c.OWMAPIKeyFile, "owm-api-key-file", "SENDER_OWM_API_KEY_FILE", "file holding the OpenWeatherMap API key (wins over the key)")
+	str(&c.OWMURL, "owm-url", "SENDER_OWM_URL", "OpenWeatherMap API base URL")
+	str(&c.OpenMeteoURL, "openmeteo-url", "SENDER_OPENMETEO_URL", "Open-Meteo API base URL")
+	str(&c.AdminListen, "admin-listen", "SENDER_ADMIN_LISTEN", "address of /healthz, /readyz and /metrics")
+	str(&c.LogLevel, "log-level", "SENDER_LOG_LEVEL", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	for _, f := range after {
+		f()
+	}
+	c.BatchSize, c.BatchWait, c.WeatherTTL, c.WeatherMaxAge = *batchSize, *batchWait, *ttl, *maxAge
+	var err error
+	if c.Latitude, err = parseFloat("SENDER_LATITUDE", *lat); err != nil {
+		return Config{}, err
+	}
+	if c.Longitude, err = parseFloat("SENDER_LONGITUDE", *lon); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// secret defines a flag whose environment value is not shown as its default in
+// --help, unlike service.Flags' own, and is read only when the flag is not given.
+func secret(fs *service.Flags, p *string, name, env, usage string) {
+	fs.FlagSet.Func(name, usage+" ["+env+"]", func(v string) error { *p = v; return nil })
+	if v, ok := os.LookupEnv(env); ok {
+		*p = v
+	}
+}
+
+func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+func parseFloat(key, v string) (float64, error) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: not a number", key, v)
+	}
+	return f, nil
+}
+
+// ErrConfig is wrapped by every Validate error.
+var ErrConfig = errors.New("bad setting")
+
+// topicName is what Kafka accepts as a topic name.
+var topicName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+
+// Validate checks every setting and returns the first bad one, named by its
+// environment variable. Secret values are never part of the message.
+func (c Config) Validate() error {
+	bad := func(key string, v any, why string) error {
+		return fmt.Errorf("%w: %s=%q: %s", ErrConfig, key, fmt.Sprint(v), why)
+	}
+	if len(c.brokers()) == 0 {
+		return bad("SENDER_KAFKA_BROKERS", c.KafkaBrokers, "want at least one host:port")
+	}
+	for _, b := range c.brokers() {
+		if err := checkHostPort(b, true); err != nil {
+			return bad("SENDER_KAFKA_BROKERS", c.KafkaBrokers, err.Error())
+		}
+	}
+	if !topicName.MatchString(c.KafkaTopic) {
+		return bad("SENDER_KAFKA_TOPIC", c.KafkaTopic, "not a Kafka topic name ([a-zA-Z0-9._-], 1-249 characters)")
+	}
+	if !topicName.MatchString(c.DeadLetterTopic) {
+		return bad("SENDER_DEAD_LETTER_TOPIC", c.DeadLetterTopic, "not a Kafka topic name ([a-zA-Z0-9._-], 1-249 characters)")
+	}
+	if c.DeadLetterTopic == c.KafkaTopic {
+		return bad("SENDER_DEAD_LETTER_TOPIC", c.DeadLetterTopic, "must differ from SENDER_KAFKA_TOPIC")
+	}
+	if strings.TrimSpace(c.KafkaGroup) == "" {
+		return bad("SENDER_KAFKA_GROUP", c.KafkaGroup, "must not be empty")
+	}
+	if err := checkURL(c.InfluxURL); err != nil {
+		return bad("SENDER_INFLUX_URL", service.RedactURL(c.InfluxURL), err.Error())
+	}
+	if c.InfluxBucket == "" {
+		return bad("SENDER_INFLUX_BUCKET", c.InfluxBucket, "must not be empty")
+	}
+	if c.BatchSize < 1 || c.BatchSize > 100_000 {
+		return bad("SENDER_BATCH_SIZE", c.BatchSize, "want 1 to 100000")
+	}
+	if c.BatchWait < time.Millisecond || c.BatchWait > time.Minute {
+		return bad("SENDER_BATCH_WAIT", c.BatchWait, "want 1ms to 1m")
+	}
+	if err := checkTag(c.Location); err != nil {
+		return bad("SENDER_LOCATION", c.Location, err.Error())
+	}
+	if c.Latitude < -90 || c.Latitude > 90 || c.Latitude != c.Latitude {
+		return bad("SENDER_LATITUDE", c.Latitude, "want -90 to 90")
+	}
+	if c.Longitude < -180 || c.Longitude > 180 || c.Longitude != c.Longitude {
+		return bad("SENDER_LONGITUDE", c.Longitude, "want -180 to 180")
+	}
+	switch c.WeatherProvider {
+	case ProviderAuto, "", ProviderOpenMeteo, ProviderNone:
+	case ProviderOWM:
+		if c.OWMAPIKey == "" && c.OWMAPIKeyFile == "" {
+			return fmt.Errorf("%w: SENDER_WEATHER_PROVIDER=owm needs SENDER_OWM_API_KEY or SENDER_OWM_API_KEY_FILE", ErrConfig)
+		}
+	default:
+		return bad("SENDER_WEATHER_PROVIDER", c.WeatherProvider, "want auto, owm, open-meteo or none")
+	}
+	if c.WeatherTTL < time.Second || c.WeatherTTL > 24*time.Hour {
+		return bad("SENDER_WEATHER_TTL", c.WeatherTTL, "want 1s to 24h")
+	}
+	if c.WeatherMaxAge < c.WeatherTTL {
+		return bad("SENDER_WEATHER_MAX_AGE", c.WeatherMaxAge, "must not be shorter than SENDER_WEATHER_TTL")
+	}
+	if err := checkURL(c.OWMURL); err != nil {
+		return bad("SENDER_OWM_URL", service.RedactURL(c.OWMURL), err.Error())
+	}
+	if err := checkURL(c.OpenMeteoURL); err != nil {
+		return bad("SENDER_OPENMETEO_URL", service.RedactURL(c.OpenMeteoURL), err.Error())
+	}
+	if err := checkHostPort(c.AdminListen, false); err != nil {
+		return bad("SENDER_ADMIN_LISTEN", c.AdminListen, err.Error())
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return bad("SENDER_LOG_LEVEL", c.LogLevel, "want debug, info, warn or error")
+	}
+	return nil
+}
+
+// Provider is the weather provider in effect: auto resolves to owm when an API key
+// is configured, else open-meteo.
+func (c Config) Provider() string {
+	if c.WeatherProvider == ProviderAuto || c.WeatherProvider == "" {
+		if c.OWMAPIKey != "" || c.OWMAPIKeyFile != "" {
+			return ProviderOWM
+		}
+		return ProviderOpenMeteo
+	}
+	return c.WeatherProvider
+}
+
+func (c Config) brokers() []string {
+	var out []string
+	for _, b := range strings.Split(c.KafkaBrokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// LogValue is what the start line shows: every setting but the secrets, and
+// passwords in URLs hidden.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Any("kafka_brokers", c.brokers()),
+		slog.String("kafka_topic", c.KafkaTopic),
+		slog.String("kafka_group", c.KafkaGroup),
+		slog.String("dead_letter_topic", c.DeadLetterTopic),
+		slog.String("influx_url", service.RedactURL(c.InfluxURL)),
+		slog.Bool("influx_token_set", c.InfluxToken != "" || c.InfluxTokenFile != ""),
+		slog.String("influx_bucket", c.InfluxBucket),
+		slog.Int("batch_size", c.BatchSize),
+		slog.String("batch_wait", c.BatchWait.String()),
+		slog.String("location", c.Location),
+		slog.Float64("latitude", c.Latitude),
+		slog.Float64("longitude", c.Longitude),
+		slog.String("weather_provider", c.Provider()),
+		slog.String("weather_ttl", c.WeatherTTL.String()),
+		slog.String("admin_listen", c.AdminListen),
+	)
+}
+
+func checkHostPort(s string, needHost bool) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	if needHost && host == "" {
+		return errors.New("want host:port with a host")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return errors.New("port is not a number from 0 to 65535")
+	}
+	return nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("want an http(s)://host[:port] URL")
+	}
+	return nil
+}
+
+func checkTag(s string) error {
+	switch {
+	case s == "":
+		return errors.New("must not be empty")
+	case len(s) > 128 || !utf8.ValidString(s):
+		return errors.New("want UTF-8, at most 128 bytes")
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return errors.New("has a control character")
+		}
+	}
+	return nil
+}
+
+// isHelp reports whether err is the answer to -h/--help.
+func isHelp(err error) bool { return errors.Is(err, flag.ErrHelp) }

@@ -1,0 +1,143 @@
+// Package servertest starts the real servers of package servers for a test: each in
+// its own t.TempDir(), logging to <name>.log in another t.TempDir(), stopped by
+// t.Cleanup. A missing tool fails the test (it does not skip it) with the install hint,
+// so CI cannot pass without the servers. On failure the server's last log lines are
+// printed with the test's output.
+package servertest
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/smartx-team/overcloud/functions/testbed/servers"
+)
+
+// ReadyTimeout bounds each start: generous, since FerretDB and InfluxDB cold-start
+// slowly on a loaded two-core machine.
+const ReadyTimeout = 60 * time.Second
+
+// Kafka starts a one-broker Kafka cluster with topics created (one partition each).
+func Kafka(t testing.TB, topics ...string) *servers.Kafka {
+	t.Helper()
+	return KafkaWith(t, servers.KafkaOptions{Topics: topics})
+}
+
+// KafkaWith starts a Kafka cluster with o; o.Log, if set, receives the log as well as
+// the log file.
+func KafkaWith(t testing.TB, o servers.KafkaOptions) *servers.Kafka {
+	t.Helper()
+	log := logFile(t, "kafka", o.Log)
+	o.Log = log
+	k, err := servers.NewKafka(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, k.Proc, log)
+	return k
+}
+
+// Mongo starts FerretDB (MongoDB wire protocol).
+func Mongo(t testing.TB) *servers.Mongo {
+	t.Helper()
+	log := logFile(t, "mongo", nil)
+	m, err := servers.NewMongo(t.TempDir(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, m.Proc, log)
+	return m
+}
+
+// MongoClient starts FerretDB and connects a MongoDB client to it, disconnected when
+// the test ends.
+func MongoClient(t testing.TB) *mongo.Client {
+	t.Helper()
+	m := Mongo(t)
+	client, err := mongo.Connect(options.Client().ApplyURI(m.URI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return client
+}
+
+// Influx starts InfluxDB 1.8 with the bucket servers.InfluxBucket created.
+func Influx(t testing.TB) *servers.Influx {
+	t.Helper()
+	log := logFile(t, "influx", nil)
+	in, err := servers.NewInflux(t.TempDir(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, in.Proc, log)
+	return in
+}
+
+// MQTT starts a mosquitto broker.
+func MQTT(t testing.TB) *servers.MQTT {
+	t.Helper()
+	log := logFile(t, "mqtt", nil)
+	m, err := servers.NewMQTT(t.TempDir(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, m.Proc, log)
+	return m
+}
+
+// Start starts p again (after a test stopped it) within ReadyTimeout, failing the test
+// if it does not come up.
+func Start(t testing.TB, p *servers.Proc) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), ReadyTimeout)
+	defer cancel()
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logWriter is the log file of one server, with the extra writer the caller gave.
+type logWriter struct {
+	f     *os.File
+	extra io.Writer
+}
+
+func (w *logWriter) Write(b []byte) (int, error) {
+	if w.extra != nil {
+		_, _ = w.extra.Write(b)
+	}
+	return w.f.Write(b)
+}
+
+// logFile creates <TempDir>/<name>.log; the file is closed by a cleanup registered
+// now, so it runs after the server's (cleanups run last in, first out).
+func logFile(t testing.TB, name string, extra io.Writer) *logWriter {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	return &logWriter{f: f, extra: extra}
+}
+
+// start starts p and registers its stop; on failure the last log lines are shown.
+func start(t testing.TB, p *servers.Proc, log *logWriter) {
+	t.Helper()
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Errorf("stop %s: %v", p.Name(), err)
+		}
+		if t.Failed() {
+			t.Logf("%s log (%s), last lines:\n%s", p.Name(), log.f.Name(), p.Tail())
+		}
+	})
+	Start(t, p)
+}
