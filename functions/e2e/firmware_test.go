@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/smartx-team/overcloud/device/queue"
+	"github.com/smartx-team/overcloud/functions/sender/store"
 	"github.com/smartx-team/overcloud/functions/testbed/localrun"
 	"github.com/smartx-team/overcloud/functions/testbed/servers"
-	"github.com/smartx-team/overcloud/functions/sender/store"
 )
 
 // TestFirmwareThroughThePath runs the real firmware (--simulate) on three simulated

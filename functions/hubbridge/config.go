@@ -1,14 +1,12 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
-	"github.com/smartx-team/overcloud/functions/hubbridge/wiring"
 	"github.com/smartx-team/overcloud/functions/hubbridge/intake"
+	"github.com/smartx-team/overcloud/functions/hubbridge/wiring"
 	"github.com/smartx-team/overcloud/functions/internal/service"
 )
 
@@ -29,8 +27,7 @@ func parseConfig(args []string, out io.Writer) (wiring.Config, error) {
 	mode := fs.String("mode", "HUB_MODE", def.Mode, "standalone (own EdgeX REST ingest) or edgex (subscribe to EdgeX's message bus)")
 	listen := fs.String("listen", "HUB_LISTEN", def.Listen, "EdgeX REST ingest address (standalone mode)")
 	admin := fs.String("admin-listen", "HUB_ADMIN_LISTEN", def.AdminListen, "admin address: /healthz, /readyz, /metrics")
-	mongoURI := secret(fs, "mongo-uri", "HUB_MONGO_URI", def.MongoURI, "MongoDB connection string; may hold a password, which is never logged (prefer the _FILE variant)")
-	mongoURIFile := fs.String("mongo-uri-file", "HUB_MONGO_URI_FILE", "", "file holding the MongoDB connection string (a mounted Secret); wins over --mongo-uri")
+	mongoURI := fs.Secret("mongo-uri", "HUB_MONGO_URI", def.MongoURI, "MongoDB connection string; may hold a password, which is never logged (prefer the _FILE variant)")
 	mongoDB := fs.String("mongo-database", "HUB_MONGO_DATABASE", def.MongoDatabase, "MongoDB database of the outbox and the device registry")
 	brokers := fs.String("kafka-brokers", "HUB_KAFKA_BROKERS", strings.Join(def.KafkaBrokers, ","), "Kafka bootstrap brokers, comma separated host:port")
 	topic := fs.String("kafka-topic", "HUB_KAFKA_TOPIC", def.KafkaTopic, "Kafka topic of the readings (key = device)")
@@ -42,8 +39,7 @@ func parseConfig(args []string, out io.Writer) (wiring.Config, error) {
 	mqttTopic := fs.String("mqtt-topic", "HUB_MQTT_TOPIC", def.MQTTTopic, `topic filter of EdgeX events (edgex mode); "edgex/events/#" also takes device services' events`)
 	mqttClient := fs.String("mqtt-client-id", "HUB_MQTT_CLIENT_ID", def.MQTTClientID, "MQTT client id; stable, so the broker keeps undelivered messages while the hub restarts")
 	mqttUser := fs.String("mqtt-username", "HUB_MQTT_USERNAME", "", "MQTT username, if the broker wants one")
-	mqttPass := secret(fs, "mqtt-password", "HUB_MQTT_PASSWORD", "", "MQTT password (prefer the _FILE variant)")
-	mqttPassFile := fs.String("mqtt-password-file", "HUB_MQTT_PASSWORD_FILE", "", "file holding the MQTT password; wins over --mqtt-password")
+	mqttPass := fs.Secret("mqtt-password", "HUB_MQTT_PASSWORD", "", "MQTT password (prefer the _FILE variant)")
 	relayBatch := fs.Int("relay-batch", "HUB_RELAY_BATCH", def.RelayBatch, "most readings per Kafka write")
 	storeBatch := fs.Int("store-batch", "HUB_STORE_BATCH", def.StoreBatch, "most readings per MongoDB write (concurrent requests are grouped)")
 	retention := fs.Duration("delivered-retention", "HUB_DELIVERED_RETENTION", def.DeliveredRetention, "keep delivered readings in MongoDB (and their ids for deduplication) this long; 0 drops them at once")
@@ -53,13 +49,13 @@ func parseConfig(args []string, out io.Writer) (wiring.Config, error) {
 		return wiring.Config{}, err
 	}
 
-	uri, err := service.ReadSecret(mongoURI.get(), *mongoURIFile)
+	uri, err := mongoURI.Value()
 	if err != nil {
-		return wiring.Config{}, fmt.Errorf("HUB_MONGO_URI_FILE: %w", err)
+		return wiring.Config{}, err
 	}
-	pass, err := service.ReadSecret(mqttPass.get(), *mqttPassFile)
+	pass, err := mqttPass.Value()
 	if err != nil {
-		return wiring.Config{}, fmt.Errorf("HUB_MQTT_PASSWORD_FILE: %w", err)
+		return wiring.Config{}, err
 	}
 	lim, err := intake.ParseLimits(*limits)
 	if err != nil {
@@ -68,7 +64,7 @@ func parseConfig(args []string, out io.Writer) (wiring.Config, error) {
 	cfg := wiring.Config{
 		Mode: *mode, Listen: *listen, AdminListen: *admin,
 		MongoURI: uri, MongoDatabase: *mongoDB,
-		KafkaBrokers: wiring.SplitList(*brokers), KafkaTopic: *topic,
+		KafkaBrokers: service.SplitList(*brokers), KafkaTopic: *topic,
 		DeviceTokensFile: *tokens, TokensReload: *reload,
 		MaxBodyBytes: int64(*maxBody), Limits: lim,
 		MQTTURL: *mqttURL, MQTTTopic: *mqttTopic, MQTTClientID: *mqttClient,
@@ -78,36 +74,4 @@ func parseConfig(args []string, out io.Writer) (wiring.Config, error) {
 		LogLevel: *logLevel,
 	}
 	return cfg, cfg.Validate()
-}
-
-// secretFlag is a setting whose environment value must not show up as the default in
-// --help (service.Flags prints the environment's value as the default).
-type secretFlag struct {
-	fs       *service.Flags
-	name     string
-	env, def string
-	val      *string
-}
-
-func secret(fs *service.Flags, name, env, def, usage string) *secretFlag {
-	s := &secretFlag{fs: fs, name: name, env: env, def: def}
-	doc := fmt.Sprintf("%s [%s]", usage, env)
-	if def != "" {
-		doc += fmt.Sprintf(" (default %q)", service.RedactURL(def))
-	}
-	s.val = fs.FlagSet.String(name, "", doc)
-	return s
-}
-
-// get returns the flag if given, else the environment variable, else the default.
-func (s *secretFlag) get() string {
-	given := false
-	s.fs.Visit(func(f *flag.Flag) { given = given || f.Name == s.name })
-	if given {
-		return *s.val
-	}
-	if v, ok := os.LookupEnv(s.env); ok {
-		return v
-	}
-	return s.def
 }

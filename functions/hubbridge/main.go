@@ -10,7 +10,7 @@
 //	HUB_MONGO_URI=mongodb://127.0.0.1:27017/ HUB_KAFKA_BROKERS=127.0.0.1:9092 \
 //	HUB_DEVICE_TOKENS_FILE=/run/secrets/device-tokens.json hubbridge
 //
-// It logs one JSON line with its addresses when it starts, is ready (GET /readyz) once
+// It logs JSON lines to stderr, one with its addresses when it starts, is ready (GET /readyz) once
 // MongoDB answers, and stops gracefully on SIGTERM. A bad setting exits with status 2
 // and a message naming it; a failure at start or while running exits with status 1.
 package main
@@ -21,7 +21,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
 	"github.com/smartx-team/overcloud/functions/hubbridge/wiring"
@@ -30,14 +29,14 @@ import (
 
 func main() {
 	ctx, stop := service.SignalContext()
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
 // run is the whole program: it returns the exit code (0 ok or --help, 1 failure, 2
-// bad configuration). Logs go to stdout as JSON, configuration errors to stderr.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// bad configuration). Logs (JSON) and configuration errors go to stderr.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
 	cfg, err := parseConfig(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -46,7 +45,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hubbridge: bad configuration: %v\n", err)
 		return 2
 	}
-	log := newLogger(stdout, cfg.LogLevel)
+	log, err := service.NewLogger(stderr, "hubbridge", cfg.LogLevel)
+	if err != nil { // Validate has checked the level
+		fmt.Fprintf(stderr, "hubbridge: bad configuration: %v\n", err)
+		return 2
+	}
 	h, err := wiring.New(ctx, cfg, log, service.NewRegistry())
 	if err != nil {
 		log.Error("hub bridge cannot start", "err", err)
@@ -58,11 +61,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// newLogger is service.NewLogger's JSON logger on any writer, so tests can read it.
-func newLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level)) // validated with the config
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("component", "hubbridge")
 }

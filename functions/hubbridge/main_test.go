@@ -23,8 +23,8 @@ import (
 
 // Every setting shows in --help with its environment variable.
 func TestHelp(t *testing.T) {
-	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"--help"}, &out, &errb); code != 0 {
+	var errb bytes.Buffer
+	if code := run(context.Background(), []string{"--help"}, &errb); code != 0 {
 		t.Fatalf("--help exits %d", code)
 	}
 	for _, env := range []string{
@@ -43,8 +43,8 @@ func TestHelp(t *testing.T) {
 func TestHelpHidesSecrets(t *testing.T) {
 	t.Setenv("HUB_MONGO_URI", "mongodb://hub:s3cret@db:27017/")
 	t.Setenv("HUB_MQTT_PASSWORD", "s3cret")
-	var out, errb bytes.Buffer
-	run(context.Background(), []string{"--help"}, &out, &errb)
+	var errb bytes.Buffer
+	run(context.Background(), []string{"--help"}, &errb)
 	if strings.Contains(errb.String(), "s3cret") {
 		t.Errorf("--help shows a secret:\n%s", errb.String())
 	}
@@ -66,6 +66,8 @@ func TestBadConfig(t *testing.T) {
 		{name: "mode", args: []string{"--mode=cloud"}, code: 2, key: "HUB_MODE"},
 		{name: "limits", args: []string{"--limits=temperature=80:-40"}, code: 2, key: "HUB_LIMITS"},
 		{name: "brokers", args: []string{"--kafka-brokers= , "}, code: 2, key: "HUB_KAFKA_BROKERS"},
+		{name: "topic", args: []string{"--kafka-topic=readings#1"}, code: 2, key: "HUB_KAFKA_TOPIC"},
+		{name: "log level", args: []string{"--log-level=loud"}, code: 2, key: "HUB_LOG_LEVEL"},
 		{name: "batch env", env: map[string]string{"HUB_RELAY_BATCH": "many"}, code: 2, key: "HUB_RELAY_BATCH"},
 		{name: "mongo uri", args: []string{"--mongo-uri=http://hub:s3cret@db/"}, code: 2, key: "HUB_MONGO_URI"},
 		{name: "mongo uri file", args: []string{"--mongo-uri-file=/nonexistent/uri"}, code: 2, key: "HUB_MONGO_URI_FILE"},
@@ -76,13 +78,13 @@ func TestBadConfig(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			var out, errb bytes.Buffer
-			code := run(context.Background(), tt.args, &out, &errb)
+			var errb bytes.Buffer
+			code := run(context.Background(), tt.args, &errb)
 			if code != tt.code || !strings.Contains(errb.String(), tt.key) {
 				t.Errorf("exit %d, stderr %q; want %d naming %s", code, errb.String(), tt.code, tt.key)
 			}
-			if strings.Contains(errb.String()+out.String(), "s3cret") {
-				t.Errorf("output shows the password: %s %s", errb.String(), out.String())
+			if strings.Contains(errb.String(), "s3cret") {
+				t.Errorf("output shows the password: %s", errb.String())
 			}
 		})
 	}
@@ -111,12 +113,11 @@ func TestBinary(t *testing.T) {
 		fmt.Sprintf("HUB_ADMIN_LISTEN=127.0.0.1:%d", ports[1]),
 		"HUB_MONGO_URI="+m.URI, "HUB_KAFKA_BROKERS="+k.Addr, "HUB_KAFKA_TOPIC=readings",
 	)
-	stdout, err := cmd.StdoutPipe()
+	// Logs go to stderr, as every function's do.
+	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func TestBinary(t *testing.T) {
 
 	lines := make(chan map[string]any, 16)
 	go func() {
-		sc := bufio.NewScanner(stdout)
+		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			var line map[string]any
 			if json.Unmarshal(sc.Bytes(), &line) != nil {
@@ -160,7 +161,7 @@ func TestBinary(t *testing.T) {
 	}
 	nextLine(t, lines, "hub bridge stopped")
 	if err := cmd.Wait(); err != nil {
-		t.Errorf("exit after SIGTERM: %v; stderr %s", err, stderr.String())
+		t.Errorf("exit after SIGTERM: %v", err)
 	}
 }
 
@@ -183,11 +184,11 @@ func TestMongoPasswordNotLogged(t *testing.T) {
 	uri := strings.Replace(m.URI, "mongodb://", "mongodb://hub:s3cret@", 1) + "?authSource=admin&serverSelectionTimeoutMS=2000"
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var out, errb lockedBuffer
+	var out lockedBuffer
 	done := make(chan int, 1)
 	runCtx, stop := context.WithCancel(ctx)
 	go func() {
-		done <- run(runCtx, []string{"--mongo-uri=" + uri, "--listen=127.0.0.1:0", "--admin-listen=127.0.0.1:0"}, &out, &errb)
+		done <- run(runCtx, []string{"--mongo-uri=" + uri, "--listen=127.0.0.1:0", "--admin-listen=127.0.0.1:0"}, &out)
 	}()
 	// Whether FerretDB accepts or refuses the credentials, nothing may show them.
 	deadline := time.After(30 * time.Second)
@@ -200,9 +201,9 @@ func TestMongoPasswordNotLogged(t *testing.T) {
 	}
 	stop()
 	<-done
-	t.Logf("output (MongoDB may refuse the made-up user):\n%s\n%s", out.String(), errb.String())
-	if strings.Contains(out.String()+errb.String(), "s3cret") {
-		t.Errorf("password in output:\n%s\n%s", out.String(), errb.String())
+	t.Logf("output (MongoDB may refuse the made-up user):\n%s", out.String())
+	if strings.Contains(out.String(), "s3cret") {
+		t.Errorf("password in output:\n%s", out.String())
 	}
 }
 

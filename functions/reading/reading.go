@@ -35,6 +35,21 @@ type Reading struct {
 	Location string `json:"location,omitempty"`
 }
 
+// Kafka topics of the data path: the hub relays to Topic, the sender dead-letters
+// what it cannot store to DeadLetterTopic.
+const (
+	Topic           = "readings"
+	DeadLetterTopic = "readings.dead"
+)
+
+// Names the firmware and the hub share on the EdgeX side: the EdgeX reading tags that
+// carry a reading's sequence number and its device's location. The sender stores the
+// location under the same name, as an InfluxDB tag.
+const (
+	TagSeq      = "seq"
+	TagLocation = "location"
+)
+
 // Limits on names, so that one bad device cannot blow up tag cardinality or memory.
 const (
 	MaxNameLen = 128

@@ -21,9 +21,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smartx-team/overcloud/functions/internal/service"
 	"github.com/smartx-team/overcloud/functions/testbed/fleet"
 	"github.com/smartx-team/overcloud/functions/testbed/localrun"
-	"github.com/smartx-team/overcloud/functions/internal/service"
 )
 
 func main() {

@@ -24,8 +24,8 @@ import (
 	"github.com/smartx-team/overcloud/functions/hubbridge/intake"
 	"github.com/smartx-team/overcloud/functions/hubbridge/outbox"
 	"github.com/smartx-team/overcloud/functions/hubbridge/registry"
-	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 	"github.com/smartx-team/overcloud/functions/reading"
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
 const (

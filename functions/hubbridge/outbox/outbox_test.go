@@ -12,8 +12,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 	"github.com/smartx-team/overcloud/functions/reading"
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
 // One FerretDB for the package; each subtest gets its own database.

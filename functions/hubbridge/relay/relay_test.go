@@ -13,9 +13,9 @@ import (
 	"github.com/smartx-team/overcloud/functions/hubbridge/internal/leakcheck"
 	"github.com/smartx-team/overcloud/functions/hubbridge/internal/outboxtest"
 	"github.com/smartx-team/overcloud/functions/hubbridge/outbox"
+	"github.com/smartx-team/overcloud/functions/reading"
 	"github.com/smartx-team/overcloud/functions/testbed/servers"
 	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
-	"github.com/smartx-team/overcloud/functions/reading"
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m) }

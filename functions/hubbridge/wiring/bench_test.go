@@ -20,9 +20,9 @@ import (
 
 	"github.com/smartx-team/overcloud/functions/hubbridge/internal/outboxtest"
 	"github.com/smartx-team/overcloud/functions/hubbridge/relay"
+	"github.com/smartx-team/overcloud/functions/reading"
 	"github.com/smartx-team/overcloud/functions/testbed/fleet"
 	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
-	"github.com/smartx-team/overcloud/functions/reading"
 )
 
 // benchDevices post concurrently, as the target load says (1,000 devices).

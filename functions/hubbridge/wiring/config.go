@@ -11,6 +11,8 @@ import (
 	"github.com/smartx-team/overcloud/functions/hubbridge/edgexbus"
 	"github.com/smartx-team/overcloud/functions/hubbridge/edgexrest"
 	"github.com/smartx-team/overcloud/functions/hubbridge/intake"
+	"github.com/smartx-team/overcloud/functions/internal/service"
+	"github.com/smartx-team/overcloud/functions/reading"
 )
 
 // Modes of the hub.
@@ -82,8 +84,8 @@ func DefaultConfig() Config {
 		AdminListen:        ":9102",
 		MongoURI:           "mongodb://127.0.0.1:27017",
 		MongoDatabase:      "smartx_hub",
-		KafkaBrokers:       []string{"127.0.0.1:9092"},
-		KafkaTopic:         "readings",
+		KafkaBrokers:       service.SplitList(service.DefaultKafkaBrokers),
+		KafkaTopic:         reading.Topic,
 		TokensReload:       30 * time.Second,
 		MaxBodyBytes:       edgexrest.DefaultMaxBodyBytes,
 		Limits:             limits,
@@ -119,16 +121,11 @@ func (c Config) Validate() error {
 	if c.MongoDatabase == "" || strings.ContainsAny(c.MongoDatabase, `/\. "$`) {
 		return fmt.Errorf("HUB_MONGO_DATABASE=%q: want a MongoDB database name", c.MongoDatabase)
 	}
-	if len(c.KafkaBrokers) == 0 {
-		return errors.New("HUB_KAFKA_BROKERS: want at least one host:port")
+	if err := service.CheckBrokers(c.KafkaBrokers); err != nil {
+		return fmt.Errorf("HUB_KAFKA_BROKERS: %w", err)
 	}
-	for _, b := range c.KafkaBrokers {
-		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
-			return fmt.Errorf("HUB_KAFKA_BROKERS: %q is not host:port", b)
-		}
-	}
-	if c.KafkaTopic == "" || strings.ContainsAny(c.KafkaTopic, " /\\,") || len(c.KafkaTopic) > 249 {
-		return fmt.Errorf("HUB_KAFKA_TOPIC=%q: not a Kafka topic name", c.KafkaTopic)
+	if err := service.CheckTopic(c.KafkaTopic); err != nil {
+		return fmt.Errorf("HUB_KAFKA_TOPIC=%q: %w", c.KafkaTopic, err)
 	}
 	if c.DeviceTokensFile != "" && c.TokensReload <= 0 {
 		return fmt.Errorf("HUB_TOKENS_RELOAD=%s: want a positive duration", c.TokensReload)
@@ -159,10 +156,8 @@ func (c Config) Validate() error {
 	if c.DedupMax < 1 {
 		return fmt.Errorf("HUB_DEDUP_MAX=%d: want 1 or more", c.DedupMax)
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return fmt.Errorf("HUB_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel)
+	if _, err := service.ParseLogLevel(c.LogLevel); err != nil {
+		return fmt.Errorf("HUB_LOG_LEVEL: %w", err)
 	}
 	return nil
 }
@@ -172,15 +167,4 @@ func checkAddr(name, addr string) error {
 		return fmt.Errorf("%s=%q: want host:port or :port", name, addr)
 	}
 	return nil
-}
-
-// SplitList splits a comma-separated setting, dropping empty items and spaces.
-func SplitList(s string) []string {
-	var out []string
-	for item := range strings.SplitSeq(s, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
-		}
-	}
-	return out
 }

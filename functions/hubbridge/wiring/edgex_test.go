@@ -16,8 +16,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/smartx-team/overcloud/functions/hubbridge/edgexbus"
-	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 	"github.com/smartx-team/overcloud/functions/reading"
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
 // publisher is an EdgeX stand-in on the MQTT bus: it publishes with QoS 1.

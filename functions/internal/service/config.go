@@ -1,9 +1,13 @@
 package service
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -114,4 +118,113 @@ func ReadSecret(value, file string) (string, error) {
 		return "", fmt.Errorf("read secret file: %w", err)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// Secret is a secret setting and its file variant, as Kubernetes mounts Secrets:
+// --name [ENV] and --name-file [ENV_FILE]. Unlike the other settings, a value from
+// the environment is never shown as the default in --help.
+type Secret struct {
+	fs         *Flags
+	name, env  string
+	value      string
+	valueGiven bool
+	file       *string
+}
+
+// Secret defines a secret setting name [env] with default def (shown redacted by
+// RedactURL in --help) and its file variant name-file [env_FILE], which wins.
+func (f *Flags) Secret(name, env, def, usage string) *Secret {
+	s := &Secret{fs: f, name: name, env: env, value: def}
+	if v, ok := f.env(env); ok {
+		s.value = v
+	}
+	doc := f.doc(usage, env)
+	if def != "" {
+		doc += fmt.Sprintf(" (default %q)", RedactURL(def))
+	}
+	f.FlagSet.Func(name, doc, func(v string) error { s.value, s.valueGiven = v, true; return nil })
+	s.file = f.String(name+"-file", env+"_FILE", "",
+		"file holding the value of --"+name+" (a mounted Secret); wins over --"+name)
+	return s
+}
+
+// Inline is the value given by flag, environment or default, without the file.
+func (s *Secret) Inline() string { return s.value }
+
+// File is the path given for the file variant ("" for none).
+func (s *Secret) File() string { return *s.file }
+
+// Value reads the secret: the file if one is given, else the inline value, trimmed. An
+// error names the file setting and never holds the secret.
+func (s *Secret) Value() (string, error) {
+	v, err := ReadSecret(s.value, *s.file)
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: %w", s.env, err)
+	}
+	return v, nil
+}
+
+// DefaultKafkaBrokers is where every function looks for Kafka unless told otherwise.
+const DefaultKafkaBrokers = "127.0.0.1:9092"
+
+// SplitList splits a comma-separated setting, dropping spaces and empty items.
+func SplitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// CheckBrokers checks a list of Kafka bootstrap brokers: at least one, each
+// host:port with a host and a port from 1 to 65535.
+func CheckBrokers(brokers []string) error {
+	if len(brokers) == 0 {
+		return errors.New("want at least one host:port")
+	}
+	for _, b := range brokers {
+		if err := CheckHostPort(b, true); err != nil {
+			return fmt.Errorf("%q: %w", b, err)
+		}
+	}
+	return nil
+}
+
+// CheckHostPort checks a listen or dial address. With needHost, the host must be
+// given and the port must not be 0 (which only a listener may ask for).
+func CheckHostPort(s string, needHost bool) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	if needHost && host == "" {
+		return errors.New("want host:port with a host")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 || (needHost && n == 0) {
+		return errors.New("port is not a number from 1 to 65535")
+	}
+	return nil
+}
+
+// topicName is Kafka's own rule for topic names.
+var topicName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+
+// CheckTopic checks a Kafka topic name by Kafka's rule: 1 to 249 of [a-zA-Z0-9._-].
+func CheckTopic(name string) error {
+	if !topicName.MatchString(name) || name == "." || name == ".." {
+		return errors.New("not a Kafka topic name ([a-zA-Z0-9._-], 1-249 characters)")
+	}
+	return nil
+}
+
+// ParseLogLevel reads debug, info, warn or error.
+func ParseLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,11 +24,12 @@ import (
 )
 
 // NewLogger returns a JSON logger on w at the named level (debug, info, warn, error)
-// with component set; an unknown level is an error naming it.
-func NewLogger(w *os.File, component, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+// with component set; an unknown level is an error naming it. Every function logs to
+// stderr (w), so that stdout stays free for what a command prints.
+func NewLogger(w io.Writer, component, level string) (*slog.Logger, error) {
+	l, err := ParseLogLevel(level)
+	if err != nil {
+		return nil, err
 	}
 	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})
 	return slog.New(h).With("component", component), nil

@@ -170,3 +170,133 @@ func TestNewLoggerRejectsUnknownLevel(t *testing.T) {
 		t.Fatalf("NewLogger(loud) = %v", err)
 	}
 }
+
+// The helpers every function shares agree with Kafka's own rules, so the hub and the
+// sender accept and refuse the same settings.
+func TestCheckTopic(t *testing.T) {
+	for _, tt := range []struct {
+		topic string
+		ok    bool
+	}{
+		{"readings", true},
+		{"readings.dead", true},
+		{"a_b-C.9", true},
+		{strings.Repeat("t", 249), true},
+		{strings.Repeat("t", 250), false},
+		{"", false},
+		{".", false},
+		{"..", false},
+		{"readings#1", false},
+		{"with space", false},
+		{"a/b", false},
+		{"a,b", false},
+	} {
+		if err := CheckTopic(tt.topic); (err == nil) != tt.ok {
+			t.Errorf("CheckTopic(%q) = %v, want ok=%v", tt.topic, err, tt.ok)
+		}
+	}
+}
+
+func TestSplitListAndCheckBrokers(t *testing.T) {
+	if got := SplitList(" a:1, ,b:2,,"); strings.Join(got, "|") != "a:1|b:2" {
+		t.Errorf("SplitList = %q", got)
+	}
+	if got := SplitList(DefaultKafkaBrokers); CheckBrokers(got) != nil {
+		t.Errorf("the default brokers %q do not pass CheckBrokers", got)
+	}
+	for _, tt := range []struct {
+		list string
+		want string // "" for ok, else part of the error
+	}{
+		{"127.0.0.1:9092,kafka-1.kafka:9092", ""},
+		{"", "at least one"},
+		{"kafka", `"kafka": want host:port`},
+		{":9092", `":9092": want host:port with a host`},
+		{"kafka:0", "port"},
+		{"kafka:x", "port"},
+		{"kafka:70000", "port"},
+	} {
+		err := CheckBrokers(SplitList(tt.list))
+		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("CheckBrokers(%q) = %v, want %q", tt.list, err, tt.want)
+		}
+	}
+}
+
+func TestParseLogLevelAndNewLogger(t *testing.T) {
+	for _, l := range []string{"debug", "info", "warn", "error"} {
+		if _, err := ParseLogLevel(l); err != nil {
+			t.Errorf("ParseLogLevel(%q) = %v", l, err)
+		}
+	}
+	if _, err := ParseLogLevel("loud"); err == nil || !strings.Contains(err.Error(), `"loud"`) {
+		t.Errorf("ParseLogLevel(loud) = %v, want an error naming it", err)
+	}
+	var out strings.Builder
+	log, err := NewLogger(&out, "thing", "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("hidden")
+	log.Warn("shown")
+	if s := out.String(); strings.Contains(s, "hidden") || !strings.Contains(s, `"component":"thing"`) || !strings.Contains(s, `"msg":"shown"`) {
+		t.Errorf("logged %q: want only the warning, as JSON with the component", s)
+	}
+}
+
+// A secret comes from its flag, its variable or its default, and its file wins; the
+// variable's value is never shown in --help, and a missing file names the setting.
+func TestSecret(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(file, []byte(" from-file \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		want    string
+		wantErr string
+	}{
+		{name: "default", want: "def"},
+		{name: "env", env: map[string]string{"T_PW": "env-s3cret"}, want: "env-s3cret"},
+		{name: "flag over env", env: map[string]string{"T_PW": "env-s3cret"}, args: []string{"--pw", "flag"}, want: "flag"},
+		{name: "file wins", env: map[string]string{"T_PW": "env-s3cret"}, args: []string{"--pw", "flag", "--pw-file", file}, want: "from-file"},
+		{name: "file by env", env: map[string]string{"T_PW_FILE": file}, want: "from-file"},
+		{name: "missing file", args: []string{"--pw-file", file + ".missing"}, wantErr: "T_PW_FILE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			f := NewFlags("t", "test")
+			f.SetOutput(io.Discard)
+			s := f.Secret("pw", "T_PW", "def", "a password")
+			if err := f.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Value()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Value() = %q, %v; want an error naming %s", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("Value() = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+	t.Setenv("T_PW", "env-s3cret")
+	f := NewFlags("t", "test")
+	var help strings.Builder
+	f.SetOutput(&help)
+	f.Secret("pw", "T_PW", "mongodb://u:dbpass@h/", "a password")
+	if err := f.Parse([]string{"--help"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("Parse(--help) = %v", err)
+	}
+	if h := help.String(); strings.Contains(h, "env-s3cret") || strings.Contains(h, "dbpass") || !strings.Contains(h, "[T_PW_FILE]") {
+		t.Errorf("--help shows a secret or lacks the file variant:\n%s", h)
+	}
+}

@@ -14,12 +14,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/smartx-team/overcloud/functions/testbed/servers"
-	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 	"github.com/smartx-team/overcloud/functions/reading"
 	"github.com/smartx-team/overcloud/functions/sender/internal/sendertest"
 	"github.com/smartx-team/overcloud/functions/sender/store"
 	"github.com/smartx-team/overcloud/functions/sender/weather"
+	"github.com/smartx-team/overcloud/functions/testbed/servers"
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
 const (

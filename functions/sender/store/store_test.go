@@ -13,10 +13,10 @@ import (
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
-	"github.com/smartx-team/overcloud/functions/testbed/servers"
-	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 	"github.com/smartx-team/overcloud/functions/reading"
 	"github.com/smartx-team/overcloud/functions/sender/weather"
+	"github.com/smartx-team/overcloud/functions/testbed/servers"
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
 const t0 = int64(1_763_700_000_000_000_123) // ns precision matters: the origin is the identity

@@ -2,20 +2,17 @@ package wiring
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
-	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/smartx-team/overcloud/functions/internal/service"
+	"github.com/smartx-team/overcloud/functions/reading"
 	"github.com/smartx-team/overcloud/functions/sender/store"
 	"github.com/smartx-team/overcloud/functions/sender/weather"
 )
@@ -60,10 +57,10 @@ type Config struct {
 // Defaults returns the default settings.
 func Defaults() Config {
 	return Config{
-		KafkaBrokers:    "localhost:9092",
-		KafkaTopic:      "readings",
+		KafkaBrokers:    service.DefaultKafkaBrokers,
+		KafkaTopic:      reading.Topic,
 		KafkaGroup:      "smartx-sender",
-		DeadLetterTopic: "readings.dead",
+		DeadLetterTopic: reading.DeadLetterTopic,
 		InfluxURL:       "http://localhost:8086",
 		InfluxOrg:       "smartx",
 		InfluxBucket:    "Sensordata/autogen",
@@ -99,8 +96,7 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	str(&c.KafkaGroup, "kafka-group", "SENDER_KAFKA_GROUP", "consumer group")
 	str(&c.DeadLetterTopic, "dead-letter-topic", "SENDER_DEAD_LETTER_TOPIC", "topic for messages that cannot be stored")
 	str(&c.InfluxURL, "influx-url", "SENDER_INFLUX_URL", "InfluxDB base URL")
-	secret(fs, &c.InfluxToken, "influx-token", "SENDER_INFLUX_TOKEN", "InfluxDB token (user:password on InfluxDB 1.8); prefer the _FILE variant")
-	str(&c.InfluxTokenFile, "influx-token-file", "SENDER_INFLUX_TOKEN_FILE", "file holding the InfluxDB token (wins over the token)")
+	influxToken := fs.Secret("influx-token", "SENDER_INFLUX_TOKEN", "", "InfluxDB token (user:password on InfluxDB 1.8); prefer the _FILE variant")
 	str(&c.InfluxOrg, "influx-org", "SENDER_INFLUX_ORG", "InfluxDB organization (ignored by InfluxDB 1.8)")
 	str(&c.InfluxBucket, "influx-bucket", "SENDER_INFLUX_BUCKET", "InfluxDB bucket (database/retention-policy on InfluxDB 1.8)")
 	batchSize := fs.Int("batch-size", "SENDER_BATCH_SIZE", c.BatchSize, "most messages written to InfluxDB in one request")
@@ -111,8 +107,7 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	str(&c.WeatherProvider, "weather-provider", "SENDER_WEATHER_PROVIDER", "owm, open-meteo, none, or auto (owm if an API key is set, else open-meteo)")
 	ttl := fs.Duration("weather-ttl", "SENDER_WEATHER_TTL", c.WeatherTTL, "how long a weather report is used before asking again")
 	maxAge := fs.Duration("weather-max-age", "SENDER_WEATHER_MAX_AGE", c.WeatherMaxAge, "how long the last good report stands in while the provider fails")
-	secret(fs, &c.OWMAPIKey, "owm-api-key", "SENDER_OWM_API_KEY", "OpenWeatherMap API key; prefer the _FILE variant")
-	str(&c.OWMAPIKeyFile, "owm-api-key-file", "SENDER_OWM_API_KEY_FILE", "file holding the OpenWeatherMap API key (wins over the key)")
+	owmKey := fs.Secret("owm-api-key", "SENDER_OWM_API_KEY", "", "OpenWeatherMap API key; prefer the _FILE variant")
 	str(&c.OWMURL, "owm-url", "SENDER_OWM_URL", "OpenWeatherMap API base URL")
 	str(&c.OpenMeteoURL, "openmeteo-url", "SENDER_OPENMETEO_URL", "Open-Meteo API base URL")
 	str(&c.AdminListen, "admin-listen", "SENDER_ADMIN_LISTEN", "address of /healthz, /readyz and /metrics")
@@ -123,6 +118,9 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	for _, f := range after {
 		f()
 	}
+	// The files are read in New, so that Validate can say which is missing first.
+	c.InfluxToken, c.InfluxTokenFile = influxToken.Inline(), influxToken.File()
+	c.OWMAPIKey, c.OWMAPIKeyFile = owmKey.Inline(), owmKey.File()
 	c.BatchSize, c.BatchWait, c.WeatherTTL, c.WeatherMaxAge = *batchSize, *batchWait, *ttl, *maxAge
 	var err error
 	if c.Latitude, err = parseFloat("SENDER_LATITUDE", *lat); err != nil {
@@ -132,15 +130,6 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
-}
-
-// secret defines a flag whose environment value is not shown as its default in
-// --help, unlike service.Flags' own, and is read only when the flag is not given.
-func secret(fs *service.Flags, p *string, name, env, usage string) {
-	fs.FlagSet.Func(name, usage+" ["+env+"]", func(v string) error { *p = v; return nil })
-	if v, ok := os.LookupEnv(env); ok {
-		*p = v
-	}
 }
 
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
@@ -156,28 +145,20 @@ func parseFloat(key, v string) (float64, error) {
 // ErrConfig is wrapped by every Validate error.
 var ErrConfig = errors.New("bad setting")
 
-// topicName is what Kafka accepts as a topic name.
-var topicName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
-
 // Validate checks every setting and returns the first bad one, named by its
 // environment variable. Secret values are never part of the message.
 func (c Config) Validate() error {
 	bad := func(key string, v any, why string) error {
 		return fmt.Errorf("%w: %s=%q: %s", ErrConfig, key, fmt.Sprint(v), why)
 	}
-	if len(c.brokers()) == 0 {
-		return bad("SENDER_KAFKA_BROKERS", c.KafkaBrokers, "want at least one host:port")
+	if err := service.CheckBrokers(c.brokers()); err != nil {
+		return bad("SENDER_KAFKA_BROKERS", c.KafkaBrokers, err.Error())
 	}
-	for _, b := range c.brokers() {
-		if err := checkHostPort(b, true); err != nil {
-			return bad("SENDER_KAFKA_BROKERS", c.KafkaBrokers, err.Error())
-		}
+	if err := service.CheckTopic(c.KafkaTopic); err != nil {
+		return bad("SENDER_KAFKA_TOPIC", c.KafkaTopic, err.Error())
 	}
-	if !topicName.MatchString(c.KafkaTopic) {
-		return bad("SENDER_KAFKA_TOPIC", c.KafkaTopic, "not a Kafka topic name ([a-zA-Z0-9._-], 1-249 characters)")
-	}
-	if !topicName.MatchString(c.DeadLetterTopic) {
-		return bad("SENDER_DEAD_LETTER_TOPIC", c.DeadLetterTopic, "not a Kafka topic name ([a-zA-Z0-9._-], 1-249 characters)")
+	if err := service.CheckTopic(c.DeadLetterTopic); err != nil {
+		return bad("SENDER_DEAD_LETTER_TOPIC", c.DeadLetterTopic, err.Error())
 	}
 	if c.DeadLetterTopic == c.KafkaTopic {
 		return bad("SENDER_DEAD_LETTER_TOPIC", c.DeadLetterTopic, "must differ from SENDER_KAFKA_TOPIC")
@@ -227,11 +208,10 @@ func (c Config) Validate() error {
 	if err := checkURL(c.OpenMeteoURL); err != nil {
 		return bad("SENDER_OPENMETEO_URL", service.RedactURL(c.OpenMeteoURL), err.Error())
 	}
-	if err := checkHostPort(c.AdminListen, false); err != nil {
+	if err := service.CheckHostPort(c.AdminListen, false); err != nil {
 		return bad("SENDER_ADMIN_LISTEN", c.AdminListen, err.Error())
 	}
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+	if _, err := service.ParseLogLevel(c.LogLevel); err != nil {
 		return bad("SENDER_LOG_LEVEL", c.LogLevel, "want debug, info, warn or error")
 	}
 	return nil
@@ -249,15 +229,7 @@ func (c Config) Provider() string {
 	return c.WeatherProvider
 }
 
-func (c Config) brokers() []string {
-	var out []string
-	for _, b := range strings.Split(c.KafkaBrokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			out = append(out, b)
-		}
-	}
-	return out
-}
+func (c Config) brokers() []string { return service.SplitList(c.KafkaBrokers) }
 
 // LogValue is what the start line shows: every setting but the secrets, and
 // passwords in URLs hidden.
@@ -279,20 +251,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("weather_ttl", c.WeatherTTL.String()),
 		slog.String("admin_listen", c.AdminListen),
 	)
-}
-
-func checkHostPort(s string, needHost bool) error {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return errors.New("want host:port")
-	}
-	if needHost && host == "" {
-		return errors.New("want host:port with a host")
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return errors.New("port is not a number from 0 to 65535")
-	}
-	return nil
 }
 
 func checkURL(s string) error {
@@ -317,6 +275,3 @@ func checkTag(s string) error {
 	}
 	return nil
 }
-
-// isHelp reports whether err is the answer to -h/--help.
-func isHelp(err error) bool { return errors.Is(err, flag.ErrHelp) }

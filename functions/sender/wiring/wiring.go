@@ -7,7 +7,7 @@
 //	cfg.KafkaBrokers, cfg.InfluxURL = ..., ...
 //	s, err := wiring.New(cfg, logger, registry)
 //	...
-//	err = service.Run(ctx, s.Run) // or with an admin server: see Main
+//	err = service.Run(ctx, s.Run) // or with its admin server: wiring.Run
 package wiring
 
 import (
@@ -225,39 +225,10 @@ func kafkaLogger(log *slog.Logger, part string) kafka.LoggerFunc {
 	return func(msg string, args ...any) { l.Warn(fmt.Sprintf(msg, args...)) }
 }
 
-// Main is the sender binary: it reads flags and environment, logs one JSON line on
-// start to stderr, serves the admin endpoints and runs until ctx ends. It returns the
-// process exit code: 0 after a clean stop or --help, 2 for bad settings (with a message
-// naming the setting on stderr), 1 when a part fails.
-func Main(ctx context.Context, args []string, stderr *os.File) int {
-	cfg, err := ParseFlags(args, stderr)
-	if isHelp(err) {
-		return 0
-	}
-	if err == nil {
-		err = cfg.Validate()
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "sender:", err)
-		return 2
-	}
-	log, err := service.NewLogger(stderr, "sender", cfg.LogLevel)
-	if err != nil {
-		fmt.Fprintln(stderr, "sender:", err)
-		return 2
-	}
-	if err := run(ctx, cfg, log); err != nil {
-		if errors.Is(err, ErrConfig) { // a secret file that cannot be read, ...
-			fmt.Fprintln(stderr, "sender:", err)
-			return 2
-		}
-		log.Error("sender stopped", "err", err)
-		return 1
-	}
-	return 0
-}
-
-func run(ctx context.Context, cfg Config, log *slog.Logger) error {
+// Run builds the sender from cfg, serves its admin endpoints (/healthz, /readyz,
+// /metrics) on cfg.AdminListen, logs one start line with the settings (never the
+// secrets) and runs until ctx ends. Errors that are the settings' fault wrap ErrConfig.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	reg := service.NewRegistry()
 	s, err := New(cfg, log, reg)
 	if err != nil {
