@@ -202,9 +202,9 @@ func (c *Client) Request(ev Event) (requests.AddEventRequest, error) {
 			return requests.AddEventRequest{}, fmt.Errorf("edgex reading %s: %w", r.Resource, err)
 		}
 		br.Id, br.Origin, br.Units = r.ID, r.Origin, r.Unit
-		br.Tags = dtos.Tags{"seq": r.Seq}
+		br.Tags = dtos.Tags{reading.TagSeq: r.Seq}
 		if r.Location != "" {
-			br.Tags["location"] = r.Location
+			br.Tags[reading.TagLocation] = r.Location
 		}
 		e.Readings = append(e.Readings, br)
 	}

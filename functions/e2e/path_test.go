@@ -13,6 +13,7 @@ import (
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 
+	"github.com/smartx-team/overcloud/functions/sender/store"
 	"github.com/smartx-team/overcloud/functions/testbed/fleet"
 	"github.com/smartx-team/overcloud/functions/testbed/localrun"
 )
@@ -141,7 +142,7 @@ func (p *dataPath) stored(ctx context.Context) (map[pointKey]storedValue, int, e
 				continue
 			}
 			rows++
-			loc, _ := r.ValueByKey("location").(string)
+			loc, _ := r.ValueByKey(store.TagLocation).(string)
 			out[pointKey{r.Measurement(), field, r.Time().UnixNano()}] = storedValue{v, loc, r.ValueByKey("ext_temperature")}
 		}
 	}

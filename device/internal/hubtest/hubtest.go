@@ -28,6 +28,8 @@ import (
 	dtoCommon "github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/common"
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/requests"
 	"github.com/google/uuid"
+
+	"github.com/smartx-team/overcloud/functions/reading"
 )
 
 // Received is one reading as the hub stored it.
@@ -352,12 +354,12 @@ func (h *Hub) addEvent(w http.ResponseWriter, r *http.Request) {
 			h.bad(w, r, "reading %s value %q", br.Id, br.Value)
 			return
 		}
-		seq, ok := br.Tags["seq"].(float64)
+		seq, ok := br.Tags[reading.TagSeq].(float64)
 		if !ok || seq < 1 || seq != math.Trunc(seq) {
-			h.bad(w, r, "reading %s: tag seq %v is not a sequence number", br.Id, br.Tags["seq"])
+			h.bad(w, r, "reading %s: tag seq %v is not a sequence number", br.Id, br.Tags[reading.TagSeq])
 			return
 		}
-		loc, _ := br.Tags["location"].(string)
+		loc, _ := br.Tags[reading.TagLocation].(string)
 		got = append(got, Received{
 			ID: br.Id, EventID: ev.Id, Device: device, Profile: ev.ProfileName, Source: ev.SourceName,
 			Resource: br.ResourceName, Units: br.Units, Location: loc,

@@ -167,7 +167,7 @@ func value(br dtos.BaseReading) (float64, Reason, string) {
 // tagSeq reads the "seq" tag: 0 if absent, an error if present but not a positive
 // integer that fits a JSON number exactly.
 func tagSeq(tags dtos.Tags) (uint64, error) {
-	v, ok := tags["seq"]
+	v, ok := tags[reading.TagSeq]
 	if !ok {
 		return 0, nil
 	}

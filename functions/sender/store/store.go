@@ -49,7 +49,7 @@ const (
 	FieldExtHumidity    = "ext_humidity"
 	FieldWeatherStat    = "weather_stat"
 	// TagLocation is the one tag of every point.
-	TagLocation = "location"
+	TagLocation = reading.TagLocation
 	// DefaultLocation is the location tag of readings that carry none.
 	DefaultLocation = "Gwangju"
 )

@@ -29,6 +29,8 @@ import (
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos"
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/requests"
 	"github.com/google/uuid"
+
+	"github.com/smartx-team/overcloud/functions/reading"
 )
 
 // Names the fleet registers with EdgeX.
@@ -283,7 +285,7 @@ func (f *Fleet) sample(d *device, now time.Time) dtos.Event {
 		}
 		br.Id = uuid.NewString()
 		br.Origin = ev.Origin
-		br.Tags = dtos.Tags{"seq": d.seq}
+		br.Tags = dtos.Tags{reading.TagSeq: d.seq}
 		ev.Readings = append(ev.Readings, br)
 	}
 	return ev
@@ -312,7 +314,7 @@ func (f *Fleet) flush(ctx context.Context, d *device) {
 		for _, r := range ev.Readings {
 			d.acked = append(d.acked, Sent{
 				ID: r.Id, Device: d.name, Resource: r.ResourceName, Origin: r.Origin,
-				Value: mustFloat(r.Value), Seq: r.Tags["seq"].(uint64),
+				Value: mustFloat(r.Value), Seq: r.Tags[reading.TagSeq].(uint64),
 			})
 		}
 		d.mu.Unlock()
