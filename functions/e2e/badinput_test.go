@@ -19,6 +19,7 @@ import (
 
 	"github.com/smartx-team/overcloud/functions/testbed/fleet"
 	"github.com/smartx-team/overcloud/functions/testbed/localrun"
+	"github.com/smartx-team/overcloud/functions/testbed/promscrape"
 )
 
 // Bad input arrives while good devices post: each gets its clear 4xx at the hub or
@@ -95,12 +96,12 @@ func TestBadInputDoesNotDisturbGoodReadings(t *testing.T) {
 	})
 	p.checkExactlyOnce()
 
-	fams, err := scrapeMetrics(p.HubAdmin)
+	fams, err := promscrape.Scrape(context.Background(), p.HubAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range tests {
-		if !strings.Contains(fams, fmt.Sprintf(`hub_rejected_total{reason=%q}`, tt.reason)) {
+		if n, _ := fams.Value("hub_rejected_total", "reason", tt.reason); n == 0 {
 			t.Errorf("hub metrics do not count reason %q", tt.reason)
 		}
 	}
@@ -150,14 +151,4 @@ func (p *dataPath) readDeadLetters(t *testing.T, n int) []kafka.Message {
 		out = append(out, m)
 	}
 	return out
-}
-
-func scrapeMetrics(admin string) (string, error) {
-	resp, err := http.Get(admin + "/metrics")
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
 }

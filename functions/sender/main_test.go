@@ -11,13 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/smartx-team/overcloud/functions/sender/internal/sendertest"
+	"github.com/smartx-team/overcloud/functions/testbed/promscrape"
 	"github.com/smartx-team/overcloud/functions/testbed/servers"
 	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
@@ -35,22 +34,17 @@ func build(t *testing.T) string {
 	return bin
 }
 
-// metric reads one unlabelled sample from the admin's /metrics.
+// metric reads one figure from the admin's /metrics.
 func metric(admin, name string) (float64, error) {
-	resp, err := http.Get(admin + "/metrics")
+	fams, err := promscrape.Scrape(context.Background(), admin)
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(b)
-	if m == nil {
+	v, ok := fams.Value(name)
+	if !ok {
 		return 0, fmt.Errorf("no %s in /metrics", name)
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	return v, nil
 }
 
 // The sender as its own process is SIGKILLed while it works through a large backlog,

@@ -4,44 +4,23 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/http"
 	"sort"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
+	"github.com/smartx-team/overcloud/functions/testbed/promscrape"
 )
 
 // scrape reads one admin endpoint's /metrics.
-func scrape(ctx context.Context, base string) (map[string]*dto.MetricFamily, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var p expfmt.TextParser
-	return p.TextToMetricFamilies(resp.Body)
+func scrape(ctx context.Context, base string) (promscrape.Families, error) {
+	return promscrape.Scrape(ctx, base)
 }
 
-// value sums a counter's or gauge's series.
-func value(fams map[string]*dto.MetricFamily, name string) float64 {
-	f, ok := fams[name]
+// value sums a counter's or gauge's series; NaN while it has none.
+func value(fams promscrape.Families, name string) float64 {
+	v, ok := fams.Value(name)
 	if !ok {
 		return math.NaN()
 	}
-	var sum float64
-	for _, m := range f.GetMetric() {
-		switch {
-		case m.Counter != nil:
-			sum += m.Counter.GetValue()
-		case m.Gauge != nil:
-			sum += m.Gauge.GetValue()
-		}
-	}
-	return sum
+	return v
 }
 
 // histogram is a cumulative histogram's buckets (upper bound -> count), summed over series.
@@ -51,7 +30,7 @@ type histogram struct {
 	total  float64
 }
 
-func histogramOf(fams map[string]*dto.MetricFamily, name string) (histogram, error) {
+func histogramOf(fams promscrape.Families, name string) (histogram, error) {
 	f, ok := fams[name]
 	if !ok {
 		return histogram{}, fmt.Errorf("no metric %s", name)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
 func TestParseTokens(t *testing.T) {
@@ -93,7 +95,7 @@ func TestTokenFileReload(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	write(`{"pi-1": "new"}`)
-	waitFor(t, func() bool { return f.Get().check("pi-1", "Bearer new") == authOK })
+	servertest.WaitFor(t, "the new token", func() bool { return f.Get().check("pi-1", "Bearer new") == authOK })
 	write(`{"pi-1": `)
 	time.Sleep(50 * time.Millisecond) // several reload rounds
 	if f.Get().check("pi-1", "Bearer new") != authOK {
@@ -101,17 +103,6 @@ func TestTokenFileReload(t *testing.T) {
 	}
 	if _, err := LoadTokenFile(path, nil); err == nil {
 		t.Error("loading a broken tokens file at start succeeded")
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10 s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -180,25 +180,10 @@ func testConcurrentOrder(t *testing.T, db *mongo.Database) {
 		}
 		last[r.Device] = r.Seq
 	}
-	writes := histogramCount(t, reg, "hub_store_batch_readings")
+	writes := int(servertest.Metric(t, reg, "hub_store_batch_readings"))
 	if writes >= devices*per {
 		t.Errorf("%d MongoDB writes for %d concurrent readings: nothing was grouped", writes, devices*per)
 	}
-}
-
-func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 {
-	t.Helper()
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() == name {
-			return f.GetMetric()[0].GetHistogram().GetSampleCount()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }
 
 func testDuplicates(t *testing.T, db *mongo.Database) {

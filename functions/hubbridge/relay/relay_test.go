@@ -66,17 +66,6 @@ func startRelay(t *testing.T, o Options) (stop func()) {
 	return stop
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // Stored readings go to Kafka keyed by device, a device on one partition in seq
 // order, in batches no larger than Batch; the outbox is then empty.
 func TestRelay(t *testing.T) {
@@ -86,7 +75,7 @@ func TestRelay(t *testing.T) {
 	storeN(t, ob, devices, per)
 	reg := prometheus.NewRegistry()
 	startRelay(t, Options{Source: ob, Brokers: []string{k.Addr}, Topic: topic, Batch: 50, Registerer: reg})
-	waitFor(t, "the outbox relayed", func() bool { return ob.Backlog() == 0 })
+	servertest.WaitFor(t, "the outbox relayed", func() bool { return ob.Backlog() == 0 })
 
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{k.Addr}, Topic: topic, GroupID: "relay-test", StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
@@ -115,24 +104,9 @@ func TestRelay(t *testing.T) {
 		}
 		last[rd.Device] = rd.Seq
 	}
-	if got := value(t, reg, "hub_relayed_total"); got != devices*per {
+	if got := servertest.Metric(t, reg, "hub_relayed_total"); got != devices*per {
 		t.Errorf("hub_relayed_total %v, want %d", got, devices*per)
 	}
-}
-
-// value reads an unlabelled counter (0 while absent).
-func value(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() == name {
-			return f.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return 0
 }
 
 // With Kafka unreachable the relay keeps the batch, counts errors, and still stops at
@@ -148,7 +122,7 @@ func TestRelayKafkaDown(t *testing.T) {
 	ln.Close()
 	reg := prometheus.NewRegistry()
 	stop := startRelay(t, Options{Source: ob, Brokers: []string{dead}, Topic: topic, MaxBackoff: 50 * time.Millisecond, Registerer: reg})
-	waitFor(t, "relay errors", func() bool { return value(t, reg, "hub_relay_errors_total") >= 3 })
+	servertest.WaitFor(t, "relay errors", func() bool { return servertest.Metric(t, reg, "hub_relay_errors_total") >= 3 })
 	if b := ob.Backlog(); b != 10 {
 		t.Errorf("backlog %d with Kafka down, want all 10 kept", b)
 	}

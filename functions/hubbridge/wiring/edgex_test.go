@@ -138,7 +138,7 @@ func TestEdgeXMode(t *testing.T) {
 	cfg := testConfig(m.URI, k.Addr)
 	cfg.Mode, cfg.MQTTURL = ModeEdgeX, q.URL
 	h := startHub(t, cfg)
-	waitFor(t, "the subscription", h.sub.Subscribed)
+	servertest.WaitFor(t, "the subscription", h.sub.Subscribed)
 	if h.Addr() != "" {
 		t.Errorf("edgex mode serves the REST ingest on %s", h.Addr())
 	}
@@ -155,10 +155,12 @@ func TestEdgeXMode(t *testing.T) {
 	bad.Event.Id = "not-a-uuid"
 	pub.publish(t, edgexTopic(bad.Event), encode(t, bad, 0))
 
-	waitFor(t, "every reading relayed", func() bool { return h.metric(t, "hub_relayed_total") >= 60 && h.metric(t, "hub_backlog") == 0 })
+	servertest.WaitFor(t, "every reading relayed", func() bool {
+		return servertest.Metric(t, h.reg, "hub_relayed_total") >= 60 && servertest.Metric(t, h.reg, "hub_backlog") == 0
+	})
 	checkEdgeX(t, k.Addr, sent)
-	waitFor(t, "the bad messages counted", func() bool {
-		return rejectedMetric(t, h, "undecodable") == 1 && rejectedMetric(t, h, "invalid") == 1
+	servertest.WaitFor(t, "the bad messages counted", func() bool {
+		return servertest.Metric(t, h.reg, "hub_rejected_total", "reason", "undecodable") == 1 && servertest.Metric(t, h.reg, "hub_rejected_total", "reason", "invalid") == 1
 	})
 }
 
@@ -171,7 +173,7 @@ func TestEdgeXAckAfterStore(t *testing.T) {
 	cfg := testConfig(m.URI, k.Addr)
 	cfg.Mode, cfg.MQTTURL, cfg.MQTTClientID = ModeEdgeX, q.URL, "hub-"+uuid.NewString()
 	h := startHub(t, cfg)
-	waitFor(t, "the subscription", h.sub.Subscribed)
+	servertest.WaitFor(t, "the subscription", h.sub.Subscribed)
 	pub := newPublisher(t, q.URL)
 
 	if err := m.Stop(); err != nil {
@@ -188,25 +190,8 @@ func TestEdgeXAckAfterStore(t *testing.T) {
 	}
 	servertest.Start(t, m.Proc)
 	h2 := startHub(t, cfg)
-	waitFor(t, "the redelivered readings relayed", func() bool { return h2.metric(t, "hub_relayed_total") >= 12 && h2.metric(t, "hub_backlog") == 0 })
+	servertest.WaitFor(t, "the redelivered readings relayed", func() bool {
+		return servertest.Metric(t, h2.reg, "hub_relayed_total") >= 12 && servertest.Metric(t, h2.reg, "hub_backlog") == 0
+	})
 	checkEdgeX(t, k.Addr, sent)
-}
-
-func rejectedMetric(t *testing.T, h *testHub, reason string) float64 {
-	t.Helper()
-	fams, err := h.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() != "hub_rejected_total" {
-			continue
-		}
-		for _, mt := range f.GetMetric() {
-			if mt.GetLabel()[0].GetValue() == reason {
-				return mt.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
 }

@@ -83,37 +83,6 @@ func (w testWriter) Write(b []byte) (int, error) {
 
 func (h *testHub) url() string { return "http://" + h.Addr() }
 
-// metric returns the value of an unlabelled counter or gauge (0 while absent).
-func (h *testHub) metric(t *testing.T, name string) float64 {
-	t.Helper()
-	fams, err := h.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() == name {
-			m := f.GetMetric()[0]
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
-}
-
-// waitFor polls cond until it holds; the deadline is generous, only a hang fails it.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // topicMessages reads every message of the topic, per partition in offset order.
 func topicMessages(t *testing.T, addr string) map[int][]kafka.Message {
 	t.Helper()
@@ -251,16 +220,16 @@ func TestEventToKafka(t *testing.T) {
 	h := startHub(t, testConfig(m.URI, k.Addr))
 	f := newFleet(t, h.url(), 6, 20*time.Millisecond)
 	runFleet(t, f, func() {
-		waitFor(t, "100 readings acknowledged", func() bool { return f.Stats().AckedReadings >= 100 })
+		servertest.WaitFor(t, "100 readings acknowledged", func() bool { return f.Stats().AckedReadings >= 100 })
 	})
 	acked := f.Acked()
-	waitFor(t, "the backlog relayed", func() bool {
-		return h.metric(t, "hub_backlog") == 0 && h.metric(t, "hub_relayed_total") >= float64(len(acked))
+	servertest.WaitFor(t, "the backlog relayed", func() bool {
+		return servertest.Metric(t, h.reg, "hub_backlog") == 0 && servertest.Metric(t, h.reg, "hub_relayed_total") >= float64(len(acked))
 	})
 	checkExactlyOnce(t, k.Addr, acked)
 	// A post cut off by the fleet's stop may be stored, unanswered, and sent again as a
 	// duplicate: received counts each answered post, duplicates each repeat.
-	if rec, dup := h.metric(t, "hub_received_total"), h.metric(t, "hub_duplicates_total"); rec < float64(len(acked)) || rec > float64(len(acked))+dup {
+	if rec, dup := servertest.Metric(t, h.reg, "hub_received_total"), servertest.Metric(t, h.reg, "hub_duplicates_total"); rec < float64(len(acked)) || rec > float64(len(acked))+dup {
 		t.Errorf("hub_received_total %v minus hub_duplicates_total %v; %d acknowledged", rec, dup, len(acked))
 	}
 }
@@ -274,20 +243,20 @@ func TestKafkaOutage(t *testing.T) {
 	h := startHub(t, testConfig(m.URI, k.Addr))
 	f := newFleet(t, h.url(), 10, 20*time.Millisecond)
 	runFleet(t, f, func() {
-		waitFor(t, "readings relayed before the outage", func() bool { return h.metric(t, "hub_relayed_total") >= 50 })
+		servertest.WaitFor(t, "readings relayed before the outage", func() bool { return servertest.Metric(t, h.reg, "hub_relayed_total") >= 50 })
 		if err := k.Stop(); err != nil {
 			t.Fatal(err)
 		}
 		ackedAtStop := f.Stats().AckedReadings
-		waitFor(t, "a backlog and relay errors while Kafka is down", func() bool {
-			return h.metric(t, "hub_backlog") >= 200 && f.Stats().AckedReadings >= ackedAtStop+200 &&
-				h.metric(t, "hub_relay_errors_total") > 0
+		servertest.WaitFor(t, "a backlog and relay errors while Kafka is down", func() bool {
+			return servertest.Metric(t, h.reg, "hub_backlog") >= 200 && f.Stats().AckedReadings >= ackedAtStop+200 &&
+				servertest.Metric(t, h.reg, "hub_relay_errors_total") > 0
 		})
 		servertest.Start(t, k.Proc)
 	})
 	acked := f.Acked()
-	waitFor(t, "the backlog drained", func() bool {
-		return h.metric(t, "hub_backlog") == 0 && h.metric(t, "hub_relayed_total") >= float64(len(acked))
+	servertest.WaitFor(t, "the backlog drained", func() bool {
+		return servertest.Metric(t, h.reg, "hub_backlog") == 0 && servertest.Metric(t, h.reg, "hub_relayed_total") >= float64(len(acked))
 	})
 	checkExactlyOnce(t, k.Addr, acked)
 }
@@ -305,21 +274,23 @@ func TestRestartWithBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 	runFleet(t, f, func() {
-		waitFor(t, "a backlog", func() bool { return h.metric(t, "hub_backlog") >= 200 })
+		servertest.WaitFor(t, "a backlog", func() bool { return servertest.Metric(t, h.reg, "hub_backlog") >= 200 })
 		if err := h.stop(); err != nil {
 			t.Fatal(err)
 		}
 		acked := f.Stats().AckedReadings
 		h2 := startHub(t, cfg)
-		if b := h2.metric(t, "hub_backlog"); b < 200 {
+		if b := servertest.Metric(t, h2.reg, "hub_backlog"); b < 200 {
 			t.Errorf("restarted hub holds a backlog of %v, want the earlier one (>= 200)", b)
 		}
-		waitFor(t, "the restarted hub taking readings", func() bool { return f.Stats().AckedReadings >= acked+100 })
+		servertest.WaitFor(t, "the restarted hub taking readings", func() bool { return f.Stats().AckedReadings >= acked+100 })
 		servertest.Start(t, k.Proc)
 		h = h2
 	})
 	acked := f.Acked()
-	waitFor(t, "the backlog drained", func() bool { return h.metric(t, "hub_backlog") == 0 && h.metric(t, "hub_relayed_total") >= 1 })
+	servertest.WaitFor(t, "the backlog drained", func() bool {
+		return servertest.Metric(t, h.reg, "hub_backlog") == 0 && servertest.Metric(t, h.reg, "hub_relayed_total") >= 1
+	})
 	checkExactlyOnce(t, k.Addr, acked)
 }
 
@@ -350,7 +321,7 @@ func TestReadiness(t *testing.T) {
 		t.Errorf("readyz with MongoDB down: HTTP %d, want 503", s)
 	}
 	servertest.Start(t, m.Proc)
-	waitFor(t, "ready again", func() bool { return ready() == 200 })
+	servertest.WaitFor(t, "ready again", func() bool { return ready() == 200 })
 }
 
 func TestConfigValidate(t *testing.T) {

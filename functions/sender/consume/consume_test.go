@@ -129,40 +129,6 @@ func (r *running) stop(t *testing.T) {
 	}
 }
 
-func (r *running) metric(t *testing.T, name string, labels ...string) float64 {
-	t.Helper()
-	fams, err := r.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range f.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
-						found = true
-					}
-				}
-				if !found {
-					continue next
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.Counter.GetValue()
-			case m.Histogram != nil:
-				return float64(m.Histogram.GetSampleCount())
-			}
-		}
-	}
-	return 0
-}
-
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -198,19 +164,19 @@ func TestReadingsStoredWithWeatherAndCommitted(t *testing.T) {
 	if n := e.owm.Calls(); n != 1 {
 		t.Errorf("%d weather requests for %d readings within one TTL, want 1", n, len(rs))
 	}
-	if got := r.metric(t, "sender_written_total"); got != float64(len(rs)) {
+	if got := servertest.Metric(t, r.reg, "sender_written_total"); got != float64(len(rs)) {
 		t.Errorf("sender_written_total = %v, want %d", got, len(rs))
 	}
-	if got := r.metric(t, "sender_consumed_total"); got != float64(len(rs)) {
+	if got := servertest.Metric(t, r.reg, "sender_consumed_total"); got != float64(len(rs)) {
 		t.Errorf("sender_consumed_total = %v, want %d", got, len(rs))
 	}
-	if got := r.metric(t, "sender_origin_to_stored_seconds"); got != float64(len(rs)) {
+	if got := servertest.Metric(t, r.reg, "sender_origin_to_stored_seconds"); got != float64(len(rs)) {
 		t.Errorf("sender_origin_to_stored_seconds has %v samples, want %d", got, len(rs))
 	}
-	if got := r.metric(t, "sender_weather_fetches_total", "provider", "owm", "result", "ok"); got != 1 {
+	if got := servertest.Metric(t, r.reg, "sender_weather_fetches_total", "provider", "owm", "result", "ok"); got != 1 {
 		t.Errorf("weather fetches ok = %v, want 1", got)
 	}
-	if got := r.metric(t, "sender_batch_size"); got < 4 {
+	if got := servertest.Metric(t, r.reg, "sender_batch_size"); got < 4 {
 		t.Errorf("%v batches for 2000 messages of at most 500", got)
 	}
 }
@@ -279,7 +245,7 @@ func TestDeadLetters(t *testing.T) {
 		}
 	}
 	for reason, n := range map[string]float64{ReasonMalformed: 2, ReasonInvalid: 1, ReasonTooLarge: 1, ReasonRejected: 0} {
-		if got := r.metric(t, "sender_dead_lettered_total", "reason", reason); got != n {
+		if got := servertest.Metric(t, r.reg, "sender_dead_lettered_total", "reason", reason); got != n {
 			t.Errorf("sender_dead_lettered_total{reason=%q} = %v, want %v", reason, got, n)
 		}
 	}
@@ -318,7 +284,7 @@ func TestRejectedPointDeadLettered(t *testing.T) {
 	if want := sendertest.PointCount(rs, store.DefaultLocation); good != want {
 		t.Fatalf("%d good points stored, want %d", good, want)
 	}
-	if got := r.metric(t, "sender_dead_lettered_total", "reason", ReasonRejected); got != 1 {
+	if got := servertest.Metric(t, r.reg, "sender_dead_lettered_total", "reason", ReasonRejected); got != 1 {
 		t.Errorf("rejected dead letters = %v", got)
 	}
 }
@@ -340,7 +306,7 @@ func TestInfluxOutage(t *testing.T) {
 	second := sendertest.Readings(400, 4, base+1_000_000_000_000)
 	sendertest.Produce(t, e.kafka.Addr, sendertest.Topic, sendertest.Messages(t, second)...)
 	sendertest.WaitFor(t, "write retries while InfluxDB is down", func() (bool, string) {
-		n := r.metric(t, "sender_write_errors_total")
+		n := servertest.Metric(t, r.reg, "sender_write_errors_total")
 		return n >= 3, fmt.Sprintf("%v write errors", n)
 	})
 	if got := sendertest.Committed(t, e.kafka.Addr, "g1", sendertest.Topic, partitions); got != int64(len(first)) {
@@ -354,7 +320,7 @@ func TestInfluxOutage(t *testing.T) {
 	// A new consumer retries while InfluxDB is still down, then completes.
 	r = e.start("g1", Options{BatchSize: 5000})
 	sendertest.WaitFor(t, "the new consumer to retry", func() (bool, string) {
-		n := r.metric(t, "sender_write_errors_total")
+		n := servertest.Metric(t, r.reg, "sender_write_errors_total")
 		return n >= 1, fmt.Sprintf("%v write errors", n)
 	})
 	servertest.Start(t, e.influx.Proc)
@@ -379,7 +345,7 @@ func TestWeatherFailureStillStores(t *testing.T) {
 			t.Fatalf("point %+v has weather from a failing provider", p)
 		}
 	}
-	if got := r.metric(t, "sender_weather_fetches_total", "provider", "owm", "result", "error"); got < 1 {
+	if got := servertest.Metric(t, r.reg, "sender_weather_fetches_total", "provider", "owm", "result", "error"); got < 1 {
 		t.Errorf("weather failures counted: %v", got)
 	}
 	if n := e.owm.Calls(); n >= 10 {

@@ -1,4 +1,5 @@
-// Package servertest starts the real servers of package servers for a test: each in
+// Package servertest starts the real servers of package servers for a test, and has
+// the two helpers tests around them share (WaitFor, Metric). Each server runs in
 // its own t.TempDir(), logging to <name>.log in another t.TempDir(), stopped by
 // t.Cleanup. A missing tool fails the test (it does not skip it) with the install hint,
 // so CI cannot pass without the servers. On failure the server's last log lines are
