@@ -70,25 +70,41 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 			h.release()
 		}
 	}()
-
-	if cfg.Mode == ModeStandalone {
-		if cfg.DeviceTokensFile != "" {
-			if h.tokens, err = edgexrest.LoadTokenFile(cfg.DeviceTokensFile, log.With("part", "tokens")); err != nil {
-				return nil, fmt.Errorf("HUB_DEVICE_TOKENS_FILE: %w", err)
-			}
-		} else {
-			log.Warn("no device tokens file (HUB_DEVICE_TOKENS_FILE): device authentication is OFF, any client may post events")
-		}
+	// A bad tokens file fails before any connection is made.
+	if err := h.loadTokens(); err != nil {
+		return nil, err
 	}
+	if err := h.openStore(ctx, reg); err != nil {
+		return nil, err
+	}
+	switch cfg.Mode {
+	case ModeStandalone:
+		err = h.newRESTIngest()
+	case ModeEdgeX:
+		err = h.newBusSubscriber()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if h.admin, err = service.NewAdmin(cfg.AdminListen, reg, h.ready); err != nil {
+		return nil, fmt.Errorf("HUB_ADMIN_LISTEN: %w", err)
+	}
+	return h, nil
+}
+
+// openStore connects to MongoDB and builds what both modes share: the outbox, the
+// registry, the intake in front of the outbox, and the relay behind it.
+func (h *Hub) openStore(ctx context.Context, reg *prometheus.Registry) (err error) {
+	cfg, log := h.cfg, h.log
 	h.client, err = mongo.Connect(options.Client().ApplyURI(cfg.MongoURI).
 		SetAppName("smartx-hubbridge").SetServerSelectionTimeout(10 * time.Second))
 	if err != nil {
-		return nil, fmt.Errorf("mongodb %s: %w", service.RedactURL(cfg.MongoURI), err)
+		return fmt.Errorf("mongodb %s: %w", service.RedactURL(cfg.MongoURI), err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := h.client.Ping(pctx, readpref.Primary()); err != nil {
-		return nil, fmt.Errorf("mongodb %s: %w", service.RedactURL(cfg.MongoURI), err)
+		return fmt.Errorf("mongodb %s: %w", service.RedactURL(cfg.MongoURI), err)
 	}
 	// Loading the outbox reads the headers of an earlier run's undelivered chunks: give
 	// a large backlog time.
@@ -103,63 +119,86 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 		Database: db, MaxBatch: cfg.StoreBatch, Retention: retention, DedupMax: cfg.DedupMax,
 		Registerer: reg, Logger: log.With("part", "outbox"),
 	}); err != nil {
-		return nil, err
+		return err
 	}
 	if h.registry, err = registry.Open(octx, db); err != nil {
-		return nil, err
+		return err
 	}
 	if h.intake, err = intake.New(intake.Options{
 		Store: h.outbox, Limits: cfg.Limits, Registerer: reg, Logger: log.With("part", "intake"),
 	}); err != nil {
-		return nil, err
+		return err
 	}
-	if h.relay, err = relay.New(relay.Options{
+	h.relay, err = relay.New(relay.Options{
 		Source: h.outbox, Brokers: cfg.KafkaBrokers, Topic: cfg.KafkaTopic, Batch: cfg.RelayBatch, MaxChunk: cfg.StoreBatch,
 		Registerer: reg, Logger: log.With("part", "relay"),
-	}); err != nil {
-		return nil, err
-	}
+	})
+	return err
+}
 
-	switch cfg.Mode {
-	case ModeStandalone:
-		api, err := edgexrest.New(edgexrest.Options{
-			Intake: h.intake, Registry: h.registry, Tokens: h.tokens, MaxBodyBytes: cfg.MaxBodyBytes,
-			Logger: log.With("part", "ingest"),
-		})
-		if err != nil {
-			return nil, err
-		}
-		if h.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return nil, fmt.Errorf("HUB_LISTEN: %w", err)
-		}
-		h.addr = h.ln.Addr().String()
-		h.srv = &http.Server{
-			Handler:           api.Handler(),
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       30 * time.Second,
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			MaxHeaderBytes:    16 << 10,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		}
-	case ModeEdgeX:
-		if h.sub, err = edgexbus.New(edgexbus.Options{
-			URL: cfg.MQTTURL, Topic: cfg.MQTTTopic, ClientID: cfg.MQTTClientID,
-			Username: cfg.MQTTUsername, Password: cfg.MQTTPassword, Intake: h.intake,
-			Locate: func(ctx context.Context, device string) string {
-				d, _, _ := h.registry.Device(ctx, device)
-				return d.Location
-			},
-			Logger: log.With("part", "edgexbus"),
-		}); err != nil {
-			return nil, err
-		}
+// loadTokens reads the device tokens of standalone mode's REST ingest.
+func (h *Hub) loadTokens() (err error) {
+	if h.cfg.Mode != ModeStandalone {
+		return nil
 	}
+	if h.cfg.DeviceTokensFile == "" {
+		h.log.Warn("no device tokens file (HUB_DEVICE_TOKENS_FILE): device authentication is OFF, any client may post events")
+		return nil
+	}
+	if h.tokens, err = edgexrest.LoadTokenFile(h.cfg.DeviceTokensFile, h.log.With("part", "tokens")); err != nil {
+		return fmt.Errorf("HUB_DEVICE_TOKENS_FILE: %w", err)
+	}
+	return nil
+}
 
-	if h.admin, err = service.NewAdmin(cfg.AdminListen, reg, h.ready); err != nil {
-		return nil, fmt.Errorf("HUB_ADMIN_LISTEN: %w", err)
+// newRESTIngest is standalone mode's front door: the EdgeX v3 REST ingest, with the
+// device tokens, on its bound port.
+func (h *Hub) newRESTIngest() (err error) {
+	cfg, log := h.cfg, h.log
+	api, err := edgexrest.New(edgexrest.Options{
+		Intake: h.intake, Registry: h.registry, Tokens: h.tokens, MaxBodyBytes: cfg.MaxBodyBytes,
+		Logger: log.With("part", "ingest"),
+	})
+	if err != nil {
+		return err
 	}
-	return h, nil
+	if h.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return fmt.Errorf("HUB_LISTEN: %w", err)
+	}
+	h.addr = h.ln.Addr().String()
+	h.srv = &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return nil
+}
+
+// newBusSubscriber is EdgeX mode's front door: the subscriber to EdgeX's message bus.
+func (h *Hub) newBusSubscriber() (err error) {
+	cfg, log := h.cfg, h.log
+	h.sub, err = edgexbus.New(edgexbus.Options{
+		URL: cfg.MQTTURL, Topic: cfg.MQTTTopic, ClientID: cfg.MQTTClientID,
+		Username: cfg.MQTTUsername, Password: cfg.MQTTPassword, Intake: h.intake,
+		Locate: h.locate,
+		Logger: log.With("part", "edgexbus"),
+	})
+	return err
+}
+
+// locate is a registered device's location, "" when it is unknown or the registry
+// cannot answer (which is logged: the reading is still delivered, without location).
+func (h *Hub) locate(ctx context.Context, device string) string {
+	d, _, err := h.registry.Device(ctx, device)
+	if err != nil {
+		h.log.Warn("look up the device's location", "device", device, "err", err)
+		return ""
+	}
+	return d.Location
 }
 
 // ready is the readiness check: MongoDB answers. Kafka is left out on purpose: while
