@@ -28,8 +28,9 @@ import (
 
 func main() {
 	ctx, stop := service.SignalContext()
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop() // os.Exit skips deferred calls
+	os.Exit(code)
 }
 
 type config struct {

@@ -15,9 +15,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,8 +30,9 @@ import (
 
 func main() {
 	ctx, stop := service.SignalContext()
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop() // os.Exit skips deferred calls
+	os.Exit(code)
 }
 
 type config struct {
@@ -74,10 +77,8 @@ func demo(ctx context.Context, c config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if !c.keep {
-		if err := os.RemoveAll(dir); err != nil {
-			return err
-		}
+	if err := prepareDir(dir, c.keep); err != nil {
+		return err
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 
@@ -112,20 +113,9 @@ func demo(ctx context.Context, c config, out io.Writer) error {
 	}()
 	say("ready in %.1fs", time.Since(start).Seconds())
 
-	var pis strings.Builder
-	for i := range c.pis {
-		name := piName(i)
-		say("starting %s (firmware --simulate) ...", name)
-		_, url, err := path.StartPi(startCtx, localrun.Pi{
-			Device: name, Token: tokens[name], Location: fmt.Sprintf("sector-%d", i%4+1), Interval: c.interval,
-		})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(&pis, "  %-22s %s/api/v3/device/name/%s/setpoint   (log: %s)\n", name+" command", url, name, path.LogPath(name))
-		if i == 0 {
-			fmt.Fprintf(&pis, "  set its air conditioner: curl -X PUT %s/api/v3/device/name/%s/setpoint -d '{\"setpoint\": \"22\"}'\n", url, name)
-		}
+	pis, err := startPis(startCtx, path, c, tokens, say)
+	if err != nil {
+		return err
 	}
 
 	f, err := fleet.New(fleet.Options{
@@ -138,6 +128,26 @@ func demo(ctx context.Context, c config, out io.Writer) error {
 	if err := f.Register(ctx); err != nil {
 		return err
 	}
+	sayWhereToLook(say, path, dir, pis, c)
+
+	runCtx := ctx
+	if c.duration > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, c.duration)
+		defer cancel()
+	}
+	fleetDone := make(chan error, 1)
+	go func() { fleetDone <- f.Run(runCtx) }()
+	report(runCtx, f, path, weather, say)
+	<-fleetDone
+	st := f.Stats()
+	say("simulated devices posted %d events (%d refused or unanswered), %d readings acknowledged; %s temperature and humidity values in InfluxDB from them and the Pis",
+		st.Posted, st.Failed, st.AckedReadings, countOrUnknown(path.CountValues(context.Background(), storedClimate)))
+	return nil
+}
+
+// sayWhereToLook prints the addresses of everything the demo started.
+func sayWhereToLook(say func(string, ...any), path *localrun.Path, dir, pis string, c config) {
 	say(`
 Where to look:
   hub (EdgeX v3 ingest)  %s/api/v3/ping
@@ -149,38 +159,84 @@ Where to look:
   logs                   %s/logs/
 %s%d Pis (firmware) and %d simulated devices post every %s. Ctrl-C stops.
 `, path.HubURL, path.HubAdmin, path.SenderAdmin, path.Influx.URL, path.Influx.Bucket,
-		path.Influx.URL, path.Influx.Bucket, dir, pis.String(), c.pis, c.devices, c.interval)
+		path.Influx.URL, path.Influx.Bucket, dir, pis, c.pis, c.devices, c.interval)
+}
 
-	runCtx := ctx
-	if c.duration > 0 {
-		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeout(ctx, c.duration)
-		defer cancel()
+// startPis starts c.pis firmware Pis and returns the lines that say where to command
+// them.
+func startPis(ctx context.Context, path *localrun.Path, c config, tokens map[string]string, say func(string, ...any)) (string, error) {
+	var pis strings.Builder
+	for i := range c.pis {
+		name := piName(i)
+		say("starting %s (firmware --simulate) ...", name)
+		_, url, err := path.StartPi(ctx, localrun.Pi{
+			Device: name, Token: tokens[name], Location: fmt.Sprintf("sector-%d", i%4+1), Interval: c.interval,
+		})
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&pis, "  %-22s %s/api/v3/device/name/%s/setpoint   (log: %s)\n", name+" command", url, name, path.LogPath(name))
+		if i == 0 {
+			fmt.Fprintf(&pis, "  set its air conditioner: curl -X PUT %s/api/v3/device/name/%s/setpoint -d '{\"setpoint\": \"22\"}'\n", url, name)
+		}
 	}
-	fleetDone := make(chan error, 1)
-	go func() { fleetDone <- f.Run(runCtx) }()
+	return pis.String(), nil
+}
 
+// report says every 5 s what the hub acknowledged and InfluxDB holds, until ctx ends.
+func report(ctx context.Context, f *fleet.Fleet, path *localrun.Path, weather *localrun.WeatherStation, say func(string, ...any)) {
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
 		select {
-		case <-runCtx.Done():
-			<-fleetDone
-			st := f.Stats()
-			n, _ := path.CountValues(context.Background(), storedClimate)
-			say("simulated devices posted %d events (%d refused or unanswered), %d readings acknowledged; %d temperature and humidity values in InfluxDB from them and the Pis", st.Posted, st.Failed, st.AckedReadings, n)
-			return nil
+		case <-ctx.Done():
+			return
 		case <-tick.C:
 			st := f.Stats()
-			n, err := path.CountValues(runCtx, storedClimate)
-			if err != nil && runCtx.Err() == nil {
+			n, err := path.CountValues(ctx, storedClimate)
+			if err != nil && ctx.Err() == nil {
 				say("InfluxDB query: %v", err)
-				continue
 			}
-			say("%s  simulated devices' readings acknowledged by the hub: %d   temperature and humidity values in InfluxDB (Pis too): %d   weather requests: %d",
-				time.Now().Format("15:04:05"), st.AckedReadings, n, weather.Calls())
+			say("%s  simulated devices' readings acknowledged by the hub: %d   temperature and humidity values in InfluxDB (Pis too): %s   weather requests: %d",
+				time.Now().Format("15:04:05"), st.AckedReadings, countOrUnknown(n, err), weather.Calls())
 		}
 	}
+}
+
+// countOrUnknown shows a count that could not be read as unknown, never as zero.
+func countOrUnknown(n int64, err error) string {
+	if err != nil {
+		return "unknown"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// dirMarker marks a folder the demo made, so that it only ever empties its own.
+const dirMarker = ".smartx-demo"
+
+// prepareDir makes dir the demo's: it creates it, or empties it (unless keep) if the
+// demo made it. A folder that is not empty and was not made by the demo (no marker
+// file) is refused and left as it is: -dir ~ must not wipe a home folder.
+func prepareDir(dir string, keep bool) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("-dir %s: %w", dir, err)
+	}
+	if len(entries) > 0 {
+		if _, err := os.Stat(filepath.Join(dir, dirMarker)); err != nil {
+			return fmt.Errorf("-dir %s is not empty and was not made by the demo (it has no %s file): "+
+				"give an empty or new folder, the demo deletes what is in it", dir, dirMarker)
+		}
+		if !keep {
+			if err := os.RemoveAll(dir); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, dirMarker), []byte("made by the Smart Energy demo; it empties this folder on its next run\n"), 0o644)
 }
 
 // storedClimate is the predicate of the values the demo counts.

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -44,5 +46,62 @@ func TestDemoRejectsBadFlags(t *testing.T) {
 		if errOut.Len() == 0 {
 			t.Errorf("demo %v said nothing on stderr", args)
 		}
+	}
+}
+
+// The demo empties only a folder it made: a folder with someone's files in it is
+// refused and left untouched, with or without -keep.
+func TestPrepareDir(t *testing.T) {
+	write := func(t *testing.T, dir, name string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name      string
+		setup     func(t *testing.T, dir string)
+		keep      bool
+		wantErr   bool
+		wantFiles []string // besides the marker, after prepareDir
+	}{
+		{name: "new folder", setup: func(t *testing.T, dir string) { _ = os.Remove(dir) }},
+		{name: "empty folder", setup: func(t *testing.T, dir string) {}},
+		{name: "someone's folder", setup: func(t *testing.T, dir string) { write(t, dir, "thesis.tex") }, wantErr: true, wantFiles: []string{"thesis.tex"}},
+		{name: "someone's folder, keep", setup: func(t *testing.T, dir string) { write(t, dir, "thesis.tex") }, keep: true, wantErr: true, wantFiles: []string{"thesis.tex"}},
+		{name: "the demo's folder", setup: func(t *testing.T, dir string) { write(t, dir, dirMarker); write(t, dir, "influxdb.log") }},
+		{name: "the demo's folder, keep", setup: func(t *testing.T, dir string) { write(t, dir, dirMarker); write(t, dir, "influxdb.log") }, keep: true, wantFiles: []string{"influxdb.log"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "demo")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			tt.setup(t, dir)
+			err := prepareDir(dir, tt.keep)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("prepareDir = %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), dir) {
+				t.Errorf("error %q does not name the folder", err)
+			}
+			entries, _ := os.ReadDir(dir)
+			var got []string
+			marked := false
+			for _, e := range entries {
+				if e.Name() == dirMarker {
+					marked = true
+					continue
+				}
+				got = append(got, e.Name())
+			}
+			if strings.Join(got, ",") != strings.Join(tt.wantFiles, ",") {
+				t.Errorf("files after prepareDir: %v, want %v", got, tt.wantFiles)
+			}
+			if marked == tt.wantErr {
+				t.Errorf("marker present = %v after prepareDir = %v", marked, err)
+			}
+		})
 	}
 }
