@@ -4,10 +4,24 @@
 // A device produces readings, the hub relays them keyed by Device, the sender stores
 // them. Nothing here imports any other package of this repository, so the firmware can
 // use it without pulling in the cloud side.
+//
+// # Versions
+//
+// The wire form carries the contract's major version as "v" (Version). The rule that
+// lets the hub and the sender be upgraded one at a time, in either order:
+//
+//   - Within a major version a change only adds optional fields. A reader ignores
+//     fields it does not know, so an older sender reads a newer hub's readings.
+//   - A reading without "v" is version 1: hubs from before the field was added.
+//   - Anything that would change the meaning of an existing field, or add a required
+//     one, is a new major version. A reader refuses a major version other than its
+//     own with an error wrapping ErrVersion (and ErrInvalid), which the sender
+//     dead-letters with a reason that says so, to be replayed once it is upgraded.
 package reading
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +49,9 @@ type Reading struct {
 	Location string `json:"location,omitempty"`
 }
 
+// Version is the major version of the contract this package speaks.
+const Version = 1
+
 // Kafka topics of the data path: the hub relays to Topic, the sender dead-letters
 // what it cannot store to DeadLetterTopic.
 const (
@@ -60,6 +77,16 @@ const (
 // ErrInvalid is wrapped by every error Validate and Decode return for a reading
 // that breaks the contract; callers branch on it to dead-letter instead of retrying.
 var ErrInvalid = errors.New("invalid reading")
+
+// ErrVersion is wrapped (with ErrInvalid) by Decode's error for a reading of another
+// major version of the contract.
+var ErrVersion = errors.New("another major version of the reading contract")
+
+// wire is the encoded form: the reading's fields and the contract version beside them.
+type wire struct {
+	V int `json:"v"`
+	Reading
+}
 
 // Validate reports the first way r breaks the contract, naming the field.
 func (r Reading) Validate() error {
@@ -113,26 +140,29 @@ func Encode(r Reading) ([]byte, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	return json.Marshal(r)
+	return json.Marshal(wire{V: Version, Reading: r})
 }
 
-// Decode parses the wire form and validates it. Unknown fields are an error: a
-// producer speaking another version of the contract must not be half understood.
+// Decode parses the wire form and validates it. Fields it does not know are ignored
+// and a reading without "v" is version 1; another major version is an error wrapping
+// ErrVersion (see Versions in the package doc).
 func Decode(b []byte) (Reading, error) {
-	var r Reading
 	if len(b) > MaxEncodedLen {
-		return r, fmt.Errorf("%w: %d bytes, limit %d", ErrInvalid, len(b), MaxEncodedLen)
+		return Reading{}, fmt.Errorf("%w: %d bytes, limit %d", ErrInvalid, len(b), MaxEncodedLen)
 	}
+	var w wire
 	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return Reading{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	if err := dec.Decode(&w); err != nil {
+		return Reading{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if dec.More() {
 		return Reading{}, fmt.Errorf("%w: trailing data after the reading", ErrInvalid)
 	}
-	if err := r.Validate(); err != nil {
+	if v := cmp.Or(w.V, 1); v != Version {
+		return Reading{}, fmt.Errorf("%w: %w: v%d, this side speaks v%d", ErrInvalid, ErrVersion, v, Version)
+	}
+	if err := w.Reading.Validate(); err != nil {
 		return Reading{}, err
 	}
-	return r, nil
+	return w.Reading, nil
 }

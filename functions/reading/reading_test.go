@@ -75,7 +75,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"not json", `temperature=21`, "invalid character"},
 		{"empty", ``, "EOF"},
 		{"array", `[1,2]`, "cannot unmarshal array"},
-		{"unknown field", `{"id":"a","device":"d","resource":"r","value":1,"origin":1,"seq":1,"extra":1}`, "unknown field"},
+		{"other major version", `{"v":2,"id":"a","device":"d","resource":"r","value":1,"origin":1,"seq":1}`, "v2, this side speaks v1"},
+		{"negative version", `{"v":-1,"id":"a","device":"d","resource":"r","value":1,"origin":1,"seq":1}`, "v-1"},
 		{"string value", `{"id":"a","device":"d","resource":"r","value":"1","origin":1,"seq":1}`, "cannot unmarshal string"},
 		{"trailing", `{"id":"a","device":"d","resource":"r","value":1,"origin":1,"seq":1} {}`, "trailing data"},
 		{"negative seq", `{"id":"a","device":"d","resource":"r","value":1,"origin":1,"seq":-1}`, "cannot unmarshal number -1"},
@@ -115,4 +116,40 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-decode = %+v, %v; want %+v", again, err, r)
 		}
 	})
+}
+
+// The upgrade rule of the package doc, in both orders: a newer producer's reading of
+// the same major version with an optional field this side does not know is read; an
+// older producer's reading without "v" is read as version 1; another major version is
+// refused with ErrVersion.
+func TestDecodeAcrossVersions(t *testing.T) {
+	want := Reading{ID: "a", Device: "d", Resource: "r", Value: 1, Origin: 1, Seq: 1}
+	for _, tt := range []struct {
+		name, in string
+		ok       bool
+	}{
+		{"newer producer, same major, unknown optional field", `{"v":1,"id":"a","device":"d","resource":"r","value":1,"origin":1,"seq":1,"quality":"good"}`, true},
+		{"older producer without v", `{"id":"a","device":"d","resource":"r","value":1,"origin":1,"seq":1}`, true},
+		{"newer major version", `{"v":2,"id":"a","device":"d","resource":"r","value":1,"origin":1,"seq":1}`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decode([]byte(tt.in))
+			if tt.ok {
+				if err != nil || got != want {
+					t.Fatalf("Decode = %+v, %v; want %+v", got, err, want)
+				}
+				return
+			}
+			if !errors.Is(err, ErrVersion) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Decode = %v, want ErrVersion and ErrInvalid", err)
+			}
+		})
+	}
+	b, err := Encode(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), `{"v":1,`) {
+		t.Errorf("Encode = %s, want the version first", b)
+	}
 }

@@ -7,7 +7,7 @@
 //  1. fetch up to BatchSize messages, or fewer once BatchWait has passed since the
 //     first; offsets are never committed automatically;
 //  2. decode each value with reading.Decode; one that fails becomes a dead letter
-//     (reason malformed, invalid or too_large);
+//     (reason malformed, invalid, too_large or other_version);
 //  3. write the readings to the Sink in one request, with the cached weather; on an
 //     error retry the same batch with exponential backoff (MinBackoff..MaxBackoff)
 //     for as long as it takes: nothing is dropped and nothing past it is committed.
@@ -68,10 +68,11 @@ type Weather interface {
 // Dead-letter reasons: the reason label of sender_dead_lettered_total and the value of
 // the HeaderReason header.
 const (
-	ReasonMalformed = "malformed" // the value is not JSON
-	ReasonInvalid   = "invalid"   // JSON that breaks the reading contract
-	ReasonTooLarge  = "too_large" // longer than reading.MaxEncodedLen
-	ReasonRejected  = "rejected"  // InfluxDB refused the point (e.g. field type conflict)
+	ReasonMalformed = "malformed"     // the value is not JSON
+	ReasonInvalid   = "invalid"       // JSON that breaks the reading contract
+	ReasonTooLarge  = "too_large"     // longer than reading.MaxEncodedLen
+	ReasonVersion   = "other_version" // another major version of the contract: replay after upgrading
+	ReasonRejected  = "rejected"      // InfluxDB refused the point (e.g. field type conflict)
 )
 
 // Headers a dead letter carries besides the original message's own.
@@ -224,7 +225,7 @@ func (c *Consumer) process(ctx context.Context, msgs []kafka.Message) error {
 	for i, m := range msgs {
 		r, err := reading.Decode(m.Value)
 		if err != nil {
-			reason := classify(m.Value)
+			reason := classify(m.Value, err)
 			dead, reasons = append(dead, deadLetter(m, reason, err)), append(reasons, reason)
 			continue
 		}
@@ -366,13 +367,15 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// classify names why a value did not decode.
-func classify(v []byte) string {
+// classify names why a value did not decode (err is reading.Decode's).
+func classify(v []byte, err error) string {
 	switch {
 	case len(v) > reading.MaxEncodedLen:
 		return ReasonTooLarge
 	case !json.Valid(v):
 		return ReasonMalformed
+	case errors.Is(err, reading.ErrVersion):
+		return ReasonVersion
 	}
 	return ReasonInvalid
 }

@@ -201,13 +201,17 @@ func TestRedeliveryOverwrites(t *testing.T) {
 }
 
 // Undecodable messages go to the dead-letter topic with their key, value and reason;
-// the good messages around them are all stored and everything is committed.
+// the good messages around them are all stored and everything is committed. A newer
+// producer's reading of the same major version, with a field this sender does not
+// know, is stored; one of another major version is dead-lettered as such.
 func TestDeadLetters(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	rs := sendertest.Readings(300, 3, base)
 	msgs := sendertest.Messages(t, rs)
+	msgs[5].Value = []byte(strings.Replace(string(msgs[5].Value), "{", `{"quality":"good",`, 1))
 	bad := []struct{ key, value, reason string }{
+		{"dev-3", `{"v":2,"id":"x","device":"dev-3","resource":"temperature","value":1,"origin":5,"seq":1}`, ReasonVersion},
 		{"dev-0", "temperature=21.5 (not a reading)", ReasonMalformed},
 		{"dev-1", `{"id":"x","device":"dev-1","resource":"temperature","value":1,"origin":5}`, ReasonInvalid}, // seq missing
 		{"dev-2", `{"id":"` + strings.Repeat("x", reading.MaxEncodedLen) + `"}`, ReasonTooLarge},
@@ -244,7 +248,7 @@ func TestDeadLetters(t *testing.T) {
 			t.Errorf("dead letter %.40q: key %q headers %v; want key %q, reason %s, source and the original header", b.value, m.Key, m.Headers, b.key, b.reason)
 		}
 	}
-	for reason, n := range map[string]float64{ReasonMalformed: 2, ReasonInvalid: 1, ReasonTooLarge: 1, ReasonRejected: 0} {
+	for reason, n := range map[string]float64{ReasonMalformed: 2, ReasonInvalid: 1, ReasonTooLarge: 1, ReasonVersion: 1, ReasonRejected: 0} {
 		if got := servertest.Metric(t, r.reg, "sender_dead_lettered_total", "reason", reason); got != n {
 			t.Errorf("sender_dead_lettered_total{reason=%q} = %v, want %v", reason, got, n)
 		}

@@ -58,7 +58,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, err
 		}
 	}
-	for _, r := range []string{ReasonMalformed, ReasonInvalid, ReasonTooLarge, ReasonRejected} {
+	for _, r := range []string{ReasonMalformed, ReasonInvalid, ReasonTooLarge, ReasonVersion, ReasonRejected} {
 		m.deadLettered.WithLabelValues(r)
 	}
 	return m, nil
