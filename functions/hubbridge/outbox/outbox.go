@@ -1,6 +1,6 @@
 // Package outbox is the hub's durable store between ingest and Kafka: every reading is
-// written to MongoDB before the device gets its 201, and stays there until the relay
-// has seen Kafka acknowledge it.
+// in MongoDB's journal (and on a majority of a replica set, see Durable) before the
+// device gets its 201, and stays there until the relay has seen Kafka acknowledge it.
 //
 // # Layout in MongoDB
 //
@@ -47,6 +47,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 )
 
 // Collection names; segments are segmentPrefix + 20 digits.
@@ -83,6 +84,10 @@ type Options struct {
 	MemoryBytes int
 	// WriteTimeout bounds one MongoDB write (default 10 s).
 	WriteTimeout time.Duration
+	// WriteConcern of every outbox write (default Durable(false): w:1, j:true). It
+	// must ask for the journal: a 201 tells the device it may forget the reading, so
+	// a MongoDB crash right after it must not lose it.
+	WriteConcern *writeconcern.WriteConcern
 	// Registerer receives the outbox metrics (default: none).
 	Registerer prometheus.Registerer
 	// Logger (default: discard).
@@ -117,10 +122,28 @@ func (o *Options) defaults() error {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
 	}
+	if o.WriteConcern == nil {
+		o.WriteConcern = Durable(false)
+	}
+	if j := o.WriteConcern.Journal; j == nil || !*j {
+		return errors.New("outbox: WriteConcern must ask for the journal (j: true)")
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
+}
+
+// Durable is the write concern a 201 needs: journaled (j: true) and, on a replica
+// set, on a majority of its members (w: majority), so that neither a crash nor a
+// fail-over loses an acknowledged reading; w: 1 on a single server.
+func Durable(replicaSet bool) *writeconcern.WriteConcern {
+	wc := writeconcern.Journaled()
+	wc.W = 1
+	if replicaSet {
+		wc.W = writeconcern.WCMajority
+	}
+	return wc
 }
 
 // Outbox stores readings durably and hands them to the relay in order. Store is safe
@@ -201,7 +224,7 @@ func Open(ctx context.Context, o Options) (*Outbox, error) {
 	}
 	ob := &Outbox{
 		opts:   o,
-		db:     o.Database,
+		db:     o.Database.Client().Database(o.Database.Name(), options.Database().SetWriteConcern(o.WriteConcern)),
 		log:    o.Logger,
 		reqs:   make(chan *storeReq, 4096),
 		closed: make(chan struct{}),

@@ -261,6 +261,38 @@ func TestKafkaOutage(t *testing.T) {
 	checkExactlyOnce(t, k.Addr, acked)
 }
 
+// MongoDB goes away while devices post: no post is answered 201 while the outbox
+// cannot write (devices keep their readings and retry), and once MongoDB is back
+// every reading that was acknowledged, before and after, reaches Kafka exactly once.
+func TestMongoOutageGivesNo201(t *testing.T) {
+	m := servertest.Mongo(t)
+	k := servertest.KafkaWith(t, servers.KafkaOptions{Topics: []string{topic}, Partitions: 3})
+	cfg := testConfig(m.URI, k.Addr)
+	h := startHub(t, cfg)
+	f := newFleet(t, h.url(), 5, 20*time.Millisecond)
+	runFleet(t, f, func() {
+		servertest.WaitFor(t, "readings acknowledged before the outage", func() bool { return f.Stats().AckedReadings >= 50 })
+		if err := m.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		failed := f.Stats().Failed
+		servertest.WaitFor(t, "posts refused while MongoDB is down", func() bool { return f.Stats().Failed >= failed+5 })
+		ackedDown := f.Stats().AckedReadings
+		// Each failed store waits for the outbox's write timeout: two rounds of refusals.
+		servertest.WaitFor(t, "more posts refused", func() bool { return f.Stats().Failed >= failed+10 })
+		if got := f.Stats().AckedReadings; got != ackedDown {
+			t.Errorf("%d readings acknowledged while MongoDB was down", got-ackedDown)
+		}
+		servertest.Start(t, m.Proc)
+		servertest.WaitFor(t, "readings acknowledged again", func() bool { return f.Stats().AckedReadings >= ackedDown+50 })
+	})
+	acked := f.Acked()
+	servertest.WaitFor(t, "the backlog relayed", func() bool {
+		return servertest.Metric(t, h.reg, "hub_backlog") == 0 && servertest.Metric(t, h.reg, "hub_relayed_total") >= float64(len(acked))
+	})
+	checkExactlyOnce(t, k.Addr, acked)
+}
+
 // A hub restarted while it holds a backlog (Kafka down) keeps it in MongoDB and
 // drains it, before what it stores afterwards, once Kafka is back.
 func TestRestartWithBacklog(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -106,6 +107,12 @@ func (h *Hub) openStore(ctx context.Context, reg *prometheus.Registry) (err erro
 	if err := h.client.Ping(pctx, readpref.Primary()); err != nil {
 		return fmt.Errorf("mongodb %s: %w", service.RedactURL(cfg.MongoURI), err)
 	}
+	replicaSet, err := h.replicaSet(pctx)
+	if err != nil {
+		return fmt.Errorf("mongodb %s: %w", service.RedactURL(cfg.MongoURI), err)
+	}
+	wc := outbox.Durable(replicaSet)
+	log.Info("outbox write concern", "w", wc.W, "j", *wc.Journal, "replica_set", replicaSet)
 	// Loading the outbox reads the headers of an earlier run's undelivered chunks: give
 	// a large backlog time.
 	octx, cancelOpen := context.WithTimeout(ctx, 5*time.Minute)
@@ -117,7 +124,7 @@ func (h *Hub) openStore(ctx context.Context, reg *prometheus.Registry) (err erro
 	}
 	if h.outbox, err = outbox.Open(octx, outbox.Options{
 		Database: db, MaxBatch: cfg.StoreBatch, Retention: retention, DedupMax: cfg.DedupMax,
-		Registerer: reg, Logger: log.With("part", "outbox"),
+		WriteConcern: wc, Registerer: reg, Logger: log.With("part", "outbox"),
 	}); err != nil {
 		return err
 	}
@@ -134,6 +141,18 @@ func (h *Hub) openStore(ctx context.Context, reg *prometheus.Registry) (err erro
 		Registerer: reg, Logger: log.With("part", "relay"),
 	})
 	return err
+}
+
+// replicaSet asks the server whether it is a member of a replica set, which decides
+// whether the outbox waits for a majority.
+func (h *Hub) replicaSet(ctx context.Context) (bool, error) {
+	var hello struct {
+		SetName string `bson:"setName"`
+	}
+	if err := h.client.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello); err != nil {
+		return false, fmt.Errorf("hello: %w", err)
+	}
+	return hello.SetName != "", nil
 }
 
 // loadTokens reads the device tokens of standalone mode's REST ingest.
