@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,7 @@ import (
 	"github.com/smartx-team/overcloud/functions/hubbridge/outbox"
 	"github.com/smartx-team/overcloud/functions/hubbridge/registry"
 	"github.com/smartx-team/overcloud/functions/reading"
+	"github.com/smartx-team/overcloud/functions/testbed/promscrape"
 	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
@@ -40,6 +42,8 @@ type testAPI struct {
 	reg    *prometheus.Registry
 	outbox *outbox.Outbox
 	tokens map[string]string
+	// stopOutbox stops the outbox's writer (safe to call twice): stores then fail.
+	stopOutbox func()
 }
 
 func newAPI(t *testing.T, tokens map[string]string) *testAPI {
@@ -55,7 +59,9 @@ func newAPI(t *testing.T, tokens map[string]string) *testAPI {
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ob.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
+	var once sync.Once
+	stopOutbox := func() { once.Do(func() { stop(); <-done }) }
+	t.Cleanup(stopOutbox)
 	rg, err := registry.Open(ctx, db)
 	if err != nil {
 		t.Fatal(err)
@@ -76,13 +82,13 @@ func newAPI(t *testing.T, tokens map[string]string) *testAPI {
 			t.Fatal(err)
 		}
 	}
-	s, err := New(Options{Intake: in, Registry: rg, Tokens: tf, MaxBodyBytes: 8 << 10})
+	s, err := New(Options{Intake: in, Registry: rg, Tokens: tf, MaxBodyBytes: 8 << 10, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &testAPI{URL: srv.URL, reg: reg, outbox: ob, tokens: tokens}
+	return &testAPI{URL: srv.URL, reg: reg, outbox: ob, tokens: tokens, stopOutbox: stopOutbox}
 }
 
 // post sends body and returns the status and the decoded JSON answer.
@@ -437,5 +443,44 @@ func TestNoAuth(t *testing.T) {
 	var ans itemAnswer
 	if status := a.post(t, eventPath("pi-1"), "", mustJSON(requests.NewAddEventRequest(eventOf("pi-1", 1, 20))), &ans); status != 201 {
 		t.Errorf("HTTP %d %+v, want 201", status, ans)
+	}
+}
+
+// Every non-2xx answer is counted by status and reason, each series from zero, and so
+// is every rejection reason: a store that fails (the outbox has stopped) answers 503
+// and shows as store_failed.
+func TestErrorAnswersCounted(t *testing.T) {
+	a := newAPI(t, nil)
+	fams, err := promscrape.Gather(a.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range errorAnswers {
+		if v, ok := fams.Value("hub_http_errors_total", "status", strconv.Itoa(e.status), "reason", e.reason); !ok || v != 0 {
+			t.Errorf("hub_http_errors_total{status=%d,reason=%s} = %v (present %v), want 0 from the start", e.status, e.reason, v, ok)
+		}
+	}
+	for _, r := range intake.Reasons {
+		if v, ok := fams.Value("hub_rejected_total", "reason", string(r)); !ok || v != 0 {
+			t.Errorf("hub_rejected_total{reason=%s} = %v (present %v), want 0 from the start", r, v, ok)
+		}
+	}
+
+	a.register(t, "pi-1")
+	a.stopOutbox()
+	body := mustJSON(requests.NewAddEventRequest(eventOf("pi-1", 1, 21.5)))
+	if code := a.post(t, eventPath("pi-1"), "", body, nil); code != http.StatusServiceUnavailable {
+		t.Errorf("event with the outbox stopped: HTTP %d, want 503", code)
+	}
+	if code := a.post(t, "/api/v3/nowhere", "", []byte("{}"), nil); code != http.StatusNotFound {
+		t.Errorf("POST /api/v3/nowhere: HTTP %d, want 404", code)
+	}
+	for _, tt := range []struct {
+		status int
+		reason string
+	}{{503, answerStoreFailed}, {404, answerNoEndpoint}} {
+		if got := servertest.Metric(t, a.reg, "hub_http_errors_total", "status", strconv.Itoa(tt.status), "reason", tt.reason); got != 1 {
+			t.Errorf("hub_http_errors_total{status=%d,reason=%s} = %v, want 1", tt.status, tt.reason, got)
+		}
 	}
 }

@@ -26,13 +26,13 @@ func (s *Server) addEvent(w http.ResponseWriter, r *http.Request) {
 	dev, known, err := s.reg.Device(r.Context(), device)
 	if err != nil {
 		s.log.Error("look up device", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "device registry unavailable; retry")
+		s.writeError(w, http.StatusServiceUnavailable, answerRegistryDown, "device registry unavailable; retry")
 		return
 	}
 	if !known {
 		s.in.Reject(intake.ReasonUnknownDevice)
 		discard(r)
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown device %q: register it (POST /api/v3/device) first", device))
+		s.writeError(w, http.StatusNotFound, string(intake.ReasonUnknownDevice), fmt.Sprintf("unknown device %q: register it (POST /api/v3/device) first", device))
 		return
 	}
 
@@ -45,13 +45,13 @@ func (s *Server) addEvent(w http.ResponseWriter, r *http.Request) {
 	req, reason, msg := decodeEvent(buf.Bytes(), r.Header.Get("Content-Type"))
 	if reason != "" {
 		s.in.Reject(reason)
-		writeError(w, http.StatusBadRequest, msg)
+		s.writeError(w, http.StatusBadRequest, string(reason), msg)
 		return
 	}
 	ev := req.Event
 	if ev.ProfileName != profile || ev.DeviceName != device || ev.SourceName != source {
 		s.in.Reject(intake.ReasonPathMismatch)
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("the URL names profile %q, device %q, source %q but the event %q, %q, %q",
+		s.writeError(w, http.StatusBadRequest, string(intake.ReasonPathMismatch), fmt.Sprintf("the URL names profile %q, device %q, source %q but the event %q, %q, %q",
 			profile, device, source, clipName(ev.ProfileName), clipName(ev.DeviceName), clipName(ev.SourceName)))
 		return
 	}
@@ -61,11 +61,11 @@ func (s *Server) addEvent(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() == nil {
 			s.log.Error("store event", "device", device, "err", err)
 		}
-		writeError(w, http.StatusServiceUnavailable, "readings not stored; retry")
+		s.writeError(w, http.StatusServiceUnavailable, answerStoreFailed, "readings not stored; retry")
 		return
 	}
 	if res.Accepted() == 0 {
-		writeError(w, http.StatusUnprocessableEntity, res.Message())
+		s.writeError(w, http.StatusUnprocessableEntity, answerNothingAccepted, res.Message())
 		return
 	}
 	writeJSON(w, http.StatusCreated, dtoCommon.NewBaseWithIdResponse(req.RequestId, res.Message(), http.StatusCreated, ev.Id))
@@ -136,7 +136,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, device string
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="smartx-hub"`)
 	}
-	writeError(w, status, msg)
+	s.writeError(w, status, string(reason), msg)
 	return false
 }
 

@@ -34,12 +34,12 @@ func addItems[T any](s *Server, w http.ResponseWriter, r *http.Request,
 	var raw []json.RawMessage
 	if err := json.Unmarshal(buf.Bytes(), &raw); err != nil {
 		s.in.Reject(intake.ReasonMalformed)
-		writeError(w, http.StatusBadRequest, "request body is not a JSON array of requests")
+		s.writeError(w, http.StatusBadRequest, string(intake.ReasonMalformed), "request body is not a JSON array of requests")
 		return
 	}
 	if len(raw) == 0 {
 		s.in.Reject(intake.ReasonInvalid)
-		writeError(w, http.StatusBadRequest, "empty request array")
+		s.writeError(w, http.StatusBadRequest, string(intake.ReasonInvalid), "empty request array")
 		return
 	}
 	answers := make([]dtoCommon.BaseWithIdResponse, len(raw))
@@ -141,10 +141,10 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request) {
 	d, err := s.reg.DeviceDTO(r.Context(), name)
 	switch {
 	case errors.Is(err, registry.ErrNotFound):
-		writeError(w, http.StatusNotFound, fmt.Sprintf("device %q not found", clipName(name)))
+		s.writeError(w, http.StatusNotFound, string(intake.ReasonUnknownDevice), fmt.Sprintf("device %q not found", clipName(name)))
 	case err != nil:
 		s.log.Error("read device", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "registry unavailable; retry")
+		s.writeError(w, http.StatusServiceUnavailable, answerRegistryDown, "registry unavailable; retry")
 	default:
 		writeJSON(w, http.StatusOK, responses.NewDeviceResponse("", "", http.StatusOK, d))
 	}

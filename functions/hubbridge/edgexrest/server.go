@@ -24,9 +24,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 
 	dtoCommon "github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/common"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/smartx-team/overcloud/functions/hubbridge/intake"
 	"github.com/smartx-team/overcloud/functions/hubbridge/registry"
@@ -49,6 +51,8 @@ type Options struct {
 	MaxBodyBytes int64
 	// ServiceName is reported by ping (default "smartx-hubbridge").
 	ServiceName string
+	// Registerer receives hub_http_errors_total (default: none).
+	Registerer prometheus.Registerer
 	// Logger (default: discard).
 	Logger *slog.Logger
 }
@@ -61,6 +65,8 @@ type Server struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 	bufs sync.Pool
+	// errors counts every non-2xx answer by status and reason.
+	errors *prometheus.CounterVec
 }
 
 // New returns a Server.
@@ -77,7 +83,20 @@ func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: o, in: o.Intake, reg: o.Registry, log: o.Logger, mux: http.NewServeMux()}
+	s := &Server{opts: o, in: o.Intake, reg: o.Registry, log: o.Logger, mux: http.NewServeMux(),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_http_errors_total",
+			Help: "Non-2xx answers of the EdgeX REST ingest, by status and reason.",
+		}, []string{"status", "reason"}),
+	}
+	for _, a := range errorAnswers {
+		s.errors.WithLabelValues(strconv.Itoa(a.status), a.reason)
+	}
+	if o.Registerer != nil {
+		if err := o.Registerer.Register(s.errors); err != nil {
+			return nil, fmt.Errorf("ingest: register metrics: %w", err)
+		}
+	}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.mux.HandleFunc("GET /api/v3/ping", s.ping)
 	s.mux.HandleFunc("POST /api/v3/deviceprofile", s.addProfiles)
@@ -86,7 +105,7 @@ func New(o Options) (*Server, error) {
 	s.mux.HandleFunc("GET /api/v3/device/name/{name}", s.getDevice)
 	s.mux.HandleFunc("POST /api/v3/event/{service}/{profile}/{device}/{source}", s.addEvent)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
+		s.writeError(w, http.StatusNotFound, answerNoEndpoint, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
 	return s, nil
 }
@@ -125,11 +144,11 @@ func (s *Server) bodyError(w http.ResponseWriter, err error, limit int64) {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		s.in.Reject(intake.ReasonTooLarge)
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over the limit of %d bytes", limit))
+		s.writeError(w, http.StatusRequestEntityTooLarge, string(intake.ReasonTooLarge), fmt.Sprintf("request body is over the limit of %d bytes", limit))
 		return
 	}
 	s.in.Reject(intake.ReasonMalformed)
-	writeError(w, http.StatusBadRequest, "cannot read the request body")
+	s.writeError(w, http.StatusBadRequest, string(intake.ReasonMalformed), "cannot read the request body")
 }
 
 // writeJSON writes v as the JSON body with status.
@@ -145,8 +164,38 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
-// writeError writes EdgeX's error body: {"apiVersion":"v3","message":...,"statusCode":...}.
-func writeError(w http.ResponseWriter, status int, msg string) {
+// Why a request got a non-2xx answer, beside the intake's rejection reasons (which
+// say why input was bad): the reason label of hub_http_errors_total.
+const (
+	answerRegistryDown    = "registry_unavailable" // 503: the device registry (MongoDB) did not answer
+	answerStoreFailed     = "store_failed"         // 503: the outbox could not store the readings
+	answerNothingAccepted = "nothing_accepted"     // 422: every reading of the event was rejected
+	answerNoEndpoint      = "no_such_endpoint"     // 404
+)
+
+// errorAnswers are the status and reason pairs the server answers with; each series
+// of hub_http_errors_total exists from the start, so a dashboard shows a zero.
+var errorAnswers = []struct {
+	status int
+	reason string
+}{
+	{http.StatusServiceUnavailable, answerRegistryDown},
+	{http.StatusServiceUnavailable, answerStoreFailed},
+	{http.StatusUnprocessableEntity, answerNothingAccepted},
+	{http.StatusNotFound, answerNoEndpoint},
+	{http.StatusNotFound, string(intake.ReasonUnknownDevice)},
+	{http.StatusBadRequest, string(intake.ReasonMalformed)},
+	{http.StatusBadRequest, string(intake.ReasonInvalid)},
+	{http.StatusBadRequest, string(intake.ReasonPathMismatch)},
+	{http.StatusRequestEntityTooLarge, string(intake.ReasonTooLarge)},
+	{http.StatusUnauthorized, string(intake.ReasonUnauthorized)},
+	{http.StatusForbidden, string(intake.ReasonForbidden)},
+}
+
+// writeError writes EdgeX's error body ({"apiVersion":"v3","message":...,
+// "statusCode":...}) and counts the answer by status and reason.
+func (s *Server) writeError(w http.ResponseWriter, status int, reason, msg string) {
+	s.errors.WithLabelValues(strconv.Itoa(status), reason).Inc()
 	writeJSON(w, status, dtoCommon.NewBaseResponse("", msg, status))
 }
 

@@ -37,6 +37,14 @@ const (
 	ReasonInvalidReading Reason = "invalid_reading" // breaks the reading contract (names, ids)
 )
 
+// Reasons lists every reason, so that each series of hub_rejected_total exists (at 0)
+// from the start and a dashboard can show that nothing was refused.
+var Reasons = []Reason{
+	ReasonMalformed, ReasonInvalid, ReasonTooLarge, ReasonUnauthorized, ReasonForbidden,
+	ReasonUnknownDevice, ReasonPathMismatch, ReasonUndecodable,
+	ReasonOutOfRange, ReasonNonNumeric, ReasonBadOrigin, ReasonBadSeq, ReasonInvalidReading,
+}
+
 // Rejection is one refused reading of an event.
 type Rejection struct {
 	// Index is the reading's place in the event.

@@ -68,6 +68,9 @@ func New(o Options) (*Intake, error) {
 			Help: "Refused input by reason: whole requests or messages, or single readings of an event.",
 		}, []string{"reason"}),
 	}
+	for _, r := range Reasons {
+		in.rejected.WithLabelValues(string(r))
+	}
 	if o.Registerer != nil {
 		if err := o.Registerer.Register(in.received); err != nil {
 			return nil, fmt.Errorf("intake: register metrics: %w", err)

@@ -80,7 +80,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	}
 	switch cfg.Mode {
 	case ModeStandalone:
-		err = h.newRESTIngest()
+		err = h.newRESTIngest(reg)
 	case ModeEdgeX:
 		err = h.newBusSubscriber()
 	}
@@ -172,11 +172,11 @@ func (h *Hub) loadTokens() (err error) {
 
 // newRESTIngest is standalone mode's front door: the EdgeX v3 REST ingest, with the
 // device tokens, on its bound port.
-func (h *Hub) newRESTIngest() (err error) {
+func (h *Hub) newRESTIngest(reg prometheus.Registerer) (err error) {
 	cfg, log := h.cfg, h.log
 	api, err := edgexrest.New(edgexrest.Options{
 		Intake: h.intake, Registry: h.registry, Tokens: h.tokens, MaxBodyBytes: cfg.MaxBodyBytes,
-		Logger: log.With("part", "ingest"),
+		Registerer: reg, Logger: log.With("part", "ingest"),
 	})
 	if err != nil {
 		return err

@@ -148,7 +148,7 @@ func (s *Store) writeSplit(ctx context.Context, pts []Point, rejected *[]Rejecti
 		return fmt.Errorf("write %d points to influxdb: %w", len(pts), err)
 	}
 	if len(pts) == 1 {
-		*rejected = append(*rejected, Rejection{Readings: pts[0].Readings, Err: fmt.Errorf("%w: %v", ErrRejected, err)})
+		*rejected = append(*rejected, Rejection{Readings: pts[0].Readings, Err: fmt.Errorf("%w: %w", ErrRejected, err)})
 		return nil
 	}
 	mid := len(pts) / 2

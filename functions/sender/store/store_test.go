@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
 	"sort"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+	ihttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"github.com/smartx-team/overcloud/functions/reading"
@@ -175,6 +177,11 @@ func TestRejectedPointIsIsolated(t *testing.T) {
 	if len(rejected) != 1 || !reflect.DeepEqual(rejected[0].Readings, []int{37, 100}) ||
 		!errors.Is(rejected[0].Err, ErrRejected) || !strings.Contains(rejected[0].Err.Error(), "field type conflict") {
 		t.Fatalf("rejected = %+v, want readings [37 100] for a field type conflict", rejected)
+	}
+	// The cause stays reachable: InfluxDB's own error with its status.
+	var he *ihttp.Error
+	if !errors.As(rejected[0].Err, &he) || he.StatusCode != http.StatusBadRequest {
+		t.Errorf("rejection %v does not keep InfluxDB's error (HTTP 400) as its cause", rejected[0].Err)
 	}
 	n := 0
 	for _, r := range readAll(t, in) {

@@ -86,7 +86,7 @@ type openMeteoResponse struct {
 func ParseOpenMeteo(body []byte) (Weather, error) {
 	var r openMeteoResponse
 	if err := json.Unmarshal(body, &r); err != nil {
-		return Weather{}, fmt.Errorf("%w: %v", ErrBadResponse, err)
+		return Weather{}, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
 	c := r.Current
 	if c == nil || c.Temperature == nil || c.Humidity == nil || c.WeatherCode == nil {

@@ -92,7 +92,7 @@ type owmResponse struct {
 func ParseOWM(body []byte) (Weather, error) {
 	var r owmResponse
 	if err := json.Unmarshal(body, &r); err != nil {
-		return Weather{}, fmt.Errorf("%w: %v", ErrBadResponse, err)
+		return Weather{}, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
 	if r.Main == nil || r.Main.Temp == nil || r.Main.Humidity == nil {
 		return Weather{}, fmt.Errorf("%w: no main.temp or main.humidity", ErrBadResponse)

@@ -2,6 +2,7 @@ package weather
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -295,5 +296,16 @@ func checkParsed(t *testing.T, parse func([]byte) (Weather, error), b []byte) {
 	}
 	if err := w.check(); err != nil || w.State < Unknown || w.State > Haze {
 		t.Fatalf("accepted an implausible report %+v (%v)", w, err)
+	}
+}
+
+// A body that is not JSON keeps the decoder's error as its cause, beside ErrBadResponse.
+func TestParseKeepsTheCause(t *testing.T) {
+	for name, parse := range map[string]func([]byte) (Weather, error){"owm": ParseOWM, "open-meteo": ParseOpenMeteo} {
+		_, err := parse([]byte(`{"main":`))
+		var syntax *json.SyntaxError
+		if !errors.Is(err, ErrBadResponse) || !errors.As(err, &syntax) {
+			t.Errorf("%s: parse of cut-off JSON = %v, want ErrBadResponse and the *json.SyntaxError", name, err)
+		}
 	}
 }

@@ -66,7 +66,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (_ *Sender, er
 	}
 	token, err := service.ReadSecret(cfg.InfluxToken, cfg.InfluxTokenFile)
 	if err != nil {
-		return nil, fmt.Errorf("%w: SENDER_INFLUX_TOKEN_FILE: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: SENDER_INFLUX_TOKEN_FILE: %w", ErrConfig, err)
 	}
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -119,6 +119,9 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (_ *Sender, er
 	}); err != nil {
 		return nil, err
 	}
+	if err := reg.Register(newLagCollector(s.admin, cfg.KafkaTopic, cfg.KafkaGroup, log)); err != nil {
+		return nil, fmt.Errorf("register the lag metrics: %w", err)
+	}
 	return s, nil
 }
 
@@ -131,18 +134,18 @@ func newWeather(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*weath
 	case ProviderOWM:
 		key, err := service.ReadSecret(cfg.OWMAPIKey, cfg.OWMAPIKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: SENDER_OWM_API_KEY_FILE: %v", ErrConfig, err)
+			return nil, fmt.Errorf("%w: SENDER_OWM_API_KEY_FILE: %w", ErrConfig, err)
 		}
 		if key == "" {
 			return nil, fmt.Errorf("%w: SENDER_WEATHER_PROVIDER=owm needs a non-empty SENDER_OWM_API_KEY or SENDER_OWM_API_KEY_FILE", ErrConfig)
 		}
 		if p, err = weather.NewOWM(cfg.OWMURL, key, nil); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 	default:
 		var err error
 		if p, err = weather.NewOpenMeteo(cfg.OpenMeteoURL, nil); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 	}
 	m, err := weather.NewMetrics(reg)

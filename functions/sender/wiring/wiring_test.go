@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/smartx-team/overcloud/functions/sender/internal/sendertest"
+	"github.com/smartx-team/overcloud/functions/testbed/promscrape"
 	"github.com/smartx-team/overcloud/functions/testbed/servers"
 	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
@@ -68,4 +72,50 @@ func BenchmarkSender(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(len(rs))/elapsed.Seconds(), "readings/s")
+}
+
+// The consumer lag, per partition and in all, is what is on the topic and not yet
+// committed: everything before the sender runs, nothing once it has caught up.
+func TestConsumerLag(t *testing.T) {
+	t.Parallel()
+	srv := startServers(t, 3)
+	rs := sendertest.Readings(600, 12, base)
+	sendertest.Produce(t, srv.kafka.Addr, sendertest.Topic, sendertest.Messages(t, rs)...)
+	cfg := Defaults()
+	cfg.KafkaBrokers, cfg.InfluxURL, cfg.InfluxToken = srv.kafka.Addr, srv.influx.URL, srv.influx.Token
+	cfg.InfluxOrg, cfg.InfluxBucket, cfg.WeatherProvider = srv.influx.Org, srv.influx.Bucket, ProviderNone
+	reg := prometheus.NewRegistry()
+	s, err := New(cfg, discard(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lag := func() (sum float64, partitions []float64) {
+		fams, err := promscrape.Gather(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, _ = fams.Value("sender_consumer_lag_sum")
+		for p := range 3 {
+			v, ok := fams.Value("sender_consumer_lag", "partition", strconv.Itoa(p))
+			if !ok {
+				t.Fatalf("no sender_consumer_lag for partition %d", p)
+			}
+			partitions = append(partitions, v)
+		}
+		return sum, partitions
+	}
+	sum, parts := lag()
+	if sum != float64(len(rs)) || parts[0]+parts[1]+parts[2] != sum || parts[0] == 0 {
+		t.Errorf("lag before the sender runs: %v in all, %v by partition; want %d spread over the partitions", sum, parts, len(rs))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	servertest.WaitFor(t, "no lag", func() bool { sum, _ := lag(); return sum == 0 })
 }
