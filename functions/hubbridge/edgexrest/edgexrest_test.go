@@ -483,4 +483,7 @@ func TestErrorAnswersCounted(t *testing.T) {
 			t.Errorf("hub_http_errors_total{status=%d,reason=%s} = %v, want 1", tt.status, tt.reason, got)
 		}
 	}
+	if got := servertest.Metric(t, a.reg, "hub_accept_errors_total", "step", "store"); got != 1 {
+		t.Errorf("hub_accept_errors_total{step=store} = %v, want 1", got)
+	}
 }

@@ -127,6 +127,8 @@ type TokenFile struct {
 	log  *slog.Logger
 	cur  atomic.Pointer[Tokens]
 	last []byte
+	// rounds counts finished re-reads, so a test can wait for some to pass.
+	rounds atomic.Int64
 }
 
 // LoadTokenFile reads and parses path; an error at start is fatal for the caller.
@@ -175,21 +177,27 @@ func (f *TokenFile) Run(ctx context.Context, interval time.Duration) error {
 			return nil
 		case <-t.C:
 		}
-		b, err := readLimited(f.path)
-		if err != nil {
-			f.log.Warn("re-read device tokens; keeping the previous ones", "err", err)
-			continue
-		}
-		if bytes.Equal(b, f.last) {
-			continue
-		}
-		tok, err := ParseTokens(b)
-		if err != nil {
-			f.log.Warn("device tokens file changed but does not parse; keeping the previous ones", "err", err)
-			continue
-		}
-		f.cur.Store(tok)
-		f.last = b
-		f.log.Info("device tokens reloaded", "devices", tok.Len())
+		f.reload()
+		f.rounds.Add(1)
 	}
+}
+
+// reload re-reads the file and takes its tokens if they changed and parse.
+func (f *TokenFile) reload() {
+	b, err := readLimited(f.path)
+	if err != nil {
+		f.log.Warn("re-read device tokens; keeping the previous ones", "err", err)
+		return
+	}
+	if bytes.Equal(b, f.last) {
+		return
+	}
+	tok, err := ParseTokens(b)
+	if err != nil {
+		f.log.Warn("device tokens file changed but does not parse; keeping the previous ones", "err", err)
+		return
+	}
+	f.cur.Store(tok)
+	f.last = b
+	f.log.Info("device tokens reloaded", "devices", tok.Len())
 }

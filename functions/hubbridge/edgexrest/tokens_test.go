@@ -97,7 +97,8 @@ func TestTokenFileReload(t *testing.T) {
 	write(`{"pi-1": "new"}`)
 	servertest.WaitFor(t, "the new token", func() bool { return f.Get().check("pi-1", "Bearer new") == authOK })
 	write(`{"pi-1": `)
-	time.Sleep(50 * time.Millisecond) // several reload rounds
+	rounds := f.rounds.Load()
+	servertest.WaitFor(t, "three reload rounds over the broken file", func() bool { return f.rounds.Load() >= rounds+3 })
 	if f.Get().check("pi-1", "Bearer new") != authOK {
 		t.Error("a broken tokens file replaced the working tokens")
 	}

@@ -45,6 +45,7 @@ type Intake struct {
 	log      *slog.Logger
 	received prometheus.Counter
 	rejected *prometheus.CounterVec
+	failed   *prometheus.CounterVec // Accept calls that failed, by step
 }
 
 // New returns an Intake and registers its metrics.
@@ -67,10 +68,16 @@ func New(o Options) (*Intake, error) {
 			Name: "hub_rejected_total",
 			Help: "Refused input by reason: whole requests or messages, or single readings of an event.",
 		}, []string{"reason"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hub_accept_errors_total",
+			Help: "Events (REST or message bus) that could not be stored, so were not acknowledged, by step: seq (numbering readings without a seq tag) or store.",
+		}, []string{"step"}),
 	}
 	for _, r := range Reasons {
 		in.rejected.WithLabelValues(string(r))
 	}
+	in.failed.WithLabelValues(stepSeq)
+	in.failed.WithLabelValues(stepStore)
 	if o.Registerer != nil {
 		if err := o.Registerer.Register(in.received); err != nil {
 			return nil, fmt.Errorf("intake: register metrics: %w", err)
@@ -78,9 +85,18 @@ func New(o Options) (*Intake, error) {
 		if err := o.Registerer.Register(in.rejected); err != nil {
 			return nil, fmt.Errorf("intake: register metrics: %w", err)
 		}
+		if err := o.Registerer.Register(in.failed); err != nil {
+			return nil, fmt.Errorf("intake: register metrics: %w", err)
+		}
 	}
 	return in, nil
 }
+
+// Steps of Accept that can fail, the step label of hub_accept_errors_total.
+const (
+	stepSeq   = "seq"
+	stepStore = "store"
+)
 
 // Reject counts one refused request or message.
 func (in *Intake) Reject(reason Reason) { in.rejected.WithLabelValues(string(reason)).Inc() }
@@ -142,6 +158,7 @@ func (in *Intake) Accept(ctx context.Context, ev dtos.Event, location string) (R
 	if missing > 0 {
 		first, err := in.store.NextSeq(ctx, ev.DeviceName, missing)
 		if err != nil {
+			in.failed.WithLabelValues(stepSeq).Inc()
 			return res, fmt.Errorf("intake: number readings: %w", err)
 		}
 		for i := range conv.Readings {
@@ -153,6 +170,7 @@ func (in *Intake) Accept(ctx context.Context, ev dtos.Event, location string) (R
 	}
 	sr, err := in.store.Store(ctx, conv.Readings)
 	if err != nil {
+		in.failed.WithLabelValues(stepStore).Inc()
 		return res, fmt.Errorf("intake: store: %w", err)
 	}
 	res.Stored, res.Duplicates = sr.Stored, sr.Duplicates

@@ -185,6 +185,11 @@ func TestEdgeXAckAfterStore(t *testing.T) {
 		sent = append(sent, req)
 		pub.publish(t, edgexTopic(req.Event), encode(t, req, i))
 	}
+	// The hub must have received the messages and failed to store them before it
+	// stops; else this would pass with a hub that never saw them.
+	servertest.WaitFor(t, "store errors while MongoDB is down", func() bool {
+		return servertest.Metric(t, h.reg, "hub_accept_errors_total") >= 2 // one per device at least
+	})
 	if err := h.stop(); err != nil {
 		t.Logf("hub stopped with MongoDB down: %v", err)
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/requests"
+
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
 // edgexCheck is the narrowest fake of the hub: it decodes every request with EdgeX's
@@ -115,9 +117,7 @@ func TestFleetRegistersPostsAndRetriesInOrder(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
-	for f.Stats().AckedReadings < 60 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	servertest.WaitFor(t, "60 readings acknowledged", func() bool { return f.Stats().AckedReadings >= 60 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
