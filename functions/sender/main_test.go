@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
+	"github.com/smartx-team/overcloud/functions/reading"
 	"github.com/smartx-team/overcloud/functions/sender/internal/sendertest"
 	"github.com/smartx-team/overcloud/functions/testbed/promscrape"
 	"github.com/smartx-team/overcloud/functions/testbed/servers"
@@ -136,6 +139,136 @@ func TestKilledMidBatchStoresEverythingOnce(t *testing.T) {
 		t.Errorf("the log shows the API key")
 	}
 	checkStartLine(t, logs.String())
+}
+
+// The sender as its own process gets SIGTERM while it works through a large backlog:
+// it finishes the batch in hand, writes and commits it, and exits with status 0. What it committed
+// is exactly what it stored (by point identity), and a restart stores the rest with
+// nothing lost and nothing stored twice.
+func TestSIGTERMMidBatchCommitsWhatItStored(t *testing.T) {
+	t.Parallel()
+	bin := build(t)
+	const partitions = 4
+	k := servertest.KafkaWith(t, servers.KafkaOptions{Topics: []string{sendertest.Topic, sendertest.DeadTopic}, Partitions: partitions})
+	in := servertest.Influx(t)
+	rs := sendertest.Readings(60000, 50, 1_763_700_000_000_000_000)
+	sendertest.Produce(t, k.Addr, sendertest.Topic, sendertest.Messages(t, rs)...)
+	port, err := servers.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := fmt.Sprintf("http://127.0.0.1:%d", port)
+	var logs sendertest.LogBuffer
+	p := servers.NewProc("sender", []string{bin}, []string{
+		"SENDER_KAFKA_BROKERS=" + k.Addr, "SENDER_INFLUX_URL=" + in.URL, "SENDER_INFLUX_TOKEN=" + in.Token,
+		"SENDER_INFLUX_ORG=" + in.Org, "SENDER_INFLUX_BUCKET=" + in.Bucket, "SENDER_BATCH_SIZE=5000",
+		"SENDER_WEATHER_PROVIDER=none", fmt.Sprintf("SENDER_ADMIN_LISTEN=127.0.0.1:%d", port),
+	}, func(ctx context.Context) error {
+		_, err := metric(admin, "sender_consumed_total")
+		return err
+	}, &logs)
+	t.Cleanup(func() {
+		_ = p.Stop()
+		if t.Failed() {
+			t.Logf("sender log:\n%s", logs.String())
+		}
+	})
+	start := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), sendertest.Wait)
+		defer cancel()
+		if err := p.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start()
+	sendertest.WaitFor(t, "a first batch stored", func() (bool, string) {
+		n, err := metric(admin, "sender_written_total")
+		return n > 0, fmt.Sprint(n, err)
+	})
+	if err := p.Stop(); err != nil { // SIGTERM, then wait for the exit
+		t.Fatalf("stop: %v", err)
+	}
+	if err := p.ExitErr(); err != nil {
+		t.Errorf("exit after SIGTERM: %v, want status 0", err)
+	}
+	committed := committedReadings(t, k.Addr, partitions)
+	if len(committed) == 0 || len(committed) >= len(rs) {
+		t.Fatalf("%d of %d readings committed at SIGTERM; want some, not all", len(committed), len(rs))
+	}
+	t.Logf("stopped with %d of %d readings committed", len(committed), len(rs))
+	var wantAtStop []reading.Reading
+	for _, r := range rs {
+		if committed[r.ID] {
+			wantAtStop = append(wantAtStop, r)
+		}
+	}
+	// Points merge a device's readings of one origin; a batch may end between two of
+	// them, so compare point identities, not fields.
+	type pointKey struct {
+		device string
+		origin int64
+	}
+	wantKeys := map[pointKey]bool{}
+	for _, r := range wantAtStop {
+		wantKeys[pointKey{r.Device, r.Origin}] = true
+	}
+	gotKeys := map[pointKey]bool{}
+	for _, pt := range sendertest.Stored(t, in) {
+		gotKeys[pointKey{pt.Measurement, pt.Time}] = true
+	}
+	if len(gotKeys) != len(wantKeys) {
+		t.Errorf("at SIGTERM InfluxDB holds %d points, the committed readings make %d: written and committed differ", len(gotKeys), len(wantKeys))
+	}
+	for k := range wantKeys {
+		if !gotKeys[k] {
+			t.Fatalf("committed reading of %s at %d is not stored", k.device, k.origin)
+		}
+	}
+
+	start()
+	sendertest.WaitFor(t, "every reading committed after the restart", func() (bool, string) {
+		n := sendertest.Committed(t, k.Addr, "smartx-sender", sendertest.Topic, partitions)
+		return n == int64(len(rs)), fmt.Sprint(n, " committed")
+	})
+	sendertest.CheckStored(t, in, rs, "Gwangju")
+}
+
+// committedReadings returns the ids of the readings below the group's committed offset
+// on each partition.
+func committedReadings(t *testing.T, addr string, partitions int) map[string]bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), sendertest.Wait)
+	defer cancel()
+	ids := make([]int, partitions)
+	for i := range ids {
+		ids[i] = i
+	}
+	c := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
+	resp, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: "smartx-sender", Topics: map[string][]int{sendertest.Topic: ids}})
+	if err != nil || resp.Error != nil {
+		t.Fatalf("offset fetch: %v %v", err, resp.Error)
+	}
+	upTo := map[int]int64{}
+	total := int64(0)
+	for _, p := range resp.Topics[sendertest.Topic] {
+		upTo[p.Partition] = max(p.CommittedOffset, 0)
+		total += upTo[p.Partition]
+	}
+	out := map[string]bool{}
+	for _, m := range sendertest.ReadTopic(t, addr, sendertest.Topic, 60000) {
+		if m.Offset < upTo[m.Partition] {
+			r, err := reading.Decode(m.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[r.ID] = true
+		}
+	}
+	if int64(len(out)) != total {
+		t.Fatalf("%d readings below committed offsets summing to %d", len(out), total)
+	}
+	return out
 }
 
 // checkStartLine wants the first line the sender logs to be its JSON start line.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +36,8 @@ type env struct {
 	kafka  *servers.Kafka
 	influx *servers.Influx
 	owm    *sendertest.OWM
+	// wrap, if set, puts a fault in front of the next consumer's real reader.
+	wrap func(Source) Source
 }
 
 func newEnv(t *testing.T) *env {
@@ -88,7 +91,11 @@ func (e *env) start(group string, o Options) *running {
 	if o.MaxBackoff == 0 {
 		o.MinBackoff, o.MaxBackoff = 50*time.Millisecond, 500*time.Millisecond
 	}
-	c, err := New(reader, st, dead, r.cache, o)
+	var src Source = reader
+	if e.wrap != nil {
+		src, e.wrap = e.wrap(reader), nil
+	}
+	c, err := New(src, st, dead, r.cache, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,4 +362,52 @@ func TestWeatherFailureStillStores(t *testing.T) {
 	if n := e.owm.Calls(); n >= 10 {
 		t.Errorf("%d requests to a failing provider for %d readings: it is asked per batch or message", n, len(rs))
 	}
+}
+
+// commitRefused passes everything to the real reader but refuses commits while
+// refusing is set, as Kafka's group coordinator does when a rebalance took the
+// partitions away.
+type commitRefused struct {
+	Source
+	refusing atomic.Bool
+}
+
+func (c *commitRefused) CommitMessages(ctx context.Context, msgs ...kafka.Message) error {
+	if c.refusing.Load() {
+		return errors.New("injected: the coordinator refused the commit")
+	}
+	return c.Source.CommitMessages(ctx, msgs...)
+}
+
+// A commit that keeps failing is given up after a few tries and counted, and the
+// consumer goes on with the next batches. Its batches are then redelivered to the
+// next consumer of the group, which stores them again over the same points and
+// commits: nothing lost, nothing stored twice.
+func TestCommitGivenUpThenRecovered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rs := sendertest.Readings(3000, 6, base)
+	msgs := sendertest.Messages(t, rs)
+	refused := &commitRefused{}
+	refused.refusing.Store(true)
+	e.wrap = func(s Source) Source { refused.Source = s; return refused }
+	sendertest.Produce(t, e.kafka.Addr, sendertest.Topic, msgs[:1500]...)
+	r := e.start("g1", Options{BatchSize: 500})
+	sendertest.WaitFor(t, "every batch written, its commit given up", func() (bool, string) {
+		w, ce := servertest.Metric(t, r.reg, "sender_written_total"), servertest.Metric(t, r.reg, "sender_commit_errors_total")
+		return w >= 1500 && ce >= 10, fmt.Sprintf("written %v, commit errors %v", w, ce)
+	})
+	if n := sendertest.Committed(t, e.kafka.Addr, "g1", sendertest.Topic, partitions); n != 0 {
+		t.Fatalf("%d messages committed while commits were refused", n)
+	}
+	r.stop(t)
+
+	sendertest.Produce(t, e.kafka.Addr, sendertest.Topic, msgs[1500:]...)
+	r = e.start("g1", Options{BatchSize: 500})
+	e.waitCommitted("g1", int64(len(msgs)))
+	if w := servertest.Metric(t, r.reg, "sender_written_total"); w != float64(len(msgs)) {
+		t.Errorf("the next consumer wrote %v readings, want all %d: the refused batches again, and the new ones", w, len(msgs))
+	}
+	r.stop(t)
+	sendertest.CheckStored(t, e.influx, rs, store.DefaultLocation)
 }

@@ -203,6 +203,14 @@ func (p *Proc) Running() bool {
 }
 
 // Tail returns the last lines (up to 50) the process wrote, across restarts.
+// ExitErr is how the last run ended: nil for exit status 0 (or while it runs), else
+// the *exec.ExitError.
+func (p *Proc) ExitErr() error {
+	p.smu.Lock()
+	defer p.smu.Unlock()
+	return p.werr
+}
+
 func (p *Proc) Tail() string { return p.tail.String() }
 
 func (p *Proc) waitErr() error {
