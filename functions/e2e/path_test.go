@@ -1,7 +1,9 @@
 // Package e2e runs the whole data path as it is deployed (see localrun): the hub and
 // the sender as their own processes against real servers on 127.0.0.1, fed by a fleet
 // of simulated EdgeX devices; then it checks every acknowledged reading in InfluxDB,
-// exactly once.
+// none missing and none extra, and counts the duplicates in Kafka (see kafkaRecords).
+// "Exactly once" in these tests means that: InfluxDB overwrites a point stored twice,
+// so InfluxDB alone cannot show a duplicate, and Kafka may hold some.
 package e2e
 
 import (
@@ -151,7 +153,7 @@ func (p *dataPath) stored(ctx context.Context) (map[pointKey]storedValue, int, e
 
 // checkExactlyOnce waits until InfluxDB holds every reading the hub acknowledged and
 // then demands exactly those: none missing, none extra, each with its value, its
-// device's location and the weather.
+// device's location and the weather; then it finds each in Kafka and reports the duplicates.
 func (p *dataPath) checkExactlyOnce() {
 	t := p.t
 	t.Helper()
@@ -203,5 +205,19 @@ func (p *dataPath) checkExactlyOnce() {
 	if missing > 0 {
 		t.Errorf("%d of %d acknowledged readings are missing from InfluxDB", missing, len(acked))
 	}
-	t.Logf("%d readings from %d devices stored exactly once; %d weather requests", len(acked), len(p.fleet.DeviceNames()), p.weather.Calls())
+	records := kafkaRecords(t, p.Kafka.Addr)
+	total, inKafka := 0, 0
+	for _, s := range acked {
+		if records[s.ID] > 0 {
+			inKafka++
+		}
+	}
+	for _, n := range records {
+		total += n
+	}
+	if inKafka != len(acked) {
+		t.Errorf("%d of %d acknowledged readings are not in Kafka", len(acked)-inKafka, len(acked))
+	}
+	t.Logf("InfluxDB: %d readings from %d devices, none missing, none extra; Kafka: %d records of %d readings, %d duplicates (overwritten by point identity); %d weather requests",
+		len(acked), len(p.fleet.DeviceNames()), total, len(records), total-len(records), p.weather.Calls())
 }

@@ -18,13 +18,14 @@ import (
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 
+	"github.com/smartx-team/overcloud/functions/reading"
 	"github.com/smartx-team/overcloud/functions/testbed/servers"
 )
 
 // Kafka topics of the data path.
 const (
-	Topic     = "readings"
-	DeadTopic = "readings.dead"
+	Topic     = reading.Topic
+	DeadTopic = reading.DeadLetterTopic
 )
 
 // Packages of the functions this runs.
