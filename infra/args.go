@@ -13,7 +13,8 @@ import (
 )
 
 // Node roles. They are the cluster's vocabulary (the node label values), not the
-// service's: the components place their pods on the same names.
+// service's: the components place their pods on the same names, which infra does not
+// import (stacks' TestRolesMatchComponents checks that they agree).
 const (
 	RoleTower   = "tower"
 	RoleHub     = "hub"

@@ -14,12 +14,11 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
 
-	"github.com/smartx-team/overcloud/components/componenttest"
-	"github.com/smartx-team/overcloud/components/function"
 	"github.com/smartx-team/overcloud/infra"
 	"github.com/smartx-team/overcloud/infra/cloudinit"
 	"github.com/smartx-team/overcloud/infra/cloudinit/cloudinittest"
 	"github.com/smartx-team/overcloud/infra/infratest"
+	"github.com/smartx-team/overcloud/internal/pulumitest"
 )
 
 const (
@@ -31,7 +30,7 @@ const (
 
 // stack is what one run declared.
 type stack struct {
-	rs                         []componenttest.Resource
+	rs                         []pulumitest.Resource
 	kubeconfig, join, endpoint string
 	secret                     map[string]bool
 	readyNodes                 int
@@ -91,11 +90,11 @@ func run(t *testing.T, args *infra.Args) *stack {
 	return s
 }
 
-func of(s *stack, typ string) []componenttest.Resource { return componenttest.Of(s.rs, typ) }
+func of(s *stack, typ string) []pulumitest.Resource { return pulumitest.Of(s.rs, typ) }
 
-func find(t *testing.T, s *stack, typ, name string) componenttest.Resource {
+func find(t *testing.T, s *stack, typ, name string) pulumitest.Resource {
 	t.Helper()
-	r, err := componenttest.Find(s.rs, typ, name)
+	r, err := pulumitest.Find(s.rs, typ, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +124,7 @@ func plain(v resource.PropertyValue) any {
 	return v.V
 }
 
-func in(r componenttest.Resource, k string) any { return plain(r.Inputs[resource.PropertyKey(k)]) }
+func in(r pulumitest.Resource, k string) any { return plain(r.Inputs[resource.PropertyKey(k)]) }
 
 // rule is one security group ingress rule, comparable.
 type rule struct {
@@ -134,7 +133,7 @@ type rule struct {
 	CIDRs    string
 }
 
-func rules(r componenttest.Resource, key string) []rule {
+func rules(r pulumitest.Resource, key string) []rule {
 	var out []rule
 	list, _ := in(r, key).([]any)
 	for _, e := range list {
@@ -302,7 +301,7 @@ func TestInstancesPerRole(t *testing.T) {
 				role := map[string]string{"overcloud-tower-0": infra.RoleTower, "overcloud-tower-1": infra.RoleTower,
 					"overcloud-hub-0": infra.RoleHub, "overcloud-storage-0": infra.RoleStorage}[inst.Name]
 				server := inst.Name == "overcloud-tower-0"
-				if p, ok := componenttest.ParentOf(s.rs, inst); !ok || p.Type != infra.TypeNodeGroup || p.Name != "overcloud-"+role {
+				if p, ok := pulumitest.ParentOf(s.rs, inst); !ok || p.Type != infra.TypeNodeGroup || p.Name != "overcloud-"+role {
 					t.Errorf("%s: parent %v", inst.Name, p.Key())
 				}
 				if in(inst, "iamInstanceProfile") != "overcloud-node-name" {
@@ -349,8 +348,8 @@ func TestInstancesPerRole(t *testing.T) {
 					t.Errorf("%s: user data is not secret", inst.Name)
 				}
 				node := cloudinittest.Boot(t, in(inst, "userData").(string))
-				if got := fmt.Sprint(node.K3s["node-label"]); got != "["+function.DefaultRoleLabel+"="+role+"]" {
-					t.Errorf("%s: node labels %s, components place %s pods by %s=%s", inst.Name, got, role, function.DefaultRoleLabel, role)
+				if got := fmt.Sprint(node.K3s["node-label"]); got != "["+infra.DefaultRoleLabel+"="+role+"]" {
+					t.Errorf("%s: node labels %s, want %s=%s", inst.Name, got, infra.DefaultRoleLabel, role)
 				}
 				taints := fmt.Sprint(node.K3s["node-taint"])
 				if role == infra.RoleStorage && taints != "[smartx.io/dedicated=storage:NoSchedule]" || role != infra.RoleStorage && node.K3s["node-taint"] != nil {
@@ -406,7 +405,7 @@ func TestEveryResourceIsTaggedAndParented(t *testing.T) {
 	a := baseArgs()
 	a.SSM = true
 	s := run(t, a)
-	var root componenttest.Resource
+	var root pulumitest.Resource
 	awsCount := 0
 	for _, r := range s.rs {
 		if r.Type == infra.TypeOverCloud {
@@ -422,9 +421,9 @@ func TestEveryResourceIsTaggedAndParented(t *testing.T) {
 		}
 		// Every resource descends from the OverCloud component: destroying the stack
 		// destroys it, and nothing is declared beside it.
-		p, ok := componenttest.ParentOf(s.rs, r)
+		p, ok := pulumitest.ParentOf(s.rs, r)
 		for ok && p.Type != infra.TypeOverCloud {
-			p, ok = componenttest.ParentOf(s.rs, p)
+			p, ok = pulumitest.ParentOf(s.rs, p)
 		}
 		if !ok {
 			t.Errorf("%s does not descend from the OverCloud", r.Key())
@@ -465,7 +464,7 @@ func TestSecretsStaySecret(t *testing.T) {
 	s := run(t, baseArgs())
 	found := map[string]bool{}
 	for _, r := range s.rs {
-		componenttest.Strings(resource.NewObjectProperty(r.Inputs), func(v string, secret bool) {
+		pulumitest.Strings(resource.NewObjectProperty(r.Inputs), func(v string, secret bool) {
 			if !strings.Contains(v, "SECRET-") {
 				return
 			}
@@ -518,7 +517,7 @@ func TestOutputs(t *testing.T) {
 	}
 	// The join command joins as a hub, with the CA hash of the server CA.
 	wantToken := cloudinit.JoinToken("-----BEGIN CERTIFICATE-----\ncert-overcloud-pki-server-ca\n-----END CERTIFICATE-----\n", "SECRET-token-overcloud-pki-agent-token")
-	for _, want := range []string{"K3S_URL='https://" + apiIP + ":6443'", "K3S_TOKEN='" + wantToken + "'", "--node-label '" + function.DefaultRoleLabel + "=" + function.RoleHub + "'"} {
+	for _, want := range []string{"K3S_URL='https://" + apiIP + ":6443'", "K3S_TOKEN='" + wantToken + "'", "--node-label '" + infra.DefaultRoleLabel + "=" + infra.RoleHub + "'"} {
 		if !strings.Contains(s.join, want) {
 			t.Errorf("join command lacks %s:\n%s", want, s.join)
 		}
@@ -537,15 +536,5 @@ func TestAMI(t *testing.T) {
 	}
 	if infra.Arch("t4g.small") != "arm64" || infra.Arch("m7g.large") != "arm64" || infra.Arch("t3.large") != "x86_64" || infra.Arch("c6gn.large") != "arm64" {
 		t.Error("Arch")
-	}
-}
-
-// The roles and the label are the ones the components place pods by.
-func TestRolesMatchComponents(t *testing.T) {
-	if infra.DefaultRoleLabel != function.DefaultRoleLabel {
-		t.Errorf("role label %s, components use %s", infra.DefaultRoleLabel, function.DefaultRoleLabel)
-	}
-	if fmt.Sprint(infra.Roles) != fmt.Sprint([]string{function.RoleTower, function.RoleHub, function.RoleStorage}) {
-		t.Errorf("roles %v", infra.Roles)
 	}
 }

@@ -14,10 +14,12 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/smartx-team/overcloud/components/componenttest"
 	"github.com/smartx-team/overcloud/components/smartenergy"
+	"github.com/smartx-team/overcloud/components/workload"
+	"github.com/smartx-team/overcloud/functions/reading"
 	"github.com/smartx-team/overcloud/infra"
 	"github.com/smartx-team/overcloud/infra/infratest"
+	"github.com/smartx-team/overcloud/internal/pulumitest"
 	"github.com/smartx-team/overcloud/stacks/program"
 )
 
@@ -62,7 +64,7 @@ func stackConfig(t testing.TB, stack string) map[string]string {
 
 // runStack runs the program under the mock engine with cfg plus the test secrets
 // and images.
-func runStack(t testing.TB, cfg map[string]string) ([]componenttest.Resource, error) {
+func runStack(t testing.TB, cfg map[string]string) ([]pulumitest.Resource, error) {
 	t.Helper()
 	full := map[string]string{"smartx:hubbridgeImage": hubImage, "smartx:senderImage": senderImage}
 	var keys []string
@@ -81,13 +83,13 @@ func runStack(t testing.TB, cfg map[string]string) ([]componenttest.Resource, er
 	return m.Resources(), err
 }
 
-func descendsFrom(rs []componenttest.Resource, r componenttest.Resource, typ string) bool {
-	p, ok := componenttest.ParentOf(rs, r)
+func descendsFrom(rs []pulumitest.Resource, r pulumitest.Resource, typ string) bool {
+	p, ok := pulumitest.ParentOf(rs, r)
 	for ok {
 		if p.Type == typ {
 			return true
 		}
-		p, ok = componenttest.ParentOf(rs, p)
+		p, ok = pulumitest.ParentOf(rs, p)
 	}
 	return false
 }
@@ -105,14 +107,14 @@ func TestAWSStacks(t *testing.T) {
 			for _, g := range a.Nodes {
 				want += g.Count
 			}
-			if n := len(componenttest.Of(rs, "aws:ec2/instance:Instance")); n != want {
+			if n := len(pulumitest.Of(rs, "aws:ec2/instance:Instance")); n != want {
 				t.Errorf("%d instances, the stack file asks for %d", n, want)
 			}
-			if n := len(componenttest.Of(rs, "aws:ec2/natGateway:NatGateway")); (n == 1) != a.NAT {
+			if n := len(pulumitest.Of(rs, "aws:ec2/natGateway:NatGateway")); (n == 1) != a.NAT {
 				t.Errorf("%d NAT gateways with natGateway %v", n, a.NAT)
 			}
 			// The service is deployed on the OverCloud's kubeconfig, kept secret.
-			prov, err := componenttest.Find(rs, "pulumi:providers:kubernetes", "k8s")
+			prov, err := pulumitest.Find(rs, "pulumi:providers:kubernetes", "k8s")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,7 +146,7 @@ func TestAWSStacks(t *testing.T) {
 			if k8s < 40 {
 				t.Errorf("only %d Kubernetes resources: the service was not deployed", k8s)
 			}
-			ing, err := componenttest.Find(rs, "kubernetes:networking.k8s.io/v1:Ingress", "dashboard")
+			ing, err := pulumitest.Find(rs, "kubernetes:networking.k8s.io/v1:Ingress", "dashboard")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,7 +158,7 @@ func TestAWSStacks(t *testing.T) {
 			}
 			// No secret value appears anywhere unmarked.
 			for _, r := range rs {
-				componenttest.Strings(resource.NewObjectProperty(r.Inputs), func(v string, secret bool) {
+				pulumitest.Strings(resource.NewObjectProperty(r.Inputs), func(v string, secret bool) {
 					if !secret && (strings.Contains(v, "SECRET-") || strings.Contains(v, "influx-pass-7f3a")) {
 						t.Errorf("%s holds a secret unmarked", r.Key())
 					}
@@ -308,5 +310,26 @@ func TestAWSStaysInInfra(t *testing.T) {
 				t.Errorf("%s depends on %s", pkg, dep)
 			}
 		}
+	}
+}
+
+// The node roles and label infra gives nodes are the ones the components place pods
+// by. Only stacks, which composes both, may check it: infra imports nothing of
+// components.
+func TestRolesMatchComponents(t *testing.T) {
+	if infra.DefaultRoleLabel != workload.DefaultRoleLabel {
+		t.Errorf("role label %s, components use %s", infra.DefaultRoleLabel, workload.DefaultRoleLabel)
+	}
+	if fmt.Sprint(infra.Roles) != fmt.Sprint([]string{workload.RoleTower, workload.RoleHub, workload.RoleStorage}) {
+		t.Errorf("roles %v", infra.Roles)
+	}
+}
+
+// The topics the components configure are the reading contract's: the components
+// know the functions only by image and settings, so nothing else ties the names.
+func TestTopicsMatchReadingContract(t *testing.T) {
+	if smartenergy.ReadingsTopic != reading.Topic || smartenergy.DeadLetterTopic != reading.DeadLetterTopic {
+		t.Errorf("components use topics %s and %s, the reading contract %s and %s",
+			smartenergy.ReadingsTopic, smartenergy.DeadLetterTopic, reading.Topic, reading.DeadLetterTopic)
 	}
 }

@@ -1,3 +1,6 @@
+// Package componenttest turns what a Pulumi program declared under the mock engine
+// (recorded by internal/pulumitest) into Kubernetes manifests, in an order that a real
+// API server can apply them in, for the tests of components/ and stacks/.
 package componenttest
 
 import (
@@ -5,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
+	"github.com/smartx-team/overcloud/internal/pulumitest"
 )
 
 // Manifest is one Kubernetes object as the Kubernetes provider would send it.
@@ -31,9 +36,10 @@ var kindOrder = map[string]int{
 
 // Manifests turns every registered kubernetes:* resource into a manifest, ordered so
 // that each comes after what it depends on (Pulumi dependencies, where a dependency on
-// a component stands for all its Kubernetes descendants), ties broken by kind and name. Unnamed objects are an error: the provider would auto-name them,
-// which makes Service DNS names unpredictable, so our components always name them.
-func Manifests(rs []Resource) ([]Manifest, error) {
+// a component stands for all its Kubernetes descendants), ties broken by kind and
+// name. Unnamed objects are an error: the provider would auto-name them, which makes
+// Service DNS names unpredictable, so our components always name them.
+func Manifests(rs []pulumitest.Resource) ([]Manifest, error) {
 	var ms []Manifest
 	index := map[string]int{} // resource key -> manifest index
 	for _, r := range rs {
@@ -62,7 +68,7 @@ func Manifests(rs []Resource) ([]Manifest, error) {
 				out = append(out, i)
 			}
 			for _, c := range rs {
-				if c.Parent != "" && keyOfURN(c.Parent) == k {
+				if c.Parent != "" && pulumitest.KeyOfURN(c.Parent) == k {
 					visit(c.Key())
 				}
 			}
@@ -79,7 +85,7 @@ func Manifests(rs []Resource) ([]Manifest, error) {
 		}
 		seen := map[int]bool{}
 		for _, d := range r.Deps {
-			for _, j := range descendants(keyOfURN(d)) {
+			for _, j := range descendants(pulumitest.KeyOfURN(d)) {
 				if j != i && !seen[j] {
 					seen[j] = true
 					after[j] = append(after[j], i)

@@ -5,10 +5,12 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
+	"github.com/smartx-team/overcloud/internal/pulumitest"
 )
 
-func kube(typ, name, parent string, deps ...string) Resource {
-	return Resource{
+func kube(typ, name, parent string, deps ...string) pulumitest.Resource {
+	return pulumitest.Resource{
 		Type: typ, Name: name, Custom: true, Parent: parent, Deps: deps,
 		Inputs: resource.PropertyMap{
 			"metadata": resource.NewObjectProperty(resource.PropertyMap{
@@ -22,9 +24,9 @@ func kube(typ, name, parent string, deps ...string) Resource {
 const stackURN = "urn:pulumi:s::p::"
 
 func TestManifestsOrder(t *testing.T) {
-	comp := Resource{Type: "smartx:components:Function", Name: "f"}
+	comp := pulumitest.Resource{Type: "smartx:components:Function", Name: "f"}
 	compURN := stackURN + "smartx:components:Function::f"
-	rs := []Resource{
+	rs := []pulumitest.Resource{
 		// The Deployment depends on the whole component holding the ConfigMap.
 		kube("kubernetes:apps/v1:Deployment", "d", "", compURN),
 		comp,
@@ -54,11 +56,11 @@ func TestManifestsOrder(t *testing.T) {
 func TestManifestsErrors(t *testing.T) {
 	a := kube("kubernetes:core/v1:ConfigMap", "a", "", stackURN+"kubernetes:core/v1:ConfigMap::b")
 	b := kube("kubernetes:core/v1:ConfigMap", "b", "", stackURN+"kubernetes:core/v1:ConfigMap::a")
-	if _, err := Manifests([]Resource{a, b}); err == nil || !strings.Contains(err.Error(), "cycle") {
+	if _, err := Manifests([]pulumitest.Resource{a, b}); err == nil || !strings.Contains(err.Error(), "cycle") {
 		t.Errorf("cycle: %v", err)
 	}
-	unnamed := Resource{Type: "kubernetes:core/v1:ConfigMap", Name: "x", Custom: true, Inputs: resource.PropertyMap{}}
-	if _, err := Manifests([]Resource{unnamed}); err == nil {
+	unnamed := pulumitest.Resource{Type: "kubernetes:core/v1:ConfigMap", Name: "x", Custom: true, Inputs: resource.PropertyMap{}}
+	if _, err := Manifests([]pulumitest.Resource{unnamed}); err == nil {
 		t.Error("accepted an object without metadata.name")
 	}
 }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/smartx-team/overcloud/components/function"
+	"github.com/smartx-team/overcloud/components/workload"
 )
 
 // TypeToken is the Pulumi type of an EdgeX deployment.
@@ -43,14 +43,15 @@ const (
 
 // Args configures EdgeX. Role defaults to hub for every service.
 type Args struct {
-	function.Base
+	workload.Base
 	// PostgresPassword of EdgeX's database user (required, a Pulumi secret).
 	PostgresPassword pulumi.StringInput
 	// BusClients are the apps allowed to subscribe to the message bus (the hub bridge).
 	BusClients []string
-	// Overrides per service, keyed by the service's name: <name>-core-data,
-	// <name>-core-metadata, <name>-core-command, <name>-postgres, <name>-mqtt.
-	Overrides map[string]function.Overrides
+	// Overrides per service, keyed by the service's object name: <object>-core-data,
+	// <object>-core-metadata, <object>-core-command, <object>-postgres, <object>-mqtt,
+	// where <object> is ObjectName (default the component's name).
+	Overrides map[string]workload.Overrides
 }
 
 // EdgeX is a running EdgeX deployment.
@@ -77,45 +78,46 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("register %s: %w", name, err)
 	}
 	parent := pulumi.Parent(e)
-	ns := args.Namespace
-	host := func(svc string) string { return fmt.Sprintf("%s-%s.%s.svc.cluster.local", name, svc, ns) }
-	role := function.Or(args.Role, function.RoleHub)
+	ns, obj := args.Namespace, workload.Or(args.ObjectName, name)
+	host := func(svc string) string { return fmt.Sprintf("%s-%s.%s.svc.cluster.local", obj, svc, ns) }
+	role := workload.Or(args.Role, workload.RoleHub)
 	e.MQTTURL = fmt.Sprintf("mqtt://%s:%d", host("mqtt"), MQTTPort)
-	e.CoreDataName = name + "-core-data"
+	e.CoreDataName = obj + "-core-data"
 	e.CoreDataURL = fmt.Sprintf("http://%s:%d", host("core-data"), CoreDataPort)
 
-	auth, err := function.NewSecret(ctx, name+"-postgres-auth", ns, map[string]pulumi.StringInput{"password": args.PostgresPassword},
-		parent, pulumi.DependsOn(args.DependsOn))
+	auth, err := workload.NewSecret(ctx, name+"-postgres-auth", &workload.SecretArgs{
+		Name: obj + "-postgres-auth", Namespace: ns, Data: map[string]pulumi.StringInput{"password": args.PostgresPassword},
+	}, parent, pulumi.DependsOn(args.DependsOn))
 	if err != nil {
 		return nil, err
 	}
 	deps := append([]pulumi.Resource{auth}, args.DependsOn...)
-	base := func(svc, image string) *function.Args {
-		return &function.Args{
-			Namespace: ns, Role: role, RoleLabel: args.RoleLabel, Image: image,
-			DependsOn: deps, Overrides: args.Overrides[name+"-"+svc],
+	base := func(svc, image string) *workload.Args {
+		return &workload.Args{
+			Namespace: ns, ObjectName: obj + "-" + svc, Role: role, RoleLabel: args.RoleLabel, Image: image,
+			DependsOn: deps, Overrides: args.Overrides[obj+"-"+svc],
 		}
 	}
-	core := []string{name + "-core-data", name + "-core-metadata", name + "-core-command"}
+	core := []string{obj + "-core-data", obj + "-core-metadata", obj + "-core-command"}
 
 	pg := base("postgres", PostgresImage)
-	pg.Ports = []function.Port{{Name: "postgres", Port: PostgresPort}}
+	pg.Ports = []workload.Port{{Name: "postgres", Port: PostgresPort}}
 	pg.Env = map[string]string{"POSTGRES_USER": "edgex", "POSTGRES_DB": "edgex_db", "PGDATA": "/var/lib/postgresql/data/pgdata"}
-	pg.SecretEnv = []function.SecretEnv{{Name: "POSTGRES_PASSWORD", Secret: name + "-postgres-auth", Key: "password"}}
+	pg.SecretEnv = []workload.SecretEnv{{Name: "POSTGRES_PASSWORD", Secret: obj + "-postgres-auth", Key: "password"}}
 	pg.Writable = []string{"/var/run/postgresql", "/tmp"}
-	pg.Storage = &function.Storage{Size: "5Gi", Path: "/var/lib/postgresql/data"}
+	pg.Storage = &workload.Storage{Size: "5Gi", Path: "/var/lib/postgresql/data"}
 	pg.RunAsUser, pg.RunAsGroup = 70, 70 // the alpine image's postgres user
-	pg.Liveness = &function.Probe{Port: PostgresPort, InitialDelay: 20, Period: 15}
-	pg.Readiness = &function.Probe{Exec: []string{"pg_isready", "-U", "edgex", "-d", "edgex_db"}, Period: 5}
+	pg.Liveness = &workload.Probe{Port: PostgresPort, InitialDelay: 20, Period: 15}
+	pg.Readiness = &workload.Probe{Exec: []string{"pg_isready", "-U", "edgex", "-d", "edgex_db"}, Period: 5}
 	pg.Ingress = peers(core, PostgresPort)
 
 	mq := base("mqtt", MQTTImage)
-	mq.Ports = []function.Port{{Name: "mqtt", Port: MQTTPort}}
+	mq.Ports = []workload.Port{{Name: "mqtt", Port: MQTTPort}}
 	mq.Files = map[string]string{"/mosquitto/config/mosquitto.conf": "listener 1883\nallow_anonymous true\npersistence false\nlog_dest stdout\n"}
 	mq.Writable = []string{"/mosquitto/data", "/mosquitto/log"}
 	mq.RunAsUser, mq.RunAsGroup = 1883, 1883
-	mq.Liveness = &function.Probe{Port: MQTTPort, Period: 15}
-	mq.Readiness = &function.Probe{Port: MQTTPort, Period: 5}
+	mq.Liveness = &workload.Probe{Port: MQTTPort, Period: 15}
+	mq.Readiness = &workload.Probe{Port: MQTTPort, Period: 5}
 	mq.Ingress = peers(append(append([]string(nil), core...), args.BusClients...), MQTTPort)
 
 	common := map[string]string{
@@ -132,40 +134,40 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		"EDGEX_USE_REGISTRY":                              "false",
 		"WRITABLE_INSECURESECRETS_DB_SECRETDATA_USERNAME": "edgex",
 	}
-	service := func(svc, image string, port int, ingress []function.Peer, egress []function.Peer) *function.Args {
+	service := func(svc, image string, port int, ingress []workload.Peer, egress []workload.Peer) *workload.Args {
 		a := base(svc, image)
-		a.Ports = []function.Port{{Name: "http", Port: port}}
+		a.Ports = []workload.Port{{Name: "http", Port: port}}
 		a.Env = map[string]string{"SERVICE_HOST": host(svc), "SERVICE_PORT": fmt.Sprint(port)}
 		for k, v := range common {
 			a.Env[k] = v
 		}
-		a.SecretEnv = []function.SecretEnv{{Name: "WRITABLE_INSECURESECRETS_DB_SECRETDATA_PASSWORD", Secret: name + "-postgres-auth", Key: "password"}}
+		a.SecretEnv = []workload.SecretEnv{{Name: "WRITABLE_INSECURESECRETS_DB_SECRETDATA_PASSWORD", Secret: obj + "-postgres-auth", Key: "password"}}
 		// EdgeX images run as 2002:2001.
 		a.RunAsUser, a.RunAsGroup = 2002, 2001
-		a.Liveness = &function.Probe{Path: "/api/v3/ping", Port: port, InitialDelay: 15, Period: 15}
-		a.Readiness = &function.Probe{Path: "/api/v3/ping", Port: port, Period: 5}
+		a.Liveness = &workload.Probe{Path: "/api/v3/ping", Port: port, InitialDelay: 15, Period: 15}
+		a.Readiness = &workload.Probe{Path: "/api/v3/ping", Port: port, Period: 5}
 		a.Ingress = ingress
-		a.Egress = append([]function.Peer{
-			{App: name + "-postgres", Ports: []int{PostgresPort}},
-			{App: name + "-mqtt", Ports: []int{MQTTPort}},
+		a.Egress = append([]workload.Peer{
+			{App: obj + "-postgres", Ports: []int{PostgresPort}},
+			{App: obj + "-mqtt", Ports: []int{MQTTPort}},
 		}, egress...)
 		return a
 	}
-	metadata := []function.Peer{{App: name + "-core-metadata", Ports: []int{CoreMetadataPort}}}
+	metadata := []workload.Peer{{App: obj + "-core-metadata", Ports: []int{CoreMetadataPort}}}
 	all := []*struct {
-		name string
-		args *function.Args
+		svc  string
+		args *workload.Args
 	}{
-		{name + "-postgres", pg},
-		{name + "-mqtt", mq},
-		{name + "-core-metadata", service("core-metadata", CoreMetadata, CoreMetadataPort,
-			peers([]string{name + "-core-data", name + "-core-command"}, CoreMetadataPort), nil)},
+		{"postgres", pg},
+		{"mqtt", mq},
+		{"core-metadata", service("core-metadata", CoreMetadata, CoreMetadataPort,
+			peers([]string{obj + "-core-data", obj + "-core-command"}, CoreMetadataPort), nil)},
 		// Devices post events from outside the cluster.
-		{name + "-core-data", service("core-data", CoreData, CoreDataPort, []function.Peer{{Ports: []int{CoreDataPort}}}, metadata)},
-		{name + "-core-command", service("core-command", CoreCommand, CoreCommandPort, []function.Peer{{Ports: []int{CoreCommandPort}}}, metadata)},
+		{"core-data", service("core-data", CoreData, CoreDataPort, []workload.Peer{{Ports: []int{CoreDataPort}}}, metadata)},
+		{"core-command", service("core-command", CoreCommand, CoreCommandPort, []workload.Peer{{Ports: []int{CoreCommandPort}}}, metadata)},
 	}
 	for _, s := range all {
-		if _, err := function.New(ctx, s.name, s.args, parent); err != nil {
+		if _, err := workload.New(ctx, name+"-"+s.svc, s.args, parent); err != nil {
 			return nil, err
 		}
 	}
@@ -176,10 +178,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	return e, nil
 }
 
-func peers(apps []string, port int) []function.Peer {
-	out := make([]function.Peer, 0, len(apps))
+func peers(apps []string, port int) []workload.Peer {
+	out := make([]workload.Peer, 0, len(apps))
 	for _, a := range apps {
-		out = append(out, function.Peer{App: a, Ports: []int{port}})
+		out = append(out, workload.Peer{App: a, Ports: []int{port}})
 	}
 	return out
 }

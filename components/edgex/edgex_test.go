@@ -8,15 +8,16 @@ import (
 
 	"github.com/smartx-team/overcloud/components/componenttest"
 	"github.com/smartx-team/overcloud/components/edgex"
-	"github.com/smartx-team/overcloud/components/function"
+	"github.com/smartx-team/overcloud/components/workload"
+	"github.com/smartx-team/overcloud/internal/pulumitest"
 )
 
 // Only core-data and core-command are open beyond EdgeX; the database and the bus
 // accept their listed peers only.
 func TestPolicies(t *testing.T) {
-	m, err := componenttest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+	m, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
 		_, err := edgex.New(ctx, "edgex", &edgex.Args{
-			Base:             function.Base{Namespace: "smartx"},
+			Base:             workload.Base{Namespace: "smartx"},
 			PostgresPassword: pulumi.ToSecret(pulumi.String("pg")).(pulumi.StringOutput),
 			BusClients:       []string{"hubbridge"},
 		})
@@ -42,7 +43,7 @@ func TestPolicies(t *testing.T) {
 				open[mf.Name] = true
 			}
 			for _, f := range from {
-				app := f.(map[string]any)["podSelector"].(map[string]any)["matchLabels"].(map[string]any)[function.LabelName]
+				app := f.(map[string]any)["podSelector"].(map[string]any)["matchLabels"].(map[string]any)[workload.LabelName]
 				peers[mf.Name] = append(peers[mf.Name], fmt.Sprint(app))
 			}
 		}

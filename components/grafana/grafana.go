@@ -11,7 +11,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/smartx-team/overcloud/components/function"
+	"github.com/smartx-team/overcloud/components/workload"
 )
 
 // TypeToken is the Pulumi type of a Grafana.
@@ -45,7 +45,7 @@ func Dashboards() (map[string]string, error) {
 
 // Args configures Grafana. Role defaults to tower.
 type Args struct {
-	function.Base
+	workload.Base
 	// InfluxURL, InfluxOrg and InfluxBucket locate the data (required).
 	InfluxURL, InfluxOrg, InfluxBucket string
 	// InfluxTokenSecret is the Secret holding the InfluxDB token under key "token"
@@ -57,7 +57,7 @@ type Args struct {
 	// AdminPassword of the admin user (required, a Pulumi secret).
 	AdminPassword pulumi.StringInput
 	// Overrides of the Grafana pod.
-	Overrides function.Overrides
+	Overrides workload.Overrides
 }
 
 // Grafana is a running dashboard server.
@@ -79,13 +79,15 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, fmt.Errorf("grafana %s dashboards: %w", name, err)
 	}
-	g := &Grafana{URL: fmt.Sprintf("http://%s.%s.svc.cluster.local:%d/d/smartx-energy", name, args.Namespace, Port)}
+	obj := workload.Or(args.ObjectName, name)
+	g := &Grafana{URL: fmt.Sprintf("http://%s.%s.svc.cluster.local:%d/d/smartx-energy", obj, args.Namespace, Port)}
 	if err := ctx.RegisterComponentResource(TypeToken, name, g, opts...); err != nil {
 		return nil, fmt.Errorf("register %s: %w", name, err)
 	}
 	parent := pulumi.Parent(g)
-	auth, err := function.NewSecret(ctx, name+"-auth", args.Namespace, map[string]pulumi.StringInput{"password": args.AdminPassword},
-		parent, pulumi.DependsOn(args.DependsOn))
+	auth, err := workload.NewSecret(ctx, name+"-auth", &workload.SecretArgs{
+		Name: obj + "-auth", Namespace: args.Namespace, Data: map[string]pulumi.StringInput{"password": args.AdminPassword},
+	}, parent, pulumi.DependsOn(args.DependsOn))
 	if err != nil {
 		return nil, err
 	}
@@ -119,10 +121,10 @@ providers:
 	for n, b := range boards {
 		files["/etc/grafana/dashboards/smartx/"+n] = b
 	}
-	_, err = function.New(ctx, name, &function.Args{
-		Namespace: args.Namespace, Role: function.Or(args.Role, function.RoleTower), RoleLabel: args.RoleLabel,
-		Image: function.Or(args.Image, DefaultImage),
-		Ports: []function.Port{{Name: "http", Port: Port}},
+	_, err = workload.New(ctx, name, &workload.Args{
+		Namespace: args.Namespace, ObjectName: obj, Role: workload.Or(args.Role, workload.RoleTower), RoleLabel: args.RoleLabel,
+		Image: workload.Or(args.Image, DefaultImage),
+		Ports: []workload.Port{{Name: "http", Port: Port}},
 		Env: map[string]string{
 			"GF_SECURITY_ADMIN_USER":         "admin",
 			"GF_AUTH_ANONYMOUS_ENABLED":      "false",
@@ -131,18 +133,18 @@ providers:
 			"GF_PATHS_DATA":                  "/var/lib/grafana",
 			"GF_PATHS_PROVISIONING":          "/etc/grafana/provisioning",
 		},
-		SecretEnv: []function.SecretEnv{
-			{Name: "GF_SECURITY_ADMIN_PASSWORD", Secret: name + "-auth", Key: "password"},
+		SecretEnv: []workload.SecretEnv{
+			{Name: "GF_SECURITY_ADMIN_PASSWORD", Secret: obj + "-auth", Key: "password"},
 			{Name: "INFLUX_TOKEN", Secret: args.InfluxTokenSecret, Key: "token"},
 		},
 		Files:     files,
 		Writable:  []string{"/var/lib/grafana", "/tmp"},
 		RunAsUser: 472, RunAsGroup: 472,
-		Liveness:  &function.Probe{Path: "/api/health", Port: Port, InitialDelay: 30, Period: 15},
-		Readiness: &function.Probe{Path: "/api/health", Port: Port, Period: 5},
+		Liveness:  &workload.Probe{Path: "/api/health", Port: Port, InitialDelay: 30, Period: 15},
+		Readiness: &workload.Probe{Path: "/api/health", Port: Port, Period: 5},
 		// Operators' browsers, from anywhere the Service is exposed to.
-		Ingress:   []function.Peer{{Ports: []int{Port}}},
-		Egress:    []function.Peer{{App: function.Or(args.InfluxApp, "influxdb"), Ports: []int{8086}}},
+		Ingress:   []workload.Peer{{Ports: []int{Port}}},
+		Egress:    []workload.Peer{{App: workload.Or(args.InfluxApp, "influxdb"), Ports: []int{8086}}},
 		DependsOn: append([]pulumi.Resource{auth}, args.DependsOn...),
 		Overrides: args.Overrides,
 	}, parent)

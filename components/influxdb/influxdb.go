@@ -8,7 +8,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/smartx-team/overcloud/components/function"
+	"github.com/smartx-team/overcloud/components/workload"
 )
 
 // TypeToken is the Pulumi type of an InfluxDB.
@@ -22,7 +22,7 @@ const Port = 8086
 
 // Args configures the server. Role defaults to storage.
 type Args struct {
-	function.Base
+	workload.Base
 	// Org and Bucket created at setup (defaults "smartx", "Sensordata").
 	Org, Bucket string
 	// Retention of the bucket, an InfluxDB duration ("0" or empty keeps forever).
@@ -33,7 +33,7 @@ type Args struct {
 	// Clients are the apps allowed to connect (app.kubernetes.io/name).
 	Clients []string
 	// Overrides of the server (default storage 20Gi).
-	Overrides function.Overrides
+	Overrides workload.Overrides
 }
 
 // InfluxDB is a running server.
@@ -56,50 +56,54 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if args == nil || args.Password == nil || args.Token == nil {
 		return nil, fmt.Errorf("influxdb %s: Password and Token are required", name)
 	}
+	obj := workload.Or(args.ObjectName, name)
 	db := &InfluxDB{
-		Org: function.Or(args.Org, "smartx"), Bucket: function.Or(args.Bucket, "Sensordata"),
-		URL:         fmt.Sprintf("http://%s.%s.svc.cluster.local:%d", name, args.Namespace, Port),
-		TokenSecret: name + "-token",
+		Org: workload.Or(args.Org, "smartx"), Bucket: workload.Or(args.Bucket, "Sensordata"),
+		URL:         fmt.Sprintf("http://%s.%s.svc.cluster.local:%d", obj, args.Namespace, Port),
+		TokenSecret: obj + "-token",
 	}
 	if err := ctx.RegisterComponentResource(TypeToken, name, db, opts...); err != nil {
 		return nil, fmt.Errorf("register %s: %w", name, err)
 	}
 	parent, deps := pulumi.Parent(db), pulumi.DependsOn(args.DependsOn)
-	auth, err := function.NewSecret(ctx, name+"-auth", args.Namespace, map[string]pulumi.StringInput{
-		"password": args.Password, "token": args.Token,
+	auth, err := workload.NewSecret(ctx, name+"-auth", &workload.SecretArgs{
+		Name: obj + "-auth", Namespace: args.Namespace,
+		Data: map[string]pulumi.StringInput{"password": args.Password, "token": args.Token},
 	}, parent, deps)
 	if err != nil {
 		return nil, err
 	}
-	token, err := function.NewSecret(ctx, db.TokenSecret, args.Namespace, map[string]pulumi.StringInput{"token": args.Token}, parent, deps)
+	token, err := workload.NewSecret(ctx, name+"-token", &workload.SecretArgs{
+		Name: db.TokenSecret, Namespace: args.Namespace, Data: map[string]pulumi.StringInput{"token": args.Token},
+	}, parent, deps)
 	if err != nil {
 		return nil, err
 	}
-	var ingress []function.Peer
+	var ingress []workload.Peer
 	for _, c := range args.Clients {
-		ingress = append(ingress, function.Peer{App: c, Ports: []int{Port}})
+		ingress = append(ingress, workload.Peer{App: c, Ports: []int{Port}})
 	}
-	_, err = function.New(ctx, name, &function.Args{
-		Namespace: args.Namespace, Role: function.Or(args.Role, function.RoleStorage), RoleLabel: args.RoleLabel,
-		Image: function.Or(args.Image, DefaultImage),
-		Ports: []function.Port{{Name: "http", Port: Port}},
+	_, err = workload.New(ctx, name, &workload.Args{
+		Namespace: args.Namespace, ObjectName: obj, Role: workload.Or(args.Role, workload.RoleStorage), RoleLabel: args.RoleLabel,
+		Image: workload.Or(args.Image, DefaultImage),
+		Ports: []workload.Port{{Name: "http", Port: Port}},
 		Env: map[string]string{
 			"DOCKER_INFLUXDB_INIT_MODE":      "setup",
 			"DOCKER_INFLUXDB_INIT_USERNAME":  "admin",
 			"DOCKER_INFLUXDB_INIT_ORG":       db.Org,
 			"DOCKER_INFLUXDB_INIT_BUCKET":    db.Bucket,
-			"DOCKER_INFLUXDB_INIT_RETENTION": function.Or(args.Retention, "0"),
+			"DOCKER_INFLUXDB_INIT_RETENTION": workload.Or(args.Retention, "0"),
 			"INFLUXD_REPORTING_DISABLED":     "true",
 		},
-		SecretEnv: []function.SecretEnv{
-			{Name: "DOCKER_INFLUXDB_INIT_PASSWORD", Secret: name + "-auth", Key: "password"},
-			{Name: "DOCKER_INFLUXDB_INIT_ADMIN_TOKEN", Secret: name + "-auth", Key: "token"},
+		SecretEnv: []workload.SecretEnv{
+			{Name: "DOCKER_INFLUXDB_INIT_PASSWORD", Secret: obj + "-auth", Key: "password"},
+			{Name: "DOCKER_INFLUXDB_INIT_ADMIN_TOKEN", Secret: obj + "-auth", Key: "token"},
 		},
 		Writable:  []string{"/etc/influxdb2", "/tmp"},
-		Storage:   &function.Storage{Size: "20Gi", Path: "/var/lib/influxdb2"},
+		Storage:   &workload.Storage{Size: "20Gi", Path: "/var/lib/influxdb2"},
 		RunAsUser: 1000, RunAsGroup: 1000,
-		Liveness:  &function.Probe{Path: "/health", Port: Port, InitialDelay: 20, Period: 15},
-		Readiness: &function.Probe{Path: "/health", Port: Port, Period: 5},
+		Liveness:  &workload.Probe{Path: "/health", Port: Port, InitialDelay: 20, Period: 15},
+		Readiness: &workload.Probe{Path: "/health", Port: Port, Period: 5},
 		Ingress:   ingress,
 		DependsOn: append([]pulumi.Resource{auth, token}, args.DependsOn...),
 		Overrides: args.Overrides,

@@ -6,18 +6,19 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/smartx-team/overcloud/components/componenttest"
-	"github.com/smartx-team/overcloud/components/function"
 	"github.com/smartx-team/overcloud/components/influxdb"
+	"github.com/smartx-team/overcloud/components/workload"
+	"github.com/smartx-team/overcloud/internal/pulumitest"
 )
 
 // Clients mount a Secret holding the token only, never the admin password.
 func TestClientSecretHoldsOnlyTheToken(t *testing.T) {
 	secret := func(s string) pulumi.StringInput { return pulumi.ToSecret(pulumi.String(s)).(pulumi.StringOutput) }
 	var db *influxdb.InfluxDB
-	m, err := componenttest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+	m, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
 		var err error
 		db, err = influxdb.New(ctx, "influxdb", &influxdb.Args{
-			Base: function.Base{Namespace: "smartx"}, Retention: "30d",
+			Base: workload.Base{Namespace: "smartx"}, Retention: "30d",
 			Password: secret("pw"), Token: secret("tok"), Clients: []string{"sender"},
 		})
 		return err

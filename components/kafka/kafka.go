@@ -14,7 +14,7 @@ import (
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/smartx-team/overcloud/components/function"
+	"github.com/smartx-team/overcloud/components/workload"
 )
 
 // TypeToken is the Pulumi type of a Kafka cluster.
@@ -34,7 +34,7 @@ type Topic struct {
 
 // Args configures the cluster. Role defaults to tower.
 type Args struct {
-	function.Base
+	workload.Base
 	// Brokers is the number of broker+controller pods (default 1; 3 in production).
 	Brokers int
 	// Replication of every topic (default min(Brokers, 3)); min.insync.replicas is
@@ -45,7 +45,7 @@ type Args struct {
 	// Clients are the apps allowed to connect (app.kubernetes.io/name).
 	Clients []string
 	// Overrides of the brokers (default resources 250m/512Mi..1/1Gi, storage 10Gi).
-	Overrides function.Overrides
+	Overrides workload.Overrides
 }
 
 // Kafka is a running cluster.
@@ -82,14 +82,14 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := ctx.RegisterComponentResource(TypeToken, name, k, opts...); err != nil {
 		return nil, fmt.Errorf("register %s: %w", name, err)
 	}
-	ns := a.Namespace
-	headless := fmt.Sprintf("%s-headless.%s.svc.cluster.local", name, ns)
-	k.Bootstrap = fmt.Sprintf("%s.%s.svc.cluster.local:%d", name, ns, Port)
+	ns, obj := a.Namespace, workload.Or(a.ObjectName, name)
+	headless := fmt.Sprintf("%s-headless.%s.svc.cluster.local", obj, ns)
+	k.Bootstrap = fmt.Sprintf("%s.%s.svc.cluster.local:%d", obj, ns, Port)
 	k.BootstrapOutput = pulumi.String(k.Bootstrap).ToStringOutput()
 
 	voters := make([]string, a.Brokers)
 	for i := range voters {
-		voters[i] = fmt.Sprintf("%d@%s-%d.%s:9093", i, name, i, headless)
+		voters[i] = fmt.Sprintf("%d@%s-%d.%s:9093", i, obj, i, headless)
 	}
 	minISR := 1
 	if a.Replication >= 3 {
@@ -101,21 +101,21 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		over.Replicas = &replicas
 	}
 	if over.Resources == nil {
-		over.Resources = &function.Resources{CPURequest: "250m", MemoryRequest: "512Mi", CPULimit: "1", MemoryLimit: "1Gi"}
+		over.Resources = &workload.Resources{CPURequest: "250m", MemoryRequest: "512Mi", CPULimit: "1", MemoryLimit: "1Gi"}
 	}
-	ingress := []function.Peer{{App: name, Ports: []int{Port, 9093}}, {App: name + "-topics", Ports: []int{Port}}}
+	ingress := []workload.Peer{{App: obj, Ports: []int{Port, 9093}}, {App: obj + "-topics", Ports: []int{Port}}}
 	for _, c := range a.Clients {
-		ingress = append(ingress, function.Peer{App: c, Ports: []int{Port}})
+		ingress = append(ingress, workload.Peer{App: c, Ports: []int{Port}})
 	}
-	brokers, err := function.New(ctx, name, &function.Args{
-		Namespace: ns, Role: function.Or(a.Role, function.RoleTower), RoleLabel: a.RoleLabel,
-		Image: function.Or(a.Image, DefaultImage),
-		Ports: []function.Port{{Name: "kafka", Port: Port}, {Name: "controller", Port: 9093}},
+	brokers, err := workload.New(ctx, name, &workload.Args{
+		Namespace: ns, ObjectName: obj, Role: workload.Or(a.Role, workload.RoleTower), RoleLabel: a.RoleLabel,
+		Image: workload.Or(a.Image, DefaultImage),
+		Ports: []workload.Port{{Name: "kafka", Port: Port}, {Name: "controller", Port: 9093}},
 		// The node id and advertised name depend on the pod's ordinal.
 		Command: []string{"/bin/sh", "-c", `export KAFKA_NODE_ID="${HOSTNAME##*-}" ` +
 			`KAFKA_ADVERTISED_LISTENERS="PLAINTEXT://${HOSTNAME}.` + headless + `:9092"; exec /etc/kafka/docker/run`},
 		Env: map[string]string{
-			"CLUSTER_ID":                                     clusterID(ns, name),
+			"CLUSTER_ID":                                     clusterID(ns, obj),
 			"KAFKA_PROCESS_ROLES":                            "broker,controller",
 			"KAFKA_LISTENERS":                                "PLAINTEXT://:9092,CONTROLLER://:9093",
 			"KAFKA_CONTROLLER_LISTENER_NAMES":                "CONTROLLER",
@@ -132,13 +132,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			"KAFKA_HEAP_OPTS":                                "-Xms256m -Xmx512m",
 		},
 		Writable:   []string{"/opt/kafka/config", "/opt/kafka/logs", "/tmp"},
-		Storage:    &function.Storage{Size: "10Gi", Path: "/var/lib/kafka/data"},
+		Storage:    &workload.Storage{Size: "10Gi", Path: "/var/lib/kafka/data"},
 		RunAsUser:  1000,
 		RunAsGroup: 1000,
-		Liveness:   &function.Probe{Port: Port, InitialDelay: 30, Period: 15},
-		Readiness:  &function.Probe{Port: Port, Period: 5},
+		Liveness:   &workload.Probe{Port: Port, InitialDelay: 30, Period: 15},
+		Readiness:  &workload.Probe{Port: Port, Period: 5},
 		Ingress:    ingress,
-		Egress:     []function.Peer{{App: name, Ports: []int{Port, 9093}}},
+		Egress:     []workload.Peer{{App: obj, Ports: []int{Port, 9093}}},
 		DependsOn:  a.DependsOn,
 		Overrides:  over,
 	}, pulumi.Parent(k))
@@ -158,26 +158,26 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 
 // topicsJob creates the topics once the brokers answer; --if-not-exists makes a
 // re-run harmless. It retries on its own (backoffLimit) while the brokers start.
-func (k *Kafka) topicsJob(ctx *pulumi.Context, name string, a *Args, brokers *function.Function) error {
-	jobName := name + "-topics"
+func (k *Kafka) topicsJob(ctx *pulumi.Context, name string, a *Args, brokers *workload.Workload) error {
+	jobName := brokers.Name + "-topics"
 	var script strings.Builder
 	script.WriteString("set -e\n")
 	for _, t := range a.Topics {
 		fmt.Fprintf(&script, "/opt/kafka/bin/kafka-topics.sh --bootstrap-server %s --create --if-not-exists --topic %s --partitions %d --replication-factor %d\n",
 			k.Bootstrap, t.Name, t.Partitions, a.Replication)
 	}
-	labels := function.Labels(jobName, "smartx")
+	labels := workload.Labels(jobName, "smartx")
 	meta := &metav1.ObjectMetaArgs{Name: pulumi.String(jobName), Namespace: pulumi.String(a.Namespace), Labels: pulumi.ToStringMap(labels)}
 	opts := []pulumi.ResourceOption{pulumi.Parent(k), pulumi.DependsOn(append([]pulumi.Resource{brokers}, a.DependsOn...))}
-	selector := map[string]string{a.roleLabel(): function.Or(a.Role, function.RoleTower)}
+	selector := map[string]string{a.roleLabel(): workload.Or(a.Role, workload.RoleTower)}
 	if a.Overrides.NodeSelector != nil {
 		selector = a.Overrides.NodeSelector
 	}
 	var tolerations corev1.TolerationArray
 	for _, t := range a.Overrides.Tolerations {
-		tolerations = append(tolerations, corev1.TolerationArgs{Key: pulumi.String(t.Key), Operator: pulumi.String(function.Or(t.Operator, "Equal")), Value: pulumi.String(t.Value), Effect: pulumi.String(t.Effect)})
+		tolerations = append(tolerations, corev1.TolerationArgs{Key: pulumi.String(t.Key), Operator: pulumi.String(workload.Or(t.Operator, "Equal")), Value: pulumi.String(t.Value), Effect: pulumi.String(t.Effect)})
 	}
-	if _, err := batchv1.NewJob(ctx, jobName, &batchv1.JobArgs{
+	if _, err := batchv1.NewJob(ctx, name+"-topics", &batchv1.JobArgs{
 		Metadata: meta,
 		Spec: &batchv1.JobSpecArgs{
 			BackoffLimit: pulumi.Int(20),
@@ -194,7 +194,7 @@ func (k *Kafka) topicsJob(ctx *pulumi.Context, name string, a *Args, brokers *fu
 					},
 					Containers: corev1.ContainerArray{corev1.ContainerArgs{
 						Name:    pulumi.String("topics"),
-						Image:   pulumi.String(function.Or(a.Image, DefaultImage)),
+						Image:   pulumi.String(workload.Or(a.Image, DefaultImage)),
 						Command: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c"), pulumi.String(script.String())},
 						Resources: &corev1.ResourceRequirementsArgs{
 							Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("256Mi")},
@@ -214,13 +214,16 @@ func (k *Kafka) topicsJob(ctx *pulumi.Context, name string, a *Args, brokers *fu
 	}, opts...); err != nil {
 		return err
 	}
-	return function.NewNetworkPolicy(ctx, jobName, a.Namespace, labels, nil, []function.Peer{{App: brokers.Name, Ports: []int{Port}}}, opts...)
+	return workload.NewNetworkPolicy(ctx, name+"-topics", &workload.PolicyArgs{
+		App: jobName, Namespace: a.Namespace, Labels: labels,
+		Egress: []workload.Peer{{App: brokers.Name, Ports: []int{Port}}},
+	}, opts...)
 }
 
-func (a *Args) roleLabel() string { return function.Or(a.RoleLabel, function.DefaultRoleLabel) }
+func (a *Args) roleLabel() string { return workload.Or(a.RoleLabel, workload.DefaultRoleLabel) }
 
 // clusterID derives the KRaft cluster id (16 bytes, base64url) from the namespace and
-// name, so that every run of the program declares the same one.
+// object name, so that every run of the program declares the same one.
 func clusterID(namespace, name string) string {
 	sum := sha256.Sum256([]byte("smartx-kafka/" + namespace + "/" + name))
 	return base64.RawURLEncoding.EncodeToString(sum[:16])

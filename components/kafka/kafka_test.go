@@ -7,12 +7,13 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/smartx-team/overcloud/components/componenttest"
-	"github.com/smartx-team/overcloud/components/function"
 	"github.com/smartx-team/overcloud/components/kafka"
+	"github.com/smartx-team/overcloud/components/workload"
+	"github.com/smartx-team/overcloud/internal/pulumitest"
 )
 
 func declare(args *kafka.Args) ([]componenttest.Manifest, error) {
-	m, err := componenttest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+	m, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
 		_, err := kafka.New(ctx, "kafka", args)
 		return err
 	})
@@ -23,7 +24,7 @@ func declare(args *kafka.Args) ([]componenttest.Manifest, error) {
 }
 
 func TestArgs(t *testing.T) {
-	base := function.Base{Namespace: "smartx"}
+	base := workload.Base{Namespace: "smartx"}
 	topics := []kafka.Topic{{Name: "readings", Partitions: 6}, {Name: "readings.dead", Partitions: 1}}
 	for _, tc := range []struct {
 		name             string

@@ -8,7 +8,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/smartx-team/overcloud/components/function"
+	"github.com/smartx-team/overcloud/components/workload"
 )
 
 // TypeToken is the Pulumi type of a MongoDB.
@@ -25,16 +25,16 @@ const User = "root"
 
 // Args configures the server. Role defaults to hub.
 type Args struct {
-	function.Base
+	workload.Base
 	// Password of the root user (required; a Pulumi secret).
 	Password pulumi.StringInput
 	// Clients are the apps allowed to connect (app.kubernetes.io/name).
 	Clients []string
 	// URISecret names the Secret (key "uri") made for clients, holding the connection
-	// URI with the password (default "<name>-uri").
+	// URI with the password (default "<object name>-uri").
 	URISecret string
 	// Overrides of the server (default storage 5Gi).
-	Overrides function.Overrides
+	Overrides workload.Overrides
 }
 
 // MongoDB is a running server.
@@ -54,39 +54,44 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if args == nil || args.Password == nil {
 		return nil, fmt.Errorf("mongodb %s: Password is required", name)
 	}
-	m := &MongoDB{URISecret: function.Or(args.URISecret, name+"-uri")}
+	obj := workload.Or(args.ObjectName, name)
+	m := &MongoDB{URISecret: workload.Or(args.URISecret, obj+"-uri")}
 	if err := ctx.RegisterComponentResource(TypeToken, name, m, opts...); err != nil {
 		return nil, fmt.Errorf("register %s: %w", name, err)
 	}
 	parent := pulumi.Parent(m)
 	deps := pulumi.DependsOn(args.DependsOn)
-	auth, err := function.NewSecret(ctx, name+"-auth", args.Namespace, map[string]pulumi.StringInput{"password": args.Password}, parent, deps)
-	if err != nil {
-		return nil, err
-	}
-	m.Host = fmt.Sprintf("%s.%s.svc.cluster.local", name, args.Namespace)
-	uri, err := function.NewSecret(ctx, m.URISecret, args.Namespace, map[string]pulumi.StringInput{
-		"uri": pulumi.Sprintf("mongodb://%s:%s@%s:%d/?authSource=admin", User, args.Password, m.Host, Port),
+	auth, err := workload.NewSecret(ctx, name+"-auth", &workload.SecretArgs{
+		Name: obj + "-auth", Namespace: args.Namespace, Data: map[string]pulumi.StringInput{"password": args.Password},
 	}, parent, deps)
 	if err != nil {
 		return nil, err
 	}
-	var ingress []function.Peer
-	for _, c := range args.Clients {
-		ingress = append(ingress, function.Peer{App: c, Ports: []int{Port}})
+	m.Host = fmt.Sprintf("%s.%s.svc.cluster.local", obj, args.Namespace)
+	uri, err := workload.NewSecret(ctx, name+"-uri", &workload.SecretArgs{
+		Name: m.URISecret, Namespace: args.Namespace, Data: map[string]pulumi.StringInput{
+			"uri": pulumi.Sprintf("mongodb://%s:%s@%s:%d/?authSource=admin", User, args.Password, m.Host, Port),
+		},
+	}, parent, deps)
+	if err != nil {
+		return nil, err
 	}
-	f, err := function.New(ctx, name, &function.Args{
-		Namespace: args.Namespace, Role: function.Or(args.Role, function.RoleHub), RoleLabel: args.RoleLabel,
-		Image:     function.Or(args.Image, DefaultImage),
-		Ports:     []function.Port{{Name: "mongodb", Port: Port}},
+	var ingress []workload.Peer
+	for _, c := range args.Clients {
+		ingress = append(ingress, workload.Peer{App: c, Ports: []int{Port}})
+	}
+	f, err := workload.New(ctx, name, &workload.Args{
+		Namespace: args.Namespace, ObjectName: obj, Role: workload.Or(args.Role, workload.RoleHub), RoleLabel: args.RoleLabel,
+		Image:     workload.Or(args.Image, DefaultImage),
+		Ports:     []workload.Port{{Name: "mongodb", Port: Port}},
 		Env:       map[string]string{"MONGO_INITDB_ROOT_USERNAME": User},
-		SecretEnv: []function.SecretEnv{{Name: "MONGO_INITDB_ROOT_PASSWORD", Secret: name + "-auth", Key: "password"}},
+		SecretEnv: []workload.SecretEnv{{Name: "MONGO_INITDB_ROOT_PASSWORD", Secret: obj + "-auth", Key: "password"}},
 		Writable:  []string{"/tmp", "/data/configdb"},
-		Storage:   &function.Storage{Size: "5Gi", Path: "/data/db"},
+		Storage:   &workload.Storage{Size: "5Gi", Path: "/data/db"},
 		// The image's mongodb user.
 		RunAsUser: 999, RunAsGroup: 999,
-		Liveness:  &function.Probe{Port: Port, InitialDelay: 20, Period: 15},
-		Readiness: &function.Probe{Exec: []string{"mongosh", "--quiet", "--eval", "db.adminCommand('ping').ok"}, Period: 10},
+		Liveness:  &workload.Probe{Port: Port, InitialDelay: 20, Period: 15},
+		Readiness: &workload.Probe{Exec: []string{"mongosh", "--quiet", "--eval", "db.adminCommand('ping').ok"}, Period: 10},
 		Ingress:   ingress,
 		DependsOn: append([]pulumi.Resource{auth, uri}, args.DependsOn...),
 		Overrides: args.Overrides,

@@ -8,15 +8,16 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/smartx-team/overcloud/components/componenttest"
-	"github.com/smartx-team/overcloud/components/function"
 	"github.com/smartx-team/overcloud/components/mongodb"
+	"github.com/smartx-team/overcloud/components/workload"
+	"github.com/smartx-team/overcloud/internal/pulumitest"
 )
 
 func TestPasswordOnlyInSecrets(t *testing.T) {
 	const pw = "mongo-test-pw-77"
-	m, err := componenttest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+	m, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
 		db, err := mongodb.New(ctx, "mongodb", &mongodb.Args{
-			Base:     function.Base{Namespace: "smartx"},
+			Base:     workload.Base{Namespace: "smartx"},
 			Password: pulumi.ToSecret(pulumi.String(pw)).(pulumi.StringOutput),
 			Clients:  []string{"hubbridge"},
 		})
@@ -30,7 +31,7 @@ func TestPasswordOnlyInSecrets(t *testing.T) {
 	}
 	var uri string
 	for _, r := range m.Resources() {
-		componenttest.Strings(resource.NewObjectProperty(r.Inputs), func(s string, secret bool) {
+		pulumitest.Strings(resource.NewObjectProperty(r.Inputs), func(s string, secret bool) {
 			if !strings.Contains(s, pw) {
 				return
 			}
@@ -60,8 +61,8 @@ func TestPasswordOnlyInSecrets(t *testing.T) {
 }
 
 func TestPasswordRequired(t *testing.T) {
-	_, err := componenttest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
-		_, err := mongodb.New(ctx, "mongodb", &mongodb.Args{Base: function.Base{Namespace: "smartx"}})
+	_, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+		_, err := mongodb.New(ctx, "mongodb", &mongodb.Args{Base: workload.Base{Namespace: "smartx"}})
 		return err
 	})
 	if err == nil {

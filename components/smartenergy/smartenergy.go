@@ -2,11 +2,18 @@
 // the namespace, the platform (Kafka, MongoDB, InfluxDB, Grafana and, in EdgeX mode,
 // EdgeX Foundry) and our functions (hub bridge, sender), wired by Service names and
 // placed on the original deployment's node roles: hub for EdgeX, MongoDB and the hub
-// bridge; storage for InfluxDB; tower for Kafka, Grafana and the sender.
+// bridge; storage for InfluxDB; tower for Kafka, Grafana and the sender. It only wires
+// the components together; each declares its own objects.
+//
+// The Pulumi children are named from the instance's name, so several instances fit in
+// one stack (in different namespaces); the Kubernetes objects keep the names below
+// inside their namespace, since the functions find each other by those DNS names.
 package smartenergy
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -15,11 +22,13 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/smartx-team/overcloud/components/edgex"
-	"github.com/smartx-team/overcloud/components/function"
 	"github.com/smartx-team/overcloud/components/grafana"
+	"github.com/smartx-team/overcloud/components/hubbridge"
 	"github.com/smartx-team/overcloud/components/influxdb"
 	"github.com/smartx-team/overcloud/components/kafka"
 	"github.com/smartx-team/overcloud/components/mongodb"
+	"github.com/smartx-team/overcloud/components/sender"
+	"github.com/smartx-team/overcloud/components/workload"
 )
 
 // TypeToken is the Pulumi type of the service.
@@ -28,13 +37,14 @@ const TypeToken = "smartx:components:SmartEnergy"
 // Hub modes.
 const (
 	// HubStandalone: the hub bridge accepts EdgeX v3 event requests itself.
-	HubStandalone = "standalone"
+	HubStandalone = hubbridge.ModeStandalone
 	// HubEdgeX: EdgeX core-data accepts them and the bridge subscribes to its bus.
-	HubEdgeX = "edgex"
+	HubEdgeX = hubbridge.ModeEdgeX
 )
 
-// Names of the functions (and their Kubernetes objects); Args.Components and
-// Args.Roles are keyed by them (EdgeX's services by "edgex-core-data" and so on).
+// Names of the functions' Kubernetes objects (and the suffixes of their Pulumi
+// names); Args.Components and Args.Roles are keyed by them (EdgeX's services by
+// "edgex-core-data" and so on).
 const (
 	HubBridge = "hubbridge"
 	Sender    = "sender"
@@ -74,7 +84,7 @@ type Secrets struct {
 type Args struct {
 	// Namespace of everything (default "smartx"); the component creates it.
 	Namespace string
-	// RoleLabel is the node label holding the role (default function.DefaultRoleLabel).
+	// RoleLabel is the node label holding the role (default workload.DefaultRoleLabel).
 	RoleLabel string
 	// HubMode is HubStandalone (default) or HubEdgeX.
 	HubMode string
@@ -97,7 +107,7 @@ type Args struct {
 	// Roles moves a function to another node role: name -> role.
 	Roles map[string]string
 	// Components holds per-function overrides: name -> overrides.
-	Components map[string]function.Overrides
+	Components map[string]workload.Overrides
 }
 
 // SmartEnergy is the deployed service.
@@ -123,7 +133,10 @@ func (a *Args) validate() error {
 	case a.KafkaBrokers != 1 && a.KafkaBrokers != 3:
 		return fmt.Errorf("KafkaBrokers %d: want 1 or 3", a.KafkaBrokers)
 	}
-	for n, img := range map[string]string{"Images.HubBridge": a.Images.HubBridge, "Images.Sender": a.Images.Sender} {
+	// Keys in sorted order, so that the error names the same key on every run.
+	images := map[string]string{"Images.HubBridge": a.Images.HubBridge, "Images.Sender": a.Images.Sender}
+	for _, n := range slices.Sorted(maps.Keys(images)) {
+		img := images[n]
 		if img == "" {
 			return fmt.Errorf("%s is required", n)
 		}
@@ -132,12 +145,13 @@ func (a *Args) validate() error {
 		}
 	}
 	s := a.Secrets
-	for n, v := range map[string]pulumi.StringInput{
+	secrets := map[string]pulumi.StringInput{
 		"Secrets.InfluxPassword": s.InfluxPassword, "Secrets.InfluxToken": s.InfluxToken,
 		"Secrets.MongoPassword": s.MongoPassword, "Secrets.GrafanaPassword": s.GrafanaPassword,
 		"Secrets.DeviceTokens": s.DeviceTokens,
-	} {
-		if v == nil {
+	}
+	for _, n := range slices.Sorted(maps.Keys(secrets)) {
+		if secrets[n] == nil {
 			return fmt.Errorf("%s is required", n)
 		}
 	}
@@ -148,15 +162,15 @@ func (a *Args) validate() error {
 }
 
 func (a *Args) defaults() {
-	a.Namespace = function.Or(a.Namespace, "smartx")
-	a.HubMode = function.Or(a.HubMode, HubStandalone)
+	a.Namespace = workload.Or(a.Namespace, "smartx")
+	a.HubMode = workload.Or(a.HubMode, HubStandalone)
 	if a.KafkaBrokers == 0 {
 		a.KafkaBrokers = 1
 	}
-	a.LogLevel = function.Or(a.LogLevel, "info")
+	a.LogLevel = workload.Or(a.LogLevel, "info")
 }
 
-func (a *Args) role(name, def string) string { return function.Or(a.Roles[name], def) }
+func (a *Args) role(name, def string) string { return workload.Or(a.Roles[name], def) }
 
 // New declares the service name. Pass the Kubernetes provider in opts.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*SmartEnergy, error) {
@@ -172,214 +186,171 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := ctx.RegisterComponentResource(TypeToken, name, se, opts...); err != nil {
 		return nil, fmt.Errorf("register %s: %w", name, err)
 	}
-	if err := se.declare(ctx, &a); err != nil {
+	if err := se.declare(ctx, name, &a); err != nil {
 		return nil, fmt.Errorf("smartenergy %s: %w", name, err)
 	}
 	if err := ctx.RegisterResourceOutputs(se, pulumi.Map{
 		"hubEndpoint": se.HubEndpoint, "dashboardUrl": se.DashboardURL,
 		"kafkaBootstrap": se.KafkaBootstrap, "influxUrl": se.InfluxURL,
 	}); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("smartenergy %s outputs: %w", name, err)
 	}
 	return se, nil
 }
 
-func (se *SmartEnergy) declare(ctx *pulumi.Context, a *Args) error {
-	parent := pulumi.Parent(se)
-	ns, err := corev1.NewNamespace(ctx, a.Namespace, &corev1.NamespaceArgs{
+// declare wires the components of the instance name. Each child's Pulumi name is
+// name-<object name>, so that two instances never share a URN.
+func (se *SmartEnergy) declare(ctx *pulumi.Context, name string, a *Args) error {
+	ns, err := se.namespace(ctx, name, a)
+	if err != nil {
+		return err
+	}
+	deps := []pulumi.Resource{ns}
+	p, err := se.platform(ctx, name, a, deps)
+	if err != nil {
+		return err
+	}
+	hub, err := se.functions(ctx, name, a, p, deps)
+	if err != nil {
+		return err
+	}
+	// Devices send events to the bridge itself, or to EdgeX core-data in EdgeX mode.
+	se.HubEndpoint = pulumi.Sprintf("http://%s", hub.Endpoint)
+	if p.edgex != nil {
+		se.HubEndpoint = p.edgex.CoreDataOutput
+	}
+	se.DashboardURL = p.grafana.URLOutput
+	se.KafkaBootstrap = p.kafka.BootstrapOutput
+	se.InfluxURL = p.influxdb.URLOutput
+	return nil
+}
+
+// namespace declares the namespace and its default-deny policy.
+func (se *SmartEnergy) namespace(ctx *pulumi.Context, name string, a *Args) (*corev1.Namespace, error) {
+	ns, err := corev1.NewNamespace(ctx, name+"-namespace", &corev1.NamespaceArgs{
 		Metadata: &metav1.ObjectMetaArgs{
 			Name: pulumi.String(a.Namespace),
 			Labels: pulumi.StringMap{
-				function.LabelPartOf: pulumi.String("smartx"),
+				workload.LabelPartOf: pulumi.String("smartx"),
 				// Pods must meet the restricted Pod Security Standard.
 				"pod-security.kubernetes.io/enforce": pulumi.String("restricted"),
 			},
 		},
-	}, parent)
+	}, pulumi.Parent(se))
 	if err != nil {
-		return fmt.Errorf("namespace: %w", err)
+		return nil, fmt.Errorf("namespace: %w", err)
 	}
-	deps := []pulumi.Resource{ns}
 	// Whatever has no policy of its own gets no traffic at all.
-	if _, err := networkingv1.NewNetworkPolicy(ctx, a.Namespace+"-default-deny", &networkingv1.NetworkPolicyArgs{
+	if _, err := networkingv1.NewNetworkPolicy(ctx, name+"-default-deny", &networkingv1.NetworkPolicyArgs{
 		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("default-deny"), Namespace: pulumi.String(a.Namespace)},
 		Spec: &networkingv1.NetworkPolicySpecArgs{
 			PodSelector: &metav1.LabelSelectorArgs{},
 			PolicyTypes: pulumi.StringArray{pulumi.String("Ingress"), pulumi.String("Egress")},
 		},
-	}, parent, pulumi.DependsOn(deps)); err != nil {
-		return fmt.Errorf("default deny: %w", err)
+	}, pulumi.Parent(se), pulumi.DependsOn([]pulumi.Resource{ns})); err != nil {
+		return nil, fmt.Errorf("default deny: %w", err)
 	}
-	base := func(n, role string) function.Base {
-		return function.Base{Namespace: a.Namespace, RoleLabel: a.RoleLabel, Role: a.role(n, role), Image: a.Components[n].Image, DependsOn: deps}
-	}
-	over := func(n string) function.Overrides { o := a.Components[n]; o.Image = ""; return o }
+	return ns, nil
+}
 
-	edgeMode := a.HubMode == HubEdgeX
-	k, err := kafka.New(ctx, Kafka, &kafka.Args{
-		Base:    base(Kafka, function.RoleTower),
+// platform is what our functions connect to; edgex is nil outside EdgeX mode.
+type platform struct {
+	kafka    *kafka.Kafka
+	mongodb  *mongodb.MongoDB
+	influxdb *influxdb.InfluxDB
+	grafana  *grafana.Grafana
+	edgex    *edgex.EdgeX
+}
+
+// platform declares the platform services; every child waits for deps.
+func (se *SmartEnergy) platform(ctx *pulumi.Context, name string, a *Args, deps []pulumi.Resource) (*platform, error) {
+	parent := pulumi.Parent(se)
+	base := func(n, role string) workload.Base {
+		return workload.Base{
+			Namespace: a.Namespace, ObjectName: n, RoleLabel: a.RoleLabel, Role: a.role(n, role),
+			Image: a.Components[n].Image, DependsOn: deps,
+		}
+	}
+	over := func(n string) workload.Overrides { o := a.Components[n]; o.Image = ""; return o }
+	var p platform
+	var err error
+	if p.kafka, err = kafka.New(ctx, name+"-"+Kafka, &kafka.Args{
+		Base:    base(Kafka, workload.RoleTower),
 		Brokers: a.KafkaBrokers,
 		Topics:  []kafka.Topic{{Name: ReadingsTopic, Partitions: 6}, {Name: DeadLetterTopic, Partitions: 1}},
 		Clients: []string{HubBridge, Sender}, Overrides: over(Kafka),
-	}, parent)
-	if err != nil {
-		return err
+	}, parent); err != nil {
+		return nil, err
 	}
-	mongo, err := mongodb.New(ctx, MongoDB, &mongodb.Args{
-		Base: base(MongoDB, function.RoleHub), Password: a.Secrets.MongoPassword,
+	if p.mongodb, err = mongodb.New(ctx, name+"-"+MongoDB, &mongodb.Args{
+		Base: base(MongoDB, workload.RoleHub), Password: a.Secrets.MongoPassword,
 		Clients: []string{HubBridge}, URISecret: HubBridge + "-mongo", Overrides: over(MongoDB),
-	}, parent)
-	if err != nil {
-		return err
+	}, parent); err != nil {
+		return nil, err
 	}
-	influx, err := influxdb.New(ctx, InfluxDB, &influxdb.Args{
-		Base: base(InfluxDB, function.RoleStorage),
+	if p.influxdb, err = influxdb.New(ctx, name+"-"+InfluxDB, &influxdb.Args{
+		Base: base(InfluxDB, workload.RoleStorage),
 		Org:  a.InfluxOrg, Bucket: a.InfluxBucket, Retention: a.InfluxRetention,
 		Password: a.Secrets.InfluxPassword, Token: a.Secrets.InfluxToken,
 		Clients: []string{Sender, Grafana}, Overrides: over(InfluxDB),
-	}, parent)
-	if err != nil {
-		return err
+	}, parent); err != nil {
+		return nil, err
 	}
-	graf, err := grafana.New(ctx, Grafana, &grafana.Args{
-		Base:      base(Grafana, function.RoleTower),
+	influx := p.influxdb
+	if p.grafana, err = grafana.New(ctx, name+"-"+Grafana, &grafana.Args{
+		Base:      base(Grafana, workload.RoleTower),
 		InfluxURL: influx.URL, InfluxOrg: influx.Org, InfluxBucket: influx.Bucket,
 		InfluxTokenSecret: influx.TokenSecret, InfluxApp: InfluxDB,
 		AdminPassword: a.Secrets.GrafanaPassword, Overrides: over(Grafana),
-	}, parent)
-	if err != nil {
-		return err
+	}, parent); err != nil {
+		return nil, err
 	}
-	var edge *edgex.EdgeX
-	if edgeMode {
-		edgeOver := map[string]function.Overrides{}
+	if a.HubMode == HubEdgeX {
+		edgeOver := map[string]workload.Overrides{}
 		for n, o := range a.Components {
 			if strings.HasPrefix(n, EdgeX+"-") {
 				edgeOver[n] = o
 			}
 		}
-		edge, err = edgex.New(ctx, EdgeX, &edgex.Args{
-			Base: base(EdgeX, function.RoleHub), PostgresPassword: a.Secrets.PostgresPassword,
+		if p.edgex, err = edgex.New(ctx, name+"-"+EdgeX, &edgex.Args{
+			Base: base(EdgeX, workload.RoleHub), PostgresPassword: a.Secrets.PostgresPassword,
 			BusClients: []string{HubBridge}, Overrides: edgeOver,
-		}, parent)
-		if err != nil {
-			return err
+		}, parent); err != nil {
+			return nil, err
 		}
 	}
-	hub, err := se.hubBridge(ctx, a, k, mongo, edge, deps)
-	if err != nil {
-		return err
-	}
-	if err := se.sender(ctx, a, k, influx, deps); err != nil {
-		return err
-	}
-	se.HubEndpoint = hub
-	se.DashboardURL = graf.URLOutput
-	se.KafkaBootstrap = k.BootstrapOutput
-	se.InfluxURL = influx.URLOutput
-	return nil
+	return &p, nil
 }
 
-// hubBridge declares the hub bridge (see functions/hubbridge) and returns where
-// devices send events: the bridge itself, or EdgeX core-data in EdgeX mode.
-func (se *SmartEnergy) hubBridge(ctx *pulumi.Context, a *Args, k *kafka.Kafka, mongo *mongodb.MongoDB, edge *edgex.EdgeX, deps []pulumi.Resource) (pulumi.StringOutput, error) {
-	parent := pulumi.Parent(se)
-	tokens, err := function.NewSecret(ctx, HubBridge+"-devices", a.Namespace, map[string]pulumi.StringInput{"tokens.json": a.Secrets.DeviceTokens},
-		parent, pulumi.DependsOn(deps))
+// functions declares our functions on the platform p and returns the hub bridge.
+func (se *SmartEnergy) functions(ctx *pulumi.Context, name string, a *Args, p *platform, deps []pulumi.Resource) (*hubbridge.HubBridge, error) {
+	hubArgs := &hubbridge.Args{
+		Namespace: a.Namespace, ObjectName: HubBridge, Image: a.Images.HubBridge,
+		RoleLabel: a.RoleLabel, Role: a.role(HubBridge, workload.RoleHub), Mode: a.HubMode,
+		KafkaBootstrap: p.kafka.Bootstrap, KafkaApp: Kafka, Topic: ReadingsTopic,
+		MongoURISecret: p.mongodb.URISecret, MongoApp: MongoDB,
+		DeviceTokens: a.Secrets.DeviceTokens, LogLevel: a.LogLevel,
+		DependsOn: deps, Backends: []pulumi.Resource{p.mongodb, p.kafka}, Overrides: a.Components[HubBridge],
+	}
+	if p.edgex != nil {
+		hubArgs.MQTTURL, hubArgs.MQTTApp = p.edgex.MQTTURL, EdgeX+"-mqtt"
+	}
+	hub, err := hubbridge.New(ctx, name+"-"+HubBridge, hubArgs, pulumi.Parent(se))
 	if err != nil {
-		return pulumi.StringOutput{}, err
+		return nil, err
 	}
-	env := map[string]string{
-		"HUB_MODE":               a.HubMode,
-		"HUB_LISTEN":             ":59880",
-		"HUB_ADMIN_LISTEN":       ":9102",
-		"HUB_MONGO_DATABASE":     "smartx_hub",
-		"HUB_MONGO_URI_FILE":     "/var/run/secrets/smartx/mongodb/uri",
-		"HUB_KAFKA_BROKERS":      k.Bootstrap,
-		"HUB_KAFKA_TOPIC":        ReadingsTopic,
-		"HUB_DEVICE_TOKENS_FILE": "/var/run/secrets/smartx/devices/tokens.json",
-		"HUB_LOG_LEVEL":          a.LogLevel,
+	influx := p.influxdb
+	if _, err := sender.New(ctx, name+"-"+Sender, &sender.Args{
+		Namespace: a.Namespace, ObjectName: Sender, Image: a.Images.Sender,
+		RoleLabel: a.RoleLabel, Role: a.role(Sender, workload.RoleTower),
+		KafkaBootstrap: p.kafka.Bootstrap, KafkaApp: Kafka, Topic: ReadingsTopic, DeadLetterTopic: DeadLetterTopic,
+		InfluxURL: influx.URL, InfluxOrg: influx.Org, InfluxBucket: influx.Bucket,
+		InfluxTokenSecret: influx.TokenSecret, InfluxApp: InfluxDB,
+		Location: a.Location, WeatherProvider: a.WeatherProvider, OWMAPIKey: a.Secrets.OWMAPIKey,
+		LogLevel:  a.LogLevel,
+		DependsOn: deps, Backends: []pulumi.Resource{p.kafka, influx}, Overrides: a.Components[Sender],
+	}, pulumi.Parent(se)); err != nil {
+		return nil, err
 	}
-	ingress := []function.Peer{{Ports: []int{59880}}} // devices, from outside the cluster
-	egress := []function.Peer{{App: MongoDB, Ports: []int{mongodb.Port}}, {App: Kafka, Ports: []int{kafka.Port}}}
-	if edge != nil {
-		env["HUB_MQTT_URL"] = edge.MQTTURL
-		env["HUB_MQTT_TOPIC"] = "edgex/events/core/#"
-		ingress = nil
-		egress = append(egress, function.Peer{App: EdgeX + "-mqtt", Ports: []int{edgex.MQTTPort}})
-	}
-	f, err := function.New(ctx, HubBridge, &function.Args{
-		Namespace: a.Namespace, RoleLabel: a.RoleLabel, Role: a.role(HubBridge, function.RoleHub),
-		Image: a.Images.HubBridge,
-		Ports: []function.Port{{Name: "ingest", Port: 59880}, {Name: "admin", Port: 9102}},
-		Env:   env,
-		SecretMounts: []function.SecretMount{
-			{Secret: mongo.URISecret, Path: "/var/run/secrets/smartx/mongodb"},
-			{Secret: HubBridge + "-devices", Path: "/var/run/secrets/smartx/devices"},
-		},
-		Liveness:  &function.Probe{Path: "/healthz", Port: 9102},
-		Readiness: &function.Probe{Path: "/readyz", Port: 9102, Period: 5},
-		Ingress:   ingress,
-		Egress:    egress,
-		DependsOn: append([]pulumi.Resource{tokens, mongo, k}, deps...),
-		Overrides: a.Components[HubBridge],
-	}, parent)
-	if err != nil {
-		return pulumi.StringOutput{}, err
-	}
-	if edge != nil {
-		return edge.CoreDataOutput, nil
-	}
-	return pulumi.Sprintf("http://%s", f.Endpoint), nil
-}
-
-// sender declares the sender (see functions/sender).
-func (se *SmartEnergy) sender(ctx *pulumi.Context, a *Args, k *kafka.Kafka, influx *influxdb.InfluxDB, deps []pulumi.Resource) error {
-	parent := pulumi.Parent(se)
-	env := map[string]string{
-		"SENDER_ADMIN_LISTEN":      ":9103",
-		"SENDER_KAFKA_BROKERS":     k.Bootstrap,
-		"SENDER_KAFKA_TOPIC":       ReadingsTopic,
-		"SENDER_KAFKA_GROUP":       "smartx-sender",
-		"SENDER_DEAD_LETTER_TOPIC": DeadLetterTopic,
-		"SENDER_INFLUX_URL":        influx.URL,
-		"SENDER_INFLUX_ORG":        influx.Org,
-		"SENDER_INFLUX_BUCKET":     influx.Bucket,
-		"SENDER_INFLUX_TOKEN_FILE": "/var/run/secrets/smartx/influxdb/token",
-		"SENDER_LOG_LEVEL":         a.LogLevel,
-	}
-	if a.Location != "" {
-		env["SENDER_LOCATION"] = a.Location
-	}
-	if a.WeatherProvider != "" {
-		env["SENDER_WEATHER_PROVIDER"] = a.WeatherProvider
-	}
-	mounts := []function.SecretMount{{Secret: influx.TokenSecret, Path: "/var/run/secrets/smartx/influxdb"}}
-	depends := append([]pulumi.Resource{k, influx}, deps...)
-	if a.Secrets.OWMAPIKey != nil {
-		s, err := function.NewSecret(ctx, Sender+"-weather", a.Namespace, map[string]pulumi.StringInput{"owm-api-key": a.Secrets.OWMAPIKey},
-			parent, pulumi.DependsOn(deps))
-		if err != nil {
-			return err
-		}
-		depends = append(depends, s)
-		env["SENDER_OWM_API_KEY_FILE"] = "/var/run/secrets/smartx/weather/owm-api-key"
-		mounts = append(mounts, function.SecretMount{Secret: Sender + "-weather", Path: "/var/run/secrets/smartx/weather"})
-	}
-	_, err := function.New(ctx, Sender, &function.Args{
-		Namespace: a.Namespace, RoleLabel: a.RoleLabel, Role: a.role(Sender, function.RoleTower),
-		Image:        a.Images.Sender,
-		Ports:        []function.Port{{Name: "admin", Port: 9103}},
-		Env:          env,
-		SecretMounts: mounts,
-		Liveness:     &function.Probe{Path: "/healthz", Port: 9103},
-		Readiness:    &function.Probe{Path: "/readyz", Port: 9103, Period: 5},
-		Egress: []function.Peer{
-			{App: Kafka, Ports: []int{kafka.Port}}, {App: InfluxDB, Ports: []int{influxdb.Port}},
-			{Ports: []int{443}}, // the weather API, outside the cluster
-		},
-		DependsOn: depends,
-		Overrides: a.Components[Sender],
-	}, parent)
-	return err
+	return hub, nil
 }

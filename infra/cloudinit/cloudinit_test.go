@@ -18,9 +18,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smartx-team/overcloud/components/function"
 	"github.com/smartx-team/overcloud/infra/cloudinit"
 	"github.com/smartx-team/overcloud/infra/cloudinit/cloudinittest"
+)
+
+// The node label and roles infra gives nodes. Written out here, not imported: the
+// renderer takes them as plain values, and importing infra would compile the AWS SDK
+// for these tests (stacks' TestRolesMatchComponents checks infra's against the
+// components').
+const (
+	roleLabel   = "smartx.io/role"
+	roleTower   = "tower"
+	roleHub     = "hub"
+	roleStorage = "storage"
 )
 
 const (
@@ -61,16 +71,16 @@ func nodes(t *testing.T) (server cloudinit.Node, agents []cloudinit.Node, secret
 	sca, cca := newCA(t, "smartx-server-ca"), newCA(t, "smartx-client-ca")
 	server = cloudinit.Node{
 		Mode: cloudinit.ModeServer, Version: version, Name: "dev-tower-0",
-		Labels: map[string]string{function.DefaultRoleLabel: function.RoleTower},
+		Labels: map[string]string{roleLabel: roleTower},
 		Token:  serverToken, AgentToken: agentToken, ServerCA: sca, ClientCA: cca,
 		TLSSANs: []string{"203.0.113.10", "10.40.0.10"}, AdvertiseAddress: "10.40.0.10",
 	}
 	join := cloudinit.JoinToken(sca.CertPEM, agentToken)
-	for _, role := range []string{function.RoleHub, function.RoleStorage, function.RoleTower} {
+	for _, role := range []string{roleHub, roleStorage, roleTower} {
 		agents = append(agents, cloudinit.Node{
 			Mode: cloudinit.ModeAgent, Version: version, Name: "dev-" + role + "-1",
-			Labels:    map[string]string{function.DefaultRoleLabel: role},
-			Taints:    map[bool][]string{true: {"smartx.io/dedicated=storage:NoSchedule"}}[role == function.RoleStorage],
+			Labels:    map[string]string{roleLabel: role},
+			Taints:    map[bool][]string{true: {"smartx.io/dedicated=storage:NoSchedule"}}[role == roleStorage],
 			Token:     join,
 			ServerURL: "https://10.40.0.10:6443",
 		})
@@ -94,7 +104,7 @@ func TestServerBoots(t *testing.T) {
 	if k["node-name"] != "dev-tower-0" || k["token-file"] != cloudinit.TokenPath || k["agent-token-file"] != cloudinit.AgentTokenPath {
 		t.Errorf("k3s config:\n%s", node.K3sText)
 	}
-	if got := fmt.Sprint(k["node-label"]); got != "["+function.DefaultRoleLabel+"="+function.RoleTower+"]" {
+	if got := fmt.Sprint(k["node-label"]); got != "["+roleLabel+"="+roleTower+"]" {
 		t.Errorf("node-label = %s", got)
 	}
 	if got := fmt.Sprint(k["tls-san"]); got != "[203.0.113.10 10.40.0.10]" {
@@ -136,8 +146,8 @@ func TestAgentsBoot(t *testing.T) {
 			if k["server"] != a.ServerURL || k["token-file"] != cloudinit.TokenPath {
 				t.Errorf("k3s config:\n%s", node.K3sText)
 			}
-			role := a.Labels[function.DefaultRoleLabel]
-			if got := fmt.Sprint(k["node-label"]); got != "["+function.DefaultRoleLabel+"="+role+"]" {
+			role := a.Labels[roleLabel]
+			if got := fmt.Sprint(k["node-label"]); got != "["+roleLabel+"="+role+"]" {
 				t.Errorf("node-label = %s", got)
 			}
 			if got, want := fmt.Sprint(k["node-taint"]), fmt.Sprint(a.Taints); len(a.Taints) > 0 && got != want {
@@ -186,12 +196,12 @@ func TestJoinCommand(t *testing.T) {
 	server, _, _ := nodes(t)
 	token := cloudinit.JoinToken(server.ServerCA.CertPEM, agentToken)
 	cmd := cloudinit.JoinCommand("https://203.0.113.10:6443", version, token,
-		map[string]string{function.DefaultRoleLabel: function.RoleHub}, nil)
+		map[string]string{roleLabel: roleHub}, nil)
 	cloudinittest.Shellcheck(t, "join command", "#!/bin/sh\n"+cmd+"\n")
 	for _, want := range []string{
 		"'https://raw.githubusercontent.com/k3s-io/k3s/v1.33.4%2Bk3s1/install.sh'",
 		"INSTALL_K3S_VERSION='" + version + "'", "K3S_URL='https://203.0.113.10:6443'",
-		"K3S_TOKEN='" + token + "'", "sh -s - agent --node-label '" + function.DefaultRoleLabel + "=" + function.RoleHub + "'",
+		"K3S_TOKEN='" + token + "'", "sh -s - agent --node-label '" + roleLabel + "=" + roleHub + "'",
 	} {
 		if !strings.Contains(cmd, want) {
 			t.Errorf("join command lacks %s:\n%s", want, cmd)

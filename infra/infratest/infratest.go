@@ -1,5 +1,5 @@
 // Package infratest is the mock engine of the OverCloud's tests: it records every
-// resource (as componenttest does) and answers with the outputs the aws, tls and
+// resource (with internal/pulumitest) and answers with the outputs the aws, tls and
 // random providers compute, marking secret what their schemas mark secret.
 package infratest
 
@@ -10,7 +10,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/smartx-team/overcloud/components/componenttest"
+	"github.com/smartx-team/overcloud/internal/pulumitest"
 )
 
 // Values the mocks answer with.
@@ -27,7 +27,7 @@ var _ pulumi.MockResourceMonitor = (*Mocks)(nil)
 // every resource and answers with the outputs the real providers compute, marking
 // secret what their schemas mark secret.
 type Mocks struct {
-	componenttest.Mocks
+	pulumitest.Mocks
 }
 
 // SecretMarker is the value of a secret output: private keys and passwords hold it,

@@ -20,7 +20,8 @@ import (
 	"time"
 
 	"github.com/smartx-team/overcloud/components/componenttest"
-	"github.com/smartx-team/overcloud/components/function"
+	"github.com/smartx-team/overcloud/components/workload"
+	"github.com/smartx-team/overcloud/internal/pulumitest"
 	"github.com/smartx-team/overcloud/stacks/internal/controlplane"
 	"github.com/smartx-team/overcloud/stacks/program"
 )
@@ -71,9 +72,9 @@ func TestConformance(t *testing.T) {
 
 	ph.begin()
 	cluster, err := controlplane.Start(ctx, dir, []controlplane.Node{
-		{Name: "tower-1", Labels: map[string]string{function.DefaultRoleLabel: function.RoleTower}},
-		{Name: "hub-1", Labels: map[string]string{function.DefaultRoleLabel: function.RoleHub}},
-		{Name: "storage-1", Labels: map[string]string{function.DefaultRoleLabel: function.RoleStorage}},
+		{Name: "tower-1", Labels: map[string]string{workload.DefaultRoleLabel: workload.RoleTower}},
+		{Name: "hub-1", Labels: map[string]string{workload.DefaultRoleLabel: workload.RoleHub}},
+		{Name: "storage-1", Labels: map[string]string{workload.DefaultRoleLabel: workload.RoleStorage}},
 	})
 	if err != nil {
 		t.Fatalf("control plane: %v", err)
@@ -112,7 +113,7 @@ func conform(ctx context.Context, t *testing.T, cluster *controlplane.Cluster, d
 	}
 	ph.begin()
 	cfg, keys := stackConfig(extra)
-	mocks, err := componenttest.Run(program.Project, "e2e", cfg, keys, program.Run)
+	mocks, err := pulumitest.Run(program.Project, "e2e", cfg, keys, program.Run)
 	if err != nil {
 		t.Fatalf("program: %v", err)
 	}
@@ -302,14 +303,14 @@ func notReady(ctx context.Context, c *controlplane.Cluster, manifests []componen
 	}
 	roleOf := map[string]string{}
 	for _, n := range nodes.Items {
-		roleOf[n.Metadata.Name] = n.Metadata.Labels[function.DefaultRoleLabel]
+		roleOf[n.Metadata.Name] = n.Metadata.Labels[workload.DefaultRoleLabel]
 	}
 	pods, err := get(ctx, c, append(ns, "pods")...)
 	if err != nil {
 		return nil, err
 	}
 	for _, p := range pods.Items {
-		want := p.Spec.NodeSelector[function.DefaultRoleLabel]
+		want := p.Spec.NodeSelector[workload.DefaultRoleLabel]
 		switch {
 		case p.Spec.NodeName == "":
 			problems = append(problems, "pod "+p.Metadata.Name+" not scheduled")
@@ -401,7 +402,7 @@ func waitGone(ctx context.Context, t *testing.T, c *controlplane.Cluster) {
 	defer cancel()
 	for {
 		var left []string
-		out, err := c.Kubectl(ctx, nil, "get", "-A", "-o", "name", "-l", function.LabelPartOf+"=smartx", ourKinds+",pods")
+		out, err := c.Kubectl(ctx, nil, "get", "-A", "-o", "name", "-l", workload.LabelPartOf+"=smartx", ourKinds+",pods")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,9 +14,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
 
-	"github.com/smartx-team/overcloud/components/function"
 	"github.com/smartx-team/overcloud/components/grafana"
 	"github.com/smartx-team/overcloud/components/smartenergy"
+	"github.com/smartx-team/overcloud/components/workload"
 )
 
 // Project is the Pulumi project name, the namespace of every config key.
@@ -27,7 +27,7 @@ var Defaults = map[string]string{
 	"kubeconfig":      "",
 	"kubeContext":     "",
 	"namespace":       "smartx",
-	"roleLabel":       function.DefaultRoleLabel,
+	"roleLabel":       workload.DefaultRoleLabel,
 	"hubMode":         smartenergy.HubStandalone,
 	"kafkaBrokers":    "1",
 	"influxOrg":       "smartx",

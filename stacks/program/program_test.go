@@ -15,7 +15,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/smartx-team/overcloud/components/componenttest"
-	"github.com/smartx-team/overcloud/components/function"
+	"github.com/smartx-team/overcloud/components/workload"
+	"github.com/smartx-team/overcloud/internal/pulumitest"
 	"github.com/smartx-team/overcloud/stacks/program"
 )
 
@@ -59,11 +60,11 @@ type outputs struct {
 
 // run runs the stack program under mocks and returns what it declared and the
 // component's outputs.
-func run(t testing.TB, extra map[string]string) ([]componenttest.Resource, []componenttest.Manifest, []string) {
+func run(t testing.TB, extra map[string]string) ([]pulumitest.Resource, []componenttest.Manifest, []string) {
 	t.Helper()
 	cfg, keys := Config(extra)
 	out := &outputs{}
-	m, err := componenttest.Run(program.Project, "test", cfg, keys, func(ctx *pulumi.Context) error {
+	m, err := pulumitest.Run(program.Project, "test", cfg, keys, func(ctx *pulumi.Context) error {
 		se, err := program.Declare(ctx)
 		if err != nil {
 			return err
@@ -142,7 +143,7 @@ func TestStackGraph(t *testing.T) {
 					}
 				}
 				pod := field(w.Object, "spec", "template", "spec")
-				if got := field(pod, "nodeSelector", function.DefaultRoleLabel); got != role {
+				if got := field(pod, "nodeSelector", workload.DefaultRoleLabel); got != role {
 					t.Errorf("%s: placed on role %v, want %s", name, got, role)
 				}
 				c := field(pod, "containers", 0)
@@ -197,7 +198,7 @@ func TestNoSecretOutsideSecrets(t *testing.T) {
 	rs, _, _ := run(t, map[string]string{"hubMode": "edgex"})
 	found := map[string]bool{}
 	for _, r := range rs {
-		componenttest.Strings(resource.NewObjectProperty(r.Inputs), func(s string, secret bool) {
+		pulumitest.Strings(resource.NewObjectProperty(r.Inputs), func(s string, secret bool) {
 			for k, v := range secrets {
 				if !strings.Contains(s, v) && !(k == "deviceTokens" && strings.Contains(s, "device-token-e8e8")) {
 					continue
@@ -251,7 +252,7 @@ func TestOverridesFromConfig(t *testing.T) {
 			return field(m.Object, "spec", "volumeClaimTemplates", 0, "spec", "resources", "requests", "storage"), "50Gi"
 		},
 		"Deployment/smartx/grafana": func(m componenttest.Manifest) (any, any) {
-			return field(m.Object, "spec", "template", "spec", "nodeSelector", function.DefaultRoleLabel), "storage"
+			return field(m.Object, "spec", "template", "spec", "nodeSelector", workload.DefaultRoleLabel), "storage"
 		},
 	}
 	seen := 0
@@ -277,7 +278,7 @@ func TestBadConfigIsRejected(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg, keys := Config(extra)
-			_, err := componenttest.Run(program.Project, "test", cfg, keys, program.Run)
+			_, err := pulumitest.Run(program.Project, "test", cfg, keys, program.Run)
 			if err == nil {
 				t.Fatal("program accepted bad config")
 			}
@@ -327,7 +328,7 @@ func TestProjectFileDeclaresConfig(t *testing.T) {
 func BenchmarkProgram(b *testing.B) {
 	for _, mode := range []string{"standalone", "edgex"} {
 		b.Run(mode, func(b *testing.B) {
-			var rs []componenttest.Resource
+			var rs []pulumitest.Resource
 			var ms []componenttest.Manifest
 			for b.Loop() {
 				rs, ms, _ = run(b, map[string]string{"hubMode": mode})

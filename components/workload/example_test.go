@@ -1,4 +1,4 @@
-package function_test
+package workload_test
 
 import (
 	"fmt"
@@ -6,23 +6,24 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/smartx-team/overcloud/components/componenttest"
-	"github.com/smartx-team/overcloud/components/function"
+	"github.com/smartx-team/overcloud/components/workload"
+	"github.com/smartx-team/overcloud/internal/pulumitest"
 )
 
 // A function on the tower nodes that reads a token from a Secret file and may reach
 // InfluxDB only.
 func ExampleNew() {
-	m, _ := componenttest.Run("smartx", "dev", nil, nil, func(ctx *pulumi.Context) error {
-		f, err := function.New(ctx, "sender", &function.Args{
+	m, _ := pulumitest.Run("smartx", "dev", nil, nil, func(ctx *pulumi.Context) error {
+		f, err := workload.New(ctx, "sender", &workload.Args{
 			Namespace:    "smartx",
 			Image:        "registry.example/sender@sha256:0123",
-			Role:         function.RoleTower,
-			Ports:        []function.Port{{Name: "admin", Port: 9103}},
+			Role:         workload.RoleTower,
+			Ports:        []workload.Port{{Name: "admin", Port: 9103}},
 			Env:          map[string]string{"SENDER_INFLUX_TOKEN_FILE": "/var/run/secrets/influx/token"},
-			SecretMounts: []function.SecretMount{{Secret: "influxdb-token", Path: "/var/run/secrets/influx"}},
-			Liveness:     &function.Probe{Path: "/healthz", Port: 9103},
-			Readiness:    &function.Probe{Path: "/readyz", Port: 9103},
-			Egress:       []function.Peer{{App: "influxdb", Ports: []int{8086}}},
+			SecretMounts: []workload.SecretMount{{Secret: "influxdb-token", Path: "/var/run/secrets/influx"}},
+			Liveness:     &workload.Probe{Path: "/healthz", Port: 9103},
+			Readiness:    &workload.Probe{Path: "/readyz", Port: 9103},
+			Egress:       []workload.Peer{{App: "influxdb", Ports: []int{8086}}},
 		})
 		if err != nil {
 			return err

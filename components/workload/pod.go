@@ -1,4 +1,4 @@
-package function
+package workload
 
 import (
 	"fmt"
@@ -31,8 +31,8 @@ func sanitizeKey(s string) string {
 	}, s)
 }
 
-// podTemplate builds the hardened pod of a function.
-func (f *Function) podTemplate(name string, a *Args, labels map[string]string, hash string, files []fileKey) *corev1.PodTemplateSpecArgs {
+// podTemplate builds the hardened pod of a function; name is its object name.
+func podTemplate(name string, a *Args, labels map[string]string, hash string, files []fileKey) *corev1.PodTemplateSpecArgs {
 	user, group, fsGroup := a.ids()
 	container := &corev1.ContainerArgs{
 		Name:            pulumi.String(name),
@@ -75,43 +75,7 @@ func (f *Function) podTemplate(name string, a *Args, labels map[string]string, h
 	if len(env) > 0 {
 		container.Env = env
 	}
-
-	var volumes corev1.VolumeArray
-	var mounts corev1.VolumeMountArray
-	for i, dir := range a.Writable {
-		v := fmt.Sprintf("tmp%d", i)
-		volumes = append(volumes, corev1.VolumeArgs{Name: pulumi.String(v), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}})
-		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String(v), MountPath: pulumi.String(dir)})
-	}
-	for i, s := range a.SecretMounts {
-		v := fmt.Sprintf("secret%d", i)
-		volumes = append(volumes, corev1.VolumeArgs{Name: pulumi.String(v), Secret: &corev1.SecretVolumeSourceArgs{
-			SecretName:  pulumi.String(s.Secret),
-			DefaultMode: pulumi.Int(0o440),
-		}})
-		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String(v), MountPath: pulumi.String(s.Path), ReadOnly: pulumi.Bool(true)})
-	}
-	// Files are grouped by directory: one ConfigMap volume per directory, holding just
-	// that directory's files.
-	byDir := map[string][]fileKey{}
-	for _, fk := range files {
-		byDir[path.Dir(fk.path)] = append(byDir[path.Dir(fk.path)], fk)
-	}
-	dirs := sortedKeys(byDir)
-	for i, dir := range dirs {
-		v := fmt.Sprintf("files%d", i)
-		var items corev1.KeyToPathArray
-		for _, fk := range byDir[dir] {
-			items = append(items, corev1.KeyToPathArgs{Key: pulumi.String(fk.key), Path: pulumi.String(path.Base(fk.path))})
-		}
-		volumes = append(volumes, corev1.VolumeArgs{Name: pulumi.String(v), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{
-			Name: pulumi.String(name + "-files"), Items: items,
-		}})
-		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String(v), MountPath: pulumi.String(dir), ReadOnly: pulumi.Bool(true)})
-	}
-	if a.Storage != nil {
-		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("data"), MountPath: pulumi.String(a.Storage.Path)})
-	}
+	volumes, mounts := podVolumes(name, a, files)
 	if len(mounts) > 0 {
 		container.VolumeMounts = mounts
 	}
@@ -148,6 +112,48 @@ func (f *Function) podTemplate(name string, a *Args, labels map[string]string, h
 		},
 		Spec: spec,
 	}
+}
+
+// podVolumes lists the pod's volumes and the container's mounts: an emptyDir per
+// writable directory, the Secret mounts, one ConfigMap volume per directory of files
+// and the StatefulSet's data volume (a claim template, so no pod volume).
+func podVolumes(name string, a *Args, files []fileKey) (corev1.VolumeArray, corev1.VolumeMountArray) {
+	var volumes corev1.VolumeArray
+	var mounts corev1.VolumeMountArray
+	for i, dir := range a.Writable {
+		v := fmt.Sprintf("tmp%d", i)
+		volumes = append(volumes, corev1.VolumeArgs{Name: pulumi.String(v), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{}})
+		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String(v), MountPath: pulumi.String(dir)})
+	}
+	for i, s := range a.SecretMounts {
+		v := fmt.Sprintf("secret%d", i)
+		volumes = append(volumes, corev1.VolumeArgs{Name: pulumi.String(v), Secret: &corev1.SecretVolumeSourceArgs{
+			SecretName:  pulumi.String(s.Secret),
+			DefaultMode: pulumi.Int(0o440),
+		}})
+		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String(v), MountPath: pulumi.String(s.Path), ReadOnly: pulumi.Bool(true)})
+	}
+	// Files are grouped by directory: one ConfigMap volume per directory, holding just
+	// that directory's files.
+	byDir := map[string][]fileKey{}
+	for _, fk := range files {
+		byDir[path.Dir(fk.path)] = append(byDir[path.Dir(fk.path)], fk)
+	}
+	for i, dir := range sortedKeys(byDir) {
+		v := fmt.Sprintf("files%d", i)
+		var items corev1.KeyToPathArray
+		for _, fk := range byDir[dir] {
+			items = append(items, corev1.KeyToPathArgs{Key: pulumi.String(fk.key), Path: pulumi.String(path.Base(fk.path))})
+		}
+		volumes = append(volumes, corev1.VolumeArgs{Name: pulumi.String(v), ConfigMap: &corev1.ConfigMapVolumeSourceArgs{
+			Name: pulumi.String(name + "-files"), Items: items,
+		}})
+		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String(v), MountPath: pulumi.String(dir), ReadOnly: pulumi.Bool(true)})
+	}
+	if a.Storage != nil {
+		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("data"), MountPath: pulumi.String(a.Storage.Path)})
+	}
+	return volumes, mounts
 }
 
 func optional(s string) pulumi.StringPtrInput {

@@ -1,4 +1,4 @@
-package function
+package workload
 
 import (
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -6,15 +6,29 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// NewNetworkPolicy declares the NetworkPolicy name for the pods labelled
-// app.kubernetes.io/name=name: it allows exactly the ingress and egress peers given, plus
-// DNS. Listing both policy types denies everything else for these pods even where the
-// namespace has no default-deny policy. labels label the policy itself.
-func NewNetworkPolicy(ctx *pulumi.Context, name, namespace string, labels map[string]string, ingressPeers, egressPeers []Peer, opts ...pulumi.ResourceOption) error {
-	meta := &metav1.ObjectMetaArgs{Name: pulumi.String(name), Namespace: pulumi.String(namespace), Labels: stringMap(labels)}
-	selector := map[string]string{LabelName: name}
+// PolicyArgs describe a NetworkPolicy: who may reach the pods of App and what they
+// may reach.
+type PolicyArgs struct {
+	// App is the app.kubernetes.io/name of the pods, and the policy's object name
+	// (required).
+	App string
+	// Namespace of the policy and the pods (required).
+	Namespace string
+	// Labels label the policy itself (optional).
+	Labels map[string]string
+	// Ingress and Egress are the allowed peers (optional: none means none).
+	Ingress, Egress []Peer
+}
+
+// NewNetworkPolicy declares the NetworkPolicy name for the pods of args.App: it allows
+// exactly the ingress and egress peers given, plus DNS. Listing both policy types
+// denies everything else for these pods even where the namespace has no default-deny
+// policy.
+func NewNetworkPolicy(ctx *pulumi.Context, name string, args *PolicyArgs, opts ...pulumi.ResourceOption) error {
+	meta := &metav1.ObjectMetaArgs{Name: pulumi.String(args.App), Namespace: pulumi.String(args.Namespace), Labels: stringMap(args.Labels)}
+	selector := map[string]string{LabelName: args.App}
 	var ingress networkingv1.NetworkPolicyIngressRuleArray
-	for _, p := range ingressPeers {
+	for _, p := range args.Ingress {
 		rule := networkingv1.NetworkPolicyIngressRuleArgs{Ports: policyPorts(p.Ports, false)}
 		if p.App != "" {
 			rule.From = networkingv1.NetworkPolicyPeerArray{podPeer(p.App)}
@@ -25,7 +39,7 @@ func NewNetworkPolicy(ctx *pulumi.Context, name, namespace string, labels map[st
 		// Name resolution, wherever the cluster runs its DNS.
 		networkingv1.NetworkPolicyEgressRuleArgs{Ports: policyPorts([]int{53}, true)},
 	}
-	for _, p := range egressPeers {
+	for _, p := range args.Egress {
 		rule := networkingv1.NetworkPolicyEgressRuleArgs{Ports: policyPorts(p.Ports, false)}
 		if p.App != "" {
 			rule.To = networkingv1.NetworkPolicyPeerArray{podPeer(p.App)}

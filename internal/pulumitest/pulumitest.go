@@ -1,8 +1,9 @@
-// Package componenttest runs Pulumi programs under the mock engine and records what
-// they declare, for the tests of components/ and stacks/ (as net/http/httptest does for
-// HTTP). Kubernetes resources come back as manifests, in an order that a real API
-// server can apply them in.
-package componenttest
+// Package pulumitest runs Pulumi programs under the mock engine and records what they
+// declare, for the tests of components/, infra/ and stacks/ (as net/http/httptest does
+// for HTTP). It knows no provider: infra/infratest adds the cloud providers' outputs,
+// components/componenttest turns Kubernetes resources into manifests. It lives at the
+// module root so that infra's tests need nothing of components.
+package pulumitest
 
 import (
 	"fmt"
@@ -85,8 +86,9 @@ func withConfig(config map[string]string, secretKeys []string) pulumi.RunOption 
 	}
 }
 
-// keyOfURN returns "type::name" of a URN (urn:pulumi:stack::project::parent$type::name).
-func keyOfURN(urn string) string {
+// KeyOfURN returns "type::name" of a URN (urn:pulumi:stack::project::parent$type::name),
+// the Key of the resource it names.
+func KeyOfURN(urn string) string {
 	parts := strings.Split(urn, "::")
 	if len(parts) < 4 {
 		return urn
@@ -123,7 +125,7 @@ func Find(rs []Resource, typ, name string) (Resource, error) {
 func Children(rs []Resource, p Resource) []Resource {
 	var out []Resource
 	for _, r := range rs {
-		if r.Parent != "" && keyOfURN(r.Parent) == p.Key() {
+		if r.Parent != "" && KeyOfURN(r.Parent) == p.Key() {
 			out = append(out, r)
 		}
 	}
@@ -135,7 +137,7 @@ func ParentOf(rs []Resource, r Resource) (Resource, bool) {
 	if r.Parent == "" {
 		return Resource{}, false
 	}
-	k := keyOfURN(r.Parent)
+	k := KeyOfURN(r.Parent)
 	for _, p := range rs {
 		if p.Key() == k {
 			return p, true

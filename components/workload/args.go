@@ -1,4 +1,4 @@
-package function
+package workload
 
 import (
 	"fmt"
@@ -25,6 +25,11 @@ const (
 type Args struct {
 	// Namespace the objects live in (required; the caller creates it).
 	Namespace string
+	// ObjectName names the Kubernetes objects, the pods' app.kubernetes.io/name and
+	// the Service's DNS name (default the component's name). Peers find the function
+	// by it, while the Pulumi name must be unique in the stack: a composite declared
+	// twice gives its children distinct Pulumi names and the same object names.
+	ObjectName string
 	// Image reference, by digest for our own images (required).
 	Image string
 	// Role is the node role the pods run on (required): RoleTower, RoleHub or RoleStorage.
@@ -176,7 +181,7 @@ var (
 	envName  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
-// validate names the first bad field. name is the component's name.
+// validate names the first bad field. name is the object name.
 func (a *Args) validate(name string) error {
 	switch {
 	case !dnsLabel.MatchString(name) || len(name) > 50:
@@ -223,6 +228,9 @@ func (a *Args) validate(name string) error {
 	}
 	return nil
 }
+
+// objectName is the Kubernetes name of the objects of the component name.
+func (a *Args) objectName(name string) string { return Or(a.ObjectName, name) }
 
 func (a *Args) image() string {
 	if a.Overrides.Image != "" {
@@ -328,6 +336,9 @@ func stringMap(m map[string]string) pulumi.StringMap {
 type Base struct {
 	// Namespace of the objects (required).
 	Namespace string
+	// ObjectName names the component's Kubernetes objects, or prefixes them where it
+	// has several (default the component's name); see Args.ObjectName.
+	ObjectName string
 	// RoleLabel is the node label holding the role (default DefaultRoleLabel).
 	RoleLabel string
 	// Role the component runs on (default per component).

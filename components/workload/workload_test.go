@@ -1,6 +1,7 @@
-package function_test
+package workload_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -8,35 +9,36 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/smartx-team/overcloud/components/componenttest"
-	"github.com/smartx-team/overcloud/components/function"
+	"github.com/smartx-team/overcloud/components/workload"
+	"github.com/smartx-team/overcloud/internal/pulumitest"
 )
 
 const digest = "registry.local/hubbridge@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-func baseArgs() *function.Args {
-	return &function.Args{
+func baseArgs() *workload.Args {
+	return &workload.Args{
 		Namespace: "smartx",
 		Image:     digest,
-		Role:      function.RoleHub,
-		Ports:     []function.Port{{Name: "ingest", Port: 59880}, {Name: "admin", Port: 9102}},
+		Role:      workload.RoleHub,
+		Ports:     []workload.Port{{Name: "ingest", Port: 59880}, {Name: "admin", Port: 9102}},
 		Env:       map[string]string{"HUB_MODE": "standalone"},
-		SecretEnv: []function.SecretEnv{{Name: "HUB_MONGO_URI", Secret: "hub-mongo", Key: "uri"}},
-		Liveness:  &function.Probe{Path: "/healthz", Port: 9102},
-		Readiness: &function.Probe{Path: "/readyz", Port: 9102},
-		Ingress:   []function.Peer{{Ports: []int{59880}}},
-		Egress:    []function.Peer{{App: "mongodb", Ports: []int{27017}}},
+		SecretEnv: []workload.SecretEnv{{Name: "HUB_MONGO_URI", Secret: "hub-mongo", Key: "uri"}},
+		Liveness:  &workload.Probe{Path: "/healthz", Port: 9102},
+		Readiness: &workload.Probe{Path: "/readyz", Port: 9102},
+		Ingress:   []workload.Peer{{Ports: []int{59880}}},
+		Egress:    []workload.Peer{{App: "mongodb", Ports: []int{27017}}},
 	}
 }
 
 // declare runs New under mocks with a Kubernetes provider and returns the manifests.
-func declare(t *testing.T, args *function.Args) ([]componenttest.Resource, map[string]componenttest.Manifest) {
+func declare(t *testing.T, args *workload.Args) ([]pulumitest.Resource, map[string]componenttest.Manifest) {
 	t.Helper()
-	m, err := componenttest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+	m, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
 		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
 		if err != nil {
 			return err
 		}
-		_, err = function.New(ctx, "hubbridge", args, pulumi.Provider(p))
+		_, err = workload.New(ctx, "hubbridge", args, pulumi.Provider(p))
 		return err
 	})
 	if err != nil {
@@ -93,21 +95,21 @@ func TestDeploymentIsHardenedAndPlaced(t *testing.T) {
 		want any
 	}{
 		{"image", get(t, c, "image"), digest},
-		{"node selector", get(t, pod, "nodeSelector", function.DefaultRoleLabel), "hub"},
+		{"node selector", get(t, pod, "nodeSelector", workload.DefaultRoleLabel), "hub"},
 		{"pod non-root", get(t, pod, "securityContext", "runAsNonRoot"), true},
 		{"read-only root", get(t, c, "securityContext", "readOnlyRootFilesystem"), true},
 		{"no escalation", get(t, c, "securityContext", "allowPrivilegeEscalation"), false},
 		{"caps dropped", get(t, c, "securityContext", "capabilities", "drop", 0), "ALL"},
 		{"liveness", get(t, c, "livenessProbe", "httpGet", "path"), "/healthz"},
 		{"readiness", get(t, c, "readinessProbe", "httpGet", "path"), "/readyz"},
-		{"cpu request", get(t, c, "resources", "requests", "cpu"), function.DefaultResources.CPURequest},
-		{"memory limit", get(t, c, "resources", "limits", "memory"), function.DefaultResources.MemoryLimit},
+		{"cpu request", get(t, c, "resources", "requests", "cpu"), workload.DefaultResources.CPURequest},
+		{"memory limit", get(t, c, "resources", "limits", "memory"), workload.DefaultResources.MemoryLimit},
 		{"env from config map", get(t, c, "envFrom", 0, "configMapRef", "name"), "hubbridge-env"},
 		{"secret env", get(t, c, "env", 0, "valueFrom", "secretKeyRef", "name"), "hub-mongo"},
 		{"no token", get(t, pod, "automountServiceAccountToken"), false},
 		{"replicas", get(t, m["Deployment/hubbridge"].Object, "spec", "replicas"), int64(1)},
 		{"service type", get(t, m["Service/hubbridge"].Object, "spec", "type"), "ClusterIP"},
-		{"egress to mongodb", get(t, m["NetworkPolicy/hubbridge"].Object, "spec", "egress", 1, "to", 0, "podSelector", "matchLabels", function.LabelName), "mongodb"},
+		{"egress to mongodb", get(t, m["NetworkPolicy/hubbridge"].Object, "spec", "egress", 1, "to", 0, "podSelector", "matchLabels", workload.LabelName), "mongodb"},
 		{"dns allowed", get(t, m["NetworkPolicy/hubbridge"].Object, "spec", "egress", 0, "ports", 0, "port"), int64(53)},
 	}
 	for _, c := range checks {
@@ -117,11 +119,11 @@ func TestDeploymentIsHardenedAndPlaced(t *testing.T) {
 	}
 
 	// Every child is parented to the component and uses the provider given to it.
-	comp, err := componenttest.Find(rs, function.TypeToken, "hubbridge")
+	comp, err := pulumitest.Find(rs, workload.TypeToken, "hubbridge")
 	if err != nil {
 		t.Fatal(err)
 	}
-	children := componenttest.Children(rs, comp)
+	children := pulumitest.Children(rs, comp)
 	if len(children) != 6 {
 		t.Errorf("component has %d children, want 6", len(children))
 	}
@@ -135,13 +137,13 @@ func TestDeploymentIsHardenedAndPlaced(t *testing.T) {
 func TestOverridesAndStorage(t *testing.T) {
 	args := baseArgs()
 	three := 3
-	args.Storage = &function.Storage{Path: "/data"}
-	args.Overrides = function.Overrides{
+	args.Storage = &workload.Storage{Path: "/data"}
+	args.Overrides = workload.Overrides{
 		Image:        "example.org/other@sha256:abc",
 		Replicas:     &three,
 		NodeSelector: map[string]string{"kubernetes.io/hostname": "pi-7"},
-		Tolerations:  []function.Toleration{{Key: "edge", Operator: "Exists", Effect: "NoSchedule"}},
-		Resources:    &function.Resources{CPURequest: "1", MemoryLimit: "1Gi"},
+		Tolerations:  []workload.Toleration{{Key: "edge", Operator: "Exists", Effect: "NoSchedule"}},
+		Resources:    &workload.Resources{CPURequest: "1", MemoryLimit: "1Gi"},
 		Env:          map[string]string{"HUB_LOG_LEVEL": "debug"},
 		StorageSize:  "5Gi",
 		ServiceType:  "LoadBalancer",
@@ -161,7 +163,7 @@ func TestOverridesAndStorage(t *testing.T) {
 		{"image", get(t, c, "image"), "example.org/other@sha256:abc"},
 		{"replicas", get(t, sts, "spec", "replicas"), int64(3)},
 		{"node selector", get(t, pod, "nodeSelector", "kubernetes.io/hostname"), "pi-7"},
-		{"role selector replaced", get(t, pod, "nodeSelector", function.DefaultRoleLabel), nil},
+		{"role selector replaced", get(t, pod, "nodeSelector", workload.DefaultRoleLabel), nil},
 		{"toleration", get(t, pod, "tolerations", 0, "key"), "edge"},
 		{"cpu", get(t, c, "resources", "requests", "cpu"), "1"},
 		{"extra env", get(t, m["ConfigMap/hubbridge-env"].Object, "data", "HUB_LOG_LEVEL"), "debug"},
@@ -195,28 +197,72 @@ func TestFilesChangeTheConfigHash(t *testing.T) {
 }
 
 func TestInvalidArgsAreRejected(t *testing.T) {
-	for name, mutate := range map[string]func(*function.Args){
-		"no namespace":   func(a *function.Args) { a.Namespace = "" },
-		"no image":       func(a *function.Args) { a.Image = "" },
-		"no role":        func(a *function.Args) { a.Role = "" },
-		"no ports":       func(a *function.Args) { a.Ports = nil },
-		"bad port":       func(a *function.Args) { a.Ports[0].Port = 70000 },
-		"no probes":      func(a *function.Args) { a.Liveness = nil },
-		"bad env":        func(a *function.Args) { a.Env["1X"] = "y" },
-		"relative file":  func(a *function.Args) { a.Files = map[string]string{"etc/x": ""} },
-		"storage path":   func(a *function.Args) { a.Storage = &function.Storage{} },
-		"negative count": func(a *function.Args) { n := -1; a.Overrides.Replicas = &n },
+	for name, mutate := range map[string]func(*workload.Args){
+		"no namespace":   func(a *workload.Args) { a.Namespace = "" },
+		"no image":       func(a *workload.Args) { a.Image = "" },
+		"no role":        func(a *workload.Args) { a.Role = "" },
+		"no ports":       func(a *workload.Args) { a.Ports = nil },
+		"bad port":       func(a *workload.Args) { a.Ports[0].Port = 70000 },
+		"no probes":      func(a *workload.Args) { a.Liveness = nil },
+		"bad env":        func(a *workload.Args) { a.Env["1X"] = "y" },
+		"relative file":  func(a *workload.Args) { a.Files = map[string]string{"etc/x": ""} },
+		"storage path":   func(a *workload.Args) { a.Storage = &workload.Storage{} },
+		"negative count": func(a *workload.Args) { n := -1; a.Overrides.Replicas = &n },
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := baseArgs()
 			mutate(args)
-			_, err := componenttest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
-				_, err := function.New(ctx, "hubbridge", args)
+			_, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+				_, err := workload.New(ctx, "hubbridge", args)
 				return err
 			})
 			if err == nil {
 				t.Fatal("New accepted invalid args")
 			}
 		})
+	}
+}
+
+// ObjectName names the Kubernetes objects, the component's name its Pulumi children,
+// so one object name can be declared by several components in one stack.
+func TestObjectNameKeepsKubernetesNames(t *testing.T) {
+	args := baseArgs()
+	args.ObjectName = "hubbridge"
+	args.Storage = &workload.Storage{Path: "/data"}
+	var w *workload.Workload
+	m, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+		var err error
+		w, err = workload.New(ctx, "energy-a-hubbridge", args)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Name != "hubbridge" || w.URL("http") != "http://hubbridge.smartx.svc.cluster.local:59880" {
+		t.Errorf("name %s url %s", w.Name, w.URL("http"))
+	}
+	for _, r := range m.Resources() {
+		if !strings.HasPrefix(r.Name, "energy-a-hubbridge") {
+			t.Errorf("%s is not named from the component's name", r.Key())
+		}
+	}
+	ms, err := componenttest.Manifests(m.Resources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	var sts map[string]any
+	for _, mf := range ms {
+		names = append(names, mf.Kind+"/"+mf.Name)
+		if mf.Kind == "StatefulSet" {
+			sts = mf.Object
+		}
+	}
+	want := "ServiceAccount/hubbridge ConfigMap/hubbridge-env Service/hubbridge-headless StatefulSet/hubbridge Service/hubbridge NetworkPolicy/hubbridge PodDisruptionBudget/hubbridge"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("objects\n got %s\nwant %s", got, want)
+	}
+	if got := fmt.Sprint(get(t, sts, "spec", "serviceName"), " ", get(t, sts, "spec", "template", "spec", "serviceAccountName")); got != "hubbridge-headless hubbridge" {
+		t.Errorf("StatefulSet refers to %s", got)
 	}
 }

@@ -1,0 +1,248 @@
+package hubbridge_test
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/smartx-team/overcloud/components/componenttest"
+	"github.com/smartx-team/overcloud/components/hubbridge"
+	"github.com/smartx-team/overcloud/internal/pulumitest"
+)
+
+const (
+	image     = "registry.local/hubbridge@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	tokens    = `{"pi-1":"device-token-5a5a"}`
+	bootstrap = "kafka.smartx.svc.cluster.local:9092"
+	mqttURL   = "mqtt://edgex-mqtt.smartx.svc.cluster.local:1883"
+)
+
+func validArgs() *hubbridge.Args {
+	return &hubbridge.Args{
+		Namespace: "smartx", Image: image,
+		KafkaBootstrap: bootstrap, Topic: "readings",
+		MongoURISecret: "hubbridge-mongo",
+		DeviceTokens:   pulumi.ToSecret(pulumi.String(tokens)).(pulumi.StringOutput),
+	}
+}
+
+// declare runs New(name) under mocks with a Kubernetes provider and returns what it
+// registered and its manifests by kind/name.
+func declare(t *testing.T, name string, args *hubbridge.Args) ([]pulumitest.Resource, map[string]componenttest.Manifest) {
+	t.Helper()
+	m, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
+		if err != nil {
+			return err
+		}
+		_, err = hubbridge.New(ctx, name, args, pulumi.Provider(p))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	ms, err := componenttest.Manifests(m.Resources())
+	if err != nil {
+		t.Fatalf("manifests: %v", err)
+	}
+	byName := map[string]componenttest.Manifest{}
+	for _, mf := range ms {
+		byName[mf.Kind+"/"+mf.Name] = mf
+	}
+	return m.Resources(), byName
+}
+
+// field walks obj along map keys and array indexes; nil where the path ends.
+func field(obj any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, _ := obj.(map[string]any)
+			obj = m[k]
+		case int:
+			a, _ := obj.([]any)
+			if k >= len(a) {
+				return nil
+			}
+			obj = a[k]
+		}
+	}
+	return obj
+}
+
+// rules renders a NetworkPolicy's rules of dir ("ingress" or "egress") as
+// "app:port,port" ("*" for any address).
+func rules(np componenttest.Manifest, dir, peer string) []string {
+	var out []string
+	list, _ := field(np.Object, "spec", dir).([]any)
+	for _, r := range list {
+		app := fmt.Sprint(field(r, peer, 0, "podSelector", "matchLabels", "app.kubernetes.io/name"))
+		if field(r, peer) == nil {
+			app = "*"
+		}
+		var ports []string
+		ps, _ := field(r, "ports").([]any)
+		for _, p := range ps {
+			ports = append(ports, fmt.Sprintf("%v %v", field(p, "protocol"), field(p, "port")))
+		}
+		out = append(out, app+":"+strings.Join(ports, ","))
+	}
+	return out
+}
+
+func TestModes(t *testing.T) {
+	standaloneEnv := map[string]any{
+		"HUB_MODE": "standalone", "HUB_LISTEN": ":59880", "HUB_ADMIN_LISTEN": ":9102",
+		"HUB_MONGO_DATABASE": "smartx_hub", "HUB_MONGO_URI_FILE": "/var/run/secrets/smartx/mongodb/uri",
+		"HUB_KAFKA_BROKERS": bootstrap, "HUB_KAFKA_TOPIC": "readings",
+		"HUB_DEVICE_TOKENS_FILE": "/var/run/secrets/smartx/devices/tokens.json", "HUB_LOG_LEVEL": "info",
+	}
+	edgexEnv := map[string]any{}
+	for k, v := range standaloneEnv {
+		edgexEnv[k] = v
+	}
+	edgexEnv["HUB_MODE"], edgexEnv["HUB_MQTT_URL"], edgexEnv["HUB_MQTT_TOPIC"] = "edgex", mqttURL, "edgex/events/core/#"
+	dns := "*:TCP 53,UDP 53"
+	for _, tc := range []struct {
+		name    string
+		mutate  func(*hubbridge.Args)
+		env     map[string]any
+		ingress []string
+		egress  []string
+	}{
+		{
+			name: "standalone", mutate: func(*hubbridge.Args) {}, env: standaloneEnv,
+			ingress: []string{"*:TCP 59880"}, // devices, from outside the cluster
+			egress:  []string{dns, "mongodb:TCP 27017", "kafka:TCP 9092"},
+		},
+		{
+			name: "edgex", mutate: func(a *hubbridge.Args) { a.Mode, a.MQTTURL = hubbridge.ModeEdgeX, mqttURL }, env: edgexEnv,
+			ingress: nil, // the bridge only subscribes
+			egress:  []string{dns, "mongodb:TCP 27017", "kafka:TCP 9092", "edgex-mqtt:TCP 1883"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := validArgs()
+			tc.mutate(args)
+			_, m := declare(t, "hubbridge", args)
+			if got := field(m["ConfigMap/hubbridge-env"].Object, "data"); !reflect.DeepEqual(got, tc.env) {
+				t.Errorf("env\n got %v\nwant %v", got, tc.env)
+			}
+			var ports []string
+			for _, p := range field(m["Service/hubbridge"].Object, "spec", "ports").([]any) {
+				ports = append(ports, fmt.Sprint(field(p, "name"), "=", field(p, "port")))
+			}
+			if got := strings.Join(ports, " "); got != "ingest=59880 admin=9102" {
+				t.Errorf("service ports %s", got)
+			}
+			np := m["NetworkPolicy/hubbridge"]
+			if got := rules(np, "ingress", "from"); !reflect.DeepEqual(got, tc.ingress) {
+				t.Errorf("ingress %v, want %v", got, tc.ingress)
+			}
+			if got := rules(np, "egress", "to"); !reflect.DeepEqual(got, tc.egress) {
+				t.Errorf("egress %v, want %v", got, tc.egress)
+			}
+			pod := field(m["Deployment/hubbridge"].Object, "spec", "template", "spec")
+			mounted := map[string]bool{}
+			for _, v := range field(pod, "volumes").([]any) {
+				if s := field(v, "secret", "secretName"); s != nil {
+					mounted[fmt.Sprint(s)] = true
+				}
+			}
+			if !mounted["hubbridge-mongo"] || !mounted["hubbridge-devices"] {
+				t.Errorf("secret volumes %v, want the MongoDB URI and the device tokens", mounted)
+			}
+			if got := field(pod, "nodeSelector", "smartx.io/role"); got != "hub" {
+				t.Errorf("placed on role %v, want hub", got)
+			}
+		})
+	}
+}
+
+// The device tokens reach Kubernetes only in the bridge's Secret, marked secret.
+func TestDeviceTokensOnlyInSecret(t *testing.T) {
+	rs, m := declare(t, "hubbridge", validArgs())
+	for _, r := range rs {
+		pulumitest.Strings(resource.NewObjectProperty(r.Inputs), func(s string, secret bool) {
+			if strings.Contains(s, "device-token-5a5a") && (r.Type != "kubernetes:core/v1:Secret" || !secret) {
+				t.Errorf("%s holds the device tokens (marked secret: %v)", r.Key(), secret)
+			}
+		})
+	}
+	if got := field(m["Secret/hubbridge-devices"].Object, "stringData", "tokens.json"); got != tokens {
+		t.Errorf("tokens Secret holds %v", got)
+	}
+}
+
+// Every child is parented to the component and named from its name; the
+// Kubernetes objects keep ObjectName.
+func TestChildrenNamedFromName(t *testing.T) {
+	args := validArgs()
+	args.ObjectName = "hubbridge"
+	rs, m := declare(t, "se-hubbridge", args)
+	comp, err := pulumitest.Find(rs, hubbridge.TypeToken, "se-hubbridge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	children := 0
+	for _, r := range rs {
+		if r.Type == "pulumi:providers:kubernetes" || r.Key() == comp.Key() {
+			continue
+		}
+		if !strings.HasPrefix(r.Name, "se-hubbridge") {
+			t.Errorf("%s is not named from the component's name", r.Key())
+		}
+		p, ok := pulumitest.ParentOf(rs, r)
+		for ok && p.Key() != comp.Key() {
+			p, ok = pulumitest.ParentOf(rs, p)
+		}
+		if !ok {
+			t.Errorf("%s is outside the component", r.Key())
+		}
+		children++
+	}
+	if children == 0 {
+		t.Fatal("no children")
+	}
+	for _, want := range []string{"Deployment/hubbridge", "Service/hubbridge", "Secret/hubbridge-devices", "ConfigMap/hubbridge-env"} {
+		if _, ok := m[want]; !ok {
+			t.Errorf("no %s", want)
+		}
+	}
+}
+
+func TestInvalidArgsNameTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*hubbridge.Args)
+		key    string
+	}{
+		{"no namespace", func(a *hubbridge.Args) { a.Namespace = "" }, "Namespace"},
+		{"no image", func(a *hubbridge.Args) { a.Image = "" }, "Image"},
+		{"no kafka", func(a *hubbridge.Args) { a.KafkaBootstrap = "" }, "KafkaBootstrap"},
+		{"no topic", func(a *hubbridge.Args) { a.Topic = "" }, "Topic"},
+		{"no mongodb", func(a *hubbridge.Args) { a.MongoURISecret = "" }, "MongoURISecret"},
+		{"no tokens", func(a *hubbridge.Args) { a.DeviceTokens = nil }, "DeviceTokens"},
+		{"unknown mode", func(a *hubbridge.Args) { a.Mode = "cloud" }, "Mode"},
+		{"edgex without bus", func(a *hubbridge.Args) { a.Mode = hubbridge.ModeEdgeX }, "MQTTURL"},
+		// Several missing: always the first in declaration order.
+		{"nothing", func(a *hubbridge.Args) { *a = hubbridge.Args{} }, "Namespace"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := validArgs()
+			tc.mutate(args)
+			_, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+				_, err := hubbridge.New(ctx, "hubbridge", args)
+				return err
+			})
+			if err == nil || !strings.Contains(err.Error(), tc.key) {
+				t.Fatalf("err = %v, want one naming %s", err, tc.key)
+			}
+		})
+	}
+}

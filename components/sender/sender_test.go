@@ -1,0 +1,256 @@
+package sender_test
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/smartx-team/overcloud/components/componenttest"
+	"github.com/smartx-team/overcloud/components/sender"
+	"github.com/smartx-team/overcloud/internal/pulumitest"
+)
+
+const (
+	image     = "registry.local/sender@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	bootstrap = "kafka.smartx.svc.cluster.local:9092"
+	influxURL = "http://influxdb.smartx.svc.cluster.local:8086"
+	owmKey    = "owm-key-3c3c"
+)
+
+func validArgs() *sender.Args {
+	return &sender.Args{
+		Namespace: "smartx", Image: image,
+		KafkaBootstrap: bootstrap, Topic: "readings", DeadLetterTopic: "readings.dead",
+		InfluxURL: influxURL, InfluxOrg: "smartx", InfluxBucket: "Sensordata", InfluxTokenSecret: "influxdb-token",
+	}
+}
+
+// declare runs New(name) under mocks with a Kubernetes provider and returns what it
+// registered and its manifests by kind/name.
+func declare(t *testing.T, name string, args *sender.Args) ([]pulumitest.Resource, map[string]componenttest.Manifest) {
+	t.Helper()
+	m, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
+		if err != nil {
+			return err
+		}
+		_, err = sender.New(ctx, name, args, pulumi.Provider(p))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	ms, err := componenttest.Manifests(m.Resources())
+	if err != nil {
+		t.Fatalf("manifests: %v", err)
+	}
+	byName := map[string]componenttest.Manifest{}
+	for _, mf := range ms {
+		byName[mf.Kind+"/"+mf.Name] = mf
+	}
+	return m.Resources(), byName
+}
+
+// field walks obj along map keys and array indexes; nil where the path ends.
+func field(obj any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, _ := obj.(map[string]any)
+			obj = m[k]
+		case int:
+			a, _ := obj.([]any)
+			if k >= len(a) {
+				return nil
+			}
+			obj = a[k]
+		}
+	}
+	return obj
+}
+
+// rules renders a NetworkPolicy's rules of dir ("ingress" or "egress") as
+// "app:port,port" ("*" for any address).
+func rules(np componenttest.Manifest, dir, peer string) []string {
+	var out []string
+	list, _ := field(np.Object, "spec", dir).([]any)
+	for _, r := range list {
+		app := fmt.Sprint(field(r, peer, 0, "podSelector", "matchLabels", "app.kubernetes.io/name"))
+		if field(r, peer) == nil {
+			app = "*"
+		}
+		var ports []string
+		ps, _ := field(r, "ports").([]any)
+		for _, p := range ps {
+			ports = append(ports, fmt.Sprintf("%v %v", field(p, "protocol"), field(p, "port")))
+		}
+		out = append(out, app+":"+strings.Join(ports, ","))
+	}
+	return out
+}
+
+func TestSettings(t *testing.T) {
+	base := map[string]any{
+		"SENDER_ADMIN_LISTEN": ":9103", "SENDER_KAFKA_BROKERS": bootstrap, "SENDER_KAFKA_TOPIC": "readings",
+		"SENDER_KAFKA_GROUP": "smartx-sender", "SENDER_DEAD_LETTER_TOPIC": "readings.dead",
+		"SENDER_INFLUX_URL": influxURL, "SENDER_INFLUX_ORG": "smartx", "SENDER_INFLUX_BUCKET": "Sensordata",
+		"SENDER_INFLUX_TOKEN_FILE": "/var/run/secrets/smartx/influxdb/token", "SENDER_LOG_LEVEL": "info",
+	}
+	with := func(extra map[string]any) map[string]any {
+		out := map[string]any{}
+		for k, v := range base {
+			out[k] = v
+		}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		mutate  func(*sender.Args)
+		env     map[string]any
+		secrets []string // Secrets mounted, in volume order
+	}{
+		{"defaults", func(*sender.Args) {}, base, []string{"influxdb-token"}},
+		{
+			"weather", func(a *sender.Args) {
+				a.Location, a.WeatherProvider, a.LogLevel = "Gwangju", "owm", "debug"
+				a.OWMAPIKey = pulumi.ToSecret(pulumi.String(owmKey)).(pulumi.StringOutput)
+			},
+			with(map[string]any{
+				"SENDER_LOCATION": "Gwangju", "SENDER_WEATHER_PROVIDER": "owm", "SENDER_LOG_LEVEL": "debug",
+				"SENDER_OWM_API_KEY_FILE": "/var/run/secrets/smartx/weather/owm-api-key",
+			}),
+			[]string{"influxdb-token", "sender-weather"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := validArgs()
+			tc.mutate(args)
+			_, m := declare(t, "sender", args)
+			if got := field(m["ConfigMap/sender-env"].Object, "data"); !reflect.DeepEqual(got, tc.env) {
+				t.Errorf("env\n got %v\nwant %v", got, tc.env)
+			}
+			pod := field(m["Deployment/sender"].Object, "spec", "template", "spec")
+			var secrets []string
+			for _, v := range field(pod, "volumes").([]any) {
+				if s := field(v, "secret", "secretName"); s != nil {
+					secrets = append(secrets, fmt.Sprint(s))
+				}
+			}
+			if !reflect.DeepEqual(secrets, tc.secrets) {
+				t.Errorf("secret volumes %v, want %v", secrets, tc.secrets)
+			}
+			if _, ok := m["Secret/sender-weather"]; ok != (len(tc.secrets) == 2) {
+				t.Errorf("weather Secret declared: %v", ok)
+			}
+			if got := field(m["Service/sender"].Object, "spec", "ports", 0, "port"); got != int64(sender.AdminPort) {
+				t.Errorf("service port %v, want %d", got, sender.AdminPort)
+			}
+			np := m["NetworkPolicy/sender"]
+			if got := rules(np, "ingress", "from"); got != nil {
+				t.Errorf("ingress %v, want none", got)
+			}
+			want := []string{"*:TCP 53,UDP 53", "kafka:TCP 9092", "influxdb:TCP 8086", "*:TCP 443"}
+			if got := rules(np, "egress", "to"); !reflect.DeepEqual(got, want) {
+				t.Errorf("egress %v, want %v", got, want)
+			}
+			if got := field(pod, "nodeSelector", "smartx.io/role"); got != "tower" {
+				t.Errorf("placed on role %v, want tower", got)
+			}
+		})
+	}
+}
+
+// The weather API key reaches Kubernetes only in the sender's Secret, marked secret.
+func TestAPIKeyOnlyInSecret(t *testing.T) {
+	args := validArgs()
+	args.OWMAPIKey = pulumi.ToSecret(pulumi.String(owmKey)).(pulumi.StringOutput)
+	rs, m := declare(t, "sender", args)
+	for _, r := range rs {
+		pulumitest.Strings(resource.NewObjectProperty(r.Inputs), func(s string, secret bool) {
+			if strings.Contains(s, owmKey) && (r.Type != "kubernetes:core/v1:Secret" || !secret) {
+				t.Errorf("%s holds the API key (marked secret: %v)", r.Key(), secret)
+			}
+		})
+	}
+	if got := field(m["Secret/sender-weather"].Object, "stringData", "owm-api-key"); got != owmKey {
+		t.Errorf("weather Secret holds %v", got)
+	}
+}
+
+// Every child is parented to the component and named from its name; the
+// Kubernetes objects keep ObjectName.
+func TestChildrenNamedFromName(t *testing.T) {
+	args := validArgs()
+	args.ObjectName = "sender"
+	args.OWMAPIKey = pulumi.ToSecret(pulumi.String(owmKey)).(pulumi.StringOutput)
+	rs, m := declare(t, "se-sender", args)
+	comp, err := pulumitest.Find(rs, sender.TypeToken, "se-sender")
+	if err != nil {
+		t.Fatal(err)
+	}
+	children := 0
+	for _, r := range rs {
+		if r.Type == "pulumi:providers:kubernetes" || r.Key() == comp.Key() {
+			continue
+		}
+		if !strings.HasPrefix(r.Name, "se-sender") {
+			t.Errorf("%s is not named from the component's name", r.Key())
+		}
+		p, ok := pulumitest.ParentOf(rs, r)
+		for ok && p.Key() != comp.Key() {
+			p, ok = pulumitest.ParentOf(rs, p)
+		}
+		if !ok {
+			t.Errorf("%s is outside the component", r.Key())
+		}
+		children++
+	}
+	if children == 0 {
+		t.Fatal("no children")
+	}
+	for _, want := range []string{"Deployment/sender", "Service/sender", "Secret/sender-weather", "ConfigMap/sender-env"} {
+		if _, ok := m[want]; !ok {
+			t.Errorf("no %s", want)
+		}
+	}
+}
+
+func TestInvalidArgsNameTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*sender.Args)
+		key    string
+	}{
+		{"no namespace", func(a *sender.Args) { a.Namespace = "" }, "Namespace"},
+		{"no image", func(a *sender.Args) { a.Image = "" }, "Image"},
+		{"no kafka", func(a *sender.Args) { a.KafkaBootstrap = "" }, "KafkaBootstrap"},
+		{"no topic", func(a *sender.Args) { a.Topic = "" }, "Topic"},
+		{"no dead letters", func(a *sender.Args) { a.DeadLetterTopic = "" }, "DeadLetterTopic"},
+		{"no influxdb", func(a *sender.Args) { a.InfluxURL = "" }, "InfluxURL"},
+		{"no org", func(a *sender.Args) { a.InfluxOrg = "" }, "InfluxOrg"},
+		{"no bucket", func(a *sender.Args) { a.InfluxBucket = "" }, "InfluxBucket"},
+		{"no token", func(a *sender.Args) { a.InfluxTokenSecret = "" }, "InfluxTokenSecret"},
+		// Several missing: always the first in declaration order.
+		{"nothing", func(a *sender.Args) { *a = sender.Args{} }, "Namespace"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := validArgs()
+			tc.mutate(args)
+			_, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+				_, err := sender.New(ctx, "sender", args)
+				return err
+			})
+			if err == nil || !strings.Contains(err.Error(), tc.key+" is required") {
+				t.Fatalf("err = %v, want one naming %s", err, tc.key)
+			}
+		})
+	}
+}

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"go/parser"
+	"go/token"
+	"io"
+	"maps"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// modPkg is what the dependency rules read of one package of the module: its path and
+// the module's packages it imports, both relative to the module ("infra/cloudinit").
+type modPkg struct {
+	Path string
+	// Imports by kind: "imports", "test imports" (the package's _test files),
+	// "xtest imports" (package x_test) and "build-tagged imports" (files this
+	// platform's build constraints leave out).
+	Imports map[string][]string
+}
+
+// depRule is one rule of the layout. From selects the packages it constrains; Allow,
+// when not nil, lists the only packages of ours they may import; Deny lists those
+// they must not; NotBoth are two trees no package may import both of.
+type depRule struct {
+	Name    string
+	From    string
+	Except  string // packages of From the rule leaves out
+	Allow   []string
+	Deny    []string
+	NotBoth [2]string
+}
+
+// layoutRules is the dependency rule of the repository (see README.md's folder table):
+// the device and the functions are independent programs that share only the reading
+// contract, the components know the functions only by image and settings, infra knows
+// only the cluster, and stacks composes infra and components.
+var layoutRules = []depRule{
+	{Name: "device needs only itself and the reading contract", From: "device/...", Allow: []string{"device/...", "functions/reading"}},
+	{Name: "functions know nothing of their deployment", From: "functions/...", Deny: []string{"components/...", "infra/...", "stacks/..."}},
+	{Name: "components know the functions by image and config only", From: "components/...", Deny: []string{"functions/...", "infra/...", "stacks/..."}},
+	{Name: "infra knows only the cluster", From: "infra/...", Deny: []string{"components/...", "functions/...", "stacks/...", "device/..."}},
+	{Name: "the reading contract stands alone", From: "functions/reading", Allow: []string{}},
+	{Name: "the mock engine is neutral", From: "internal/pulumitest", Allow: []string{}},
+	{Name: "only stacks composes infra and components", From: "...", Except: "stacks/...", NotBoth: [2]string{"infra/...", "components/..."}},
+}
+
+// match reports whether path is pattern, or under it when pattern ends in "/..."
+// ("..." alone matches everything).
+func match(pattern, path string) bool {
+	if pattern == "..." {
+		return true
+	}
+	if tree, ok := strings.CutSuffix(pattern, "/..."); ok {
+		return path == tree || strings.HasPrefix(path, tree+"/")
+	}
+	return path == pattern
+}
+
+func matchAny(patterns []string, path string) bool {
+	return slices.ContainsFunc(patterns, func(p string) bool { return match(p, path) })
+}
+
+// checkLayout returns one message per import that breaks a rule, naming the rule, the
+// package and the import.
+func checkLayout(rules []depRule, pkgs []modPkg) []string {
+	var out []string
+	for _, r := range rules {
+		for _, p := range pkgs {
+			if !match(r.From, p.Path) || r.Except != "" && match(r.Except, p.Path) {
+				continue
+			}
+			hits := [2]string{}
+			for _, kind := range slices.Sorted(maps.Keys(p.Imports)) {
+				for _, imp := range p.Imports[kind] {
+					if imp == p.Path {
+						continue // an external test package imports its package
+					}
+					if r.Allow != nil && !matchAny(r.Allow, imp) || matchAny(r.Deny, imp) {
+						out = append(out, fmt.Sprintf("%s: %s %s %s", r.Name, p.Path, kind, imp))
+					}
+					for i, tree := range r.NotBoth {
+						if tree != "" && match(tree, imp) && hits[i] == "" {
+							hits[i] = kind + " " + imp
+						}
+					}
+				}
+			}
+			if hits[0] != "" && hits[1] != "" {
+				out = append(out, fmt.Sprintf("%s: %s %s and %s", r.Name, p.Path, hits[0], hits[1]))
+			}
+		}
+	}
+	return out
+}
+
+// listModule runs go list over the module at dir (no compile) and returns its packages
+// with their imports of the module, tests included.
+func listModule(t *testing.T, dir string) []modPkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Dir,Module,Error,Imports,TestImports,XTestImports,IgnoredGoFiles", "./...")
+	cmd.Dir = dir
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []modPkg
+	dec := json.NewDecoder(stdout)
+	for {
+		var p struct {
+			ImportPath, Dir                                    string
+			Module                                             *struct{ Path string }
+			Error                                              *struct{ Err string }
+			Imports, TestImports, XTestImports, IgnoredGoFiles []string
+		}
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("go list output: %v", err)
+		}
+		if p.Error != nil {
+			t.Errorf("go list %s: %s", p.ImportPath, p.Error.Err)
+		}
+		if p.Module == nil {
+			t.Fatalf("go list %s: not in a module", p.ImportPath)
+		}
+		prefix := p.Module.Path + "/"
+		ours := func(imports []string) []string {
+			var out []string
+			for _, imp := range imports {
+				if rel, ok := strings.CutPrefix(imp, prefix); ok {
+					out = append(out, rel)
+				}
+			}
+			return out
+		}
+		path, _ := strings.CutPrefix(p.ImportPath, prefix)
+		mp := modPkg{Path: path, Imports: map[string][]string{
+			"imports": ours(p.Imports), "test imports": ours(p.TestImports), "xtest imports": ours(p.XTestImports),
+		}}
+		// A file for another platform (device/sensor's DHT22 driver) must keep the rules too.
+		for _, f := range p.IgnoredGoFiles {
+			file, err := parser.ParseFile(token.NewFileSet(), filepath.Join(p.Dir, f), nil, parser.ImportsOnly)
+			if err != nil {
+				t.Errorf("%s: %v", f, err)
+				continue
+			}
+			var imports []string
+			for _, s := range file.Imports {
+				v, _ := strconv.Unquote(s.Path.Value)
+				imports = append(imports, v)
+			}
+			mp.Imports["build-tagged imports"] = append(mp.Imports["build-tagged imports"], ours(imports)...)
+		}
+		pkgs = append(pkgs, mp)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	return pkgs
+}
+
+// TestDependencyRules checks the layout's dependency rules over every package of the
+// module, tests included, with go list only (nothing is compiled).
+func TestDependencyRules(t *testing.T) {
+	pkgs := listModule(t, "..")
+	// The rules would hold vacuously over a listing that missed the trees.
+	for _, tree := range []string{"device/...", "functions/...", "functions/reading", "components/...", "infra/...", "internal/pulumitest", "stacks/..."} {
+		if !slices.ContainsFunc(pkgs, func(p modPkg) bool { return match(tree, p.Path) }) {
+			t.Errorf("go list found no package in %s", tree)
+		}
+	}
+	for _, v := range checkLayout(layoutRules, pkgs) {
+		t.Error(v)
+	}
+}
+
+// The checker reports what breaks a rule, and nothing else.
+func TestDependencyRulesReportViolations(t *testing.T) {
+	pkg := func(path string, kind string, imports ...string) modPkg {
+		return modPkg{Path: path, Imports: map[string][]string{kind: imports}}
+	}
+	for _, tc := range []struct {
+		name string
+		pkgs []modPkg
+		want []string
+	}{
+		{
+			name: "the layout as meant",
+			pkgs: []modPkg{
+				pkg("device/firmware", "imports", "device/queue", "functions/reading"),
+				pkg("functions/reading", "xtest imports", "functions/reading"),
+				pkg("components/smartenergy", "test imports", "components/workload", "internal/pulumitest"),
+				pkg("infra", "xtest imports", "infra/infratest", "internal/pulumitest"),
+				pkg("stacks", "test imports", "infra", "components/workload", "stacks/program"),
+			},
+		},
+		{
+			name: "device imports a function",
+			pkgs: []modPkg{pkg("device/firmware", "imports", "functions/hubbridge/outbox")},
+			want: []string{"device needs only itself and the reading contract: device/firmware imports functions/hubbridge/outbox"},
+		},
+		{
+			name: "a function's test imports a component",
+			pkgs: []modPkg{pkg("functions/sender", "xtest imports", "components/sender")},
+			want: []string{"functions know nothing of their deployment: functions/sender xtest imports components/sender"},
+		},
+		{
+			name: "infra's test imports components",
+			pkgs: []modPkg{pkg("infra", "xtest imports", "components/workload")},
+			want: []string{"infra knows only the cluster: infra xtest imports components/workload"},
+		},
+		{
+			name: "a component imports a function",
+			pkgs: []modPkg{pkg("components/hubbridge", "imports", "functions/reading")},
+			want: []string{"components know the functions by image and config only: components/hubbridge imports functions/reading"},
+		},
+		{
+			name: "the contract imports a helper",
+			pkgs: []modPkg{pkg("functions/reading", "test imports", "functions/testbed/fleet")},
+			want: []string{"the reading contract stands alone: functions/reading test imports functions/testbed/fleet"},
+		},
+		{
+			name: "the mock engine imports a component",
+			pkgs: []modPkg{pkg("internal/pulumitest", "imports", "components/componenttest")},
+			want: []string{"the mock engine is neutral: internal/pulumitest imports components/componenttest"},
+		},
+		{
+			name: "a new tree composes infra and components",
+			pkgs: []modPkg{{Path: "tools/deploy", Imports: map[string][]string{"imports": {"infra"}, "test imports": {"components/kafka"}}}},
+			want: []string{"only stacks composes infra and components: tools/deploy imports infra and test imports components/kafka"},
+		},
+		{
+			name: "a file for another platform",
+			pkgs: []modPkg{pkg("device/sensor", "build-tagged imports", "infra/cloudinit")},
+			want: []string{"device needs only itself and the reading contract: device/sensor build-tagged imports infra/cloudinit"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := checkLayout(layoutRules, tc.pkgs); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
