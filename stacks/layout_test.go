@@ -31,12 +31,17 @@ type modPkg struct {
 // when not nil, lists the only packages of ours they may import; Deny lists those
 // they must not; NotBoth are two trees no package may import both of.
 type depRule struct {
-	Name    string
-	From    string
-	Except  string // packages of From the rule leaves out
-	Allow   []string
-	Deny    []string
-	NotBoth [2]string
+	Name   string
+	From   string
+	Except []string // packages of From the rule leaves out
+	// Kinds limits the rule to these kinds of imports (nil: all of them).
+	Kinds []string
+	// ShippedOnly leaves out test helper packages, named "...test" by Go's habit
+	// (servertest, sendertest), which only tests import.
+	ShippedOnly bool
+	Allow       []string
+	Deny        []string
+	NotBoth     [2]string
 }
 
 // layoutRules is the dependency rule of the repository (see README.md's folder table):
@@ -50,7 +55,13 @@ var layoutRules = []depRule{
 	{Name: "infra knows only the cluster", From: "infra/...", Deny: []string{"components/...", "functions/...", "stacks/...", "device/..."}},
 	{Name: "the reading contract stands alone", From: "functions/reading", Allow: []string{}},
 	{Name: "the mock engine is neutral", From: "internal/pulumitest", Allow: []string{}},
-	{Name: "only stacks composes infra and components", From: "...", Except: "stacks/...", NotBoth: [2]string{"infra/...", "components/..."}},
+	{Name: "only stacks composes infra and components", From: "...", Except: []string{"stacks/..."}, NotBoth: [2]string{"infra/...", "components/..."}},
+	{
+		Name: "what ships in an image links no test bed or dev tool", From: "functions/...",
+		Except: []string{"functions/testbed/...", "functions/devtools/...", "functions/e2e"},
+		Kinds:  []string{"imports", "build-tagged imports"}, ShippedOnly: true,
+		Deny: []string{"functions/testbed/...", "functions/devtools/..."},
+	},
 }
 
 // match reports whether path is pattern, or under it when pattern ends in "/..."
@@ -75,11 +86,14 @@ func checkLayout(rules []depRule, pkgs []modPkg) []string {
 	var out []string
 	for _, r := range rules {
 		for _, p := range pkgs {
-			if !match(r.From, p.Path) || r.Except != "" && match(r.Except, p.Path) {
+			if !match(r.From, p.Path) || matchAny(r.Except, p.Path) || r.ShippedOnly && strings.HasSuffix(p.Path, "test") {
 				continue
 			}
 			hits := [2]string{}
 			for _, kind := range slices.Sorted(maps.Keys(p.Imports)) {
+				if r.Kinds != nil && !slices.Contains(r.Kinds, kind) {
+					continue
+				}
 				for _, imp := range p.Imports[kind] {
 					if imp == p.Path {
 						continue // an external test package imports its package
@@ -206,7 +220,15 @@ func TestDependencyRulesReportViolations(t *testing.T) {
 				pkg("components/smartenergy", "test imports", "components/workload", "internal/pulumitest"),
 				pkg("infra", "xtest imports", "infra/infratest", "internal/pulumitest"),
 				pkg("stacks", "test imports", "infra", "components/workload", "stacks/program"),
+				pkg("functions/hubbridge/outbox", "test imports", "functions/testbed/servers/servertest"),
+				pkg("functions/devtools/demo", "imports", "functions/testbed/localrun"),
+				pkg("functions/sender/internal/sendertest", "imports", "functions/testbed/servers"),
 			},
+		},
+		{
+			name: "a shipped function links the test bed",
+			pkgs: []modPkg{pkg("functions/sender/wiring", "imports", "functions/testbed/promscrape")},
+			want: []string{"what ships in an image links no test bed or dev tool: functions/sender/wiring imports functions/testbed/promscrape"},
 		},
 		{
 			name: "device imports a function",
