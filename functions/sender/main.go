@@ -3,6 +3,9 @@
 // InfluxDB, committing offsets only after the write. Every setting is a flag and a
 // SENDER_* environment variable: run with --help to list them. See package wiring for
 // the assembly and package consume for the delivery guarantees.
+//
+// `sender replay` is the operator's command that puts dead letters back on the readings
+// topic once what made them fail is fixed (package replay; `sender replay --help`).
 package main
 
 import (
@@ -14,6 +17,7 @@ import (
 	"os"
 
 	"github.com/smartx-team/overcloud/functions/internal/service"
+	"github.com/smartx-team/overcloud/functions/sender/replay"
 	"github.com/smartx-team/overcloud/functions/sender/wiring"
 )
 
@@ -29,6 +33,9 @@ func main() {
 // exit code: 0 after a clean stop or --help, 2 for bad settings (with a message naming
 // the setting on stderr), 1 when a part fails.
 func run(ctx context.Context, args []string, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "replay" {
+		return replay.Command(ctx, args[1:], os.Stdout, stderr)
+	}
 	cfg, err := wiring.ParseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0

@@ -305,6 +305,10 @@ func TestBinaryConfigAndHelp(t *testing.T) {
 		{"owm without key", nil, []string{"SENDER_WEATHER_PROVIDER=owm"}, 2, "SENDER_OWM_API_KEY"},
 		{"bad influx url", []string{"--influx-url", "influx:8086"}, nil, 2, "SENDER_INFLUX_URL"},
 		{"stray argument", []string{"extra"}, nil, 2, "unexpected argument"},
+		{"help names the replay", []string{"--help"}, nil, 0, "sender replay --help"},
+		{"replay help", []string{"replay", "--help"}, nil, 0, "--dry-run"},
+		{"replay bad reason", []string{"replay", "--reason", "lost"}, nil, 2, `--reason "lost"`},
+		{"replay without kafka", []string{"replay", "--kafka-brokers", "127.0.0.1:1"}, nil, 1, "sender replay:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -75,6 +75,9 @@ const (
 	ReasonRejected  = "rejected"      // InfluxDB refused the point (e.g. field type conflict)
 )
 
+// Reasons lists every dead-letter reason.
+var Reasons = []string{ReasonMalformed, ReasonInvalid, ReasonTooLarge, ReasonVersion, ReasonRejected}
+
 // Headers a dead letter carries besides the original message's own.
 const (
 	HeaderReason    = "dead-letter-reason"

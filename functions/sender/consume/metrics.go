@@ -58,7 +58,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, err
 		}
 	}
-	for _, r := range []string{ReasonMalformed, ReasonInvalid, ReasonTooLarge, ReasonVersion, ReasonRejected} {
+	for _, r := range Reasons {
 		m.deadLettered.WithLabelValues(r)
 	}
 	return m, nil

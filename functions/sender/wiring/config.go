@@ -84,7 +84,8 @@ func Defaults() Config {
 // an error naming the setting for a malformed value. It does not Validate.
 func ParseFlags(args []string, out io.Writer) (Config, error) {
 	c := Defaults()
-	fs := service.NewFlags("sender", "Consumes readings from Kafka, adds the outside weather and writes them to InfluxDB.")
+	fs := service.NewFlags("sender", "Consumes readings from Kafka, adds the outside weather and writes them to InfluxDB.\n\n"+
+		"`sender replay` puts dead letters back on the readings topic: see `sender replay --help`.")
 	fs.SetOutput(out)
 	var after []func() // copy parsed values into c
 	str := func(p *string, name, env, usage string) {
