@@ -64,49 +64,9 @@ func TestKilledMidBatchStoresEverythingOnce(t *testing.T) {
 	rs := sendertest.Readings(60000, 50, 1_763_700_000_000_000_000)
 	sendertest.Produce(t, k.Addr, sendertest.Topic, sendertest.Messages(t, rs)...)
 
-	port, err := servers.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := fmt.Sprintf("http://127.0.0.1:%d", port)
-	var logs sendertest.LogBuffer
-	p := servers.NewProc("sender", []string{bin}, []string{
-		"SENDER_KAFKA_BROKERS=" + k.Addr,
-		"SENDER_INFLUX_URL=" + in.URL,
-		"SENDER_INFLUX_TOKEN=" + in.Token,
-		"SENDER_INFLUX_ORG=" + in.Org,
-		"SENDER_INFLUX_BUCKET=" + in.Bucket,
-		"SENDER_BATCH_SIZE=10000",
-		"SENDER_OWM_URL=" + owm.URL,
-		"SENDER_OWM_API_KEY=" + key,
-		fmt.Sprintf("SENDER_ADMIN_LISTEN=127.0.0.1:%d", port),
-	}, func(ctx context.Context) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, admin+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %d", resp.StatusCode)
-		}
-		return nil
-	}, &logs)
-	t.Cleanup(func() {
-		_ = p.Stop()
-		if t.Failed() || os.Getenv("SENDER_TEST_SHOW_LOG") != "" {
-			t.Logf("sender log:\n%s", logs.String())
-		}
-	})
-	start := func() {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), sendertest.Wait)
-		defer cancel()
-		if err := p.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	start()
+	p := startSenderProc(t, bin, k, in, "SENDER_BATCH_SIZE=10000", "SENDER_OWM_URL="+owm.URL, "SENDER_OWM_API_KEY="+key)
+	admin := p.admin
+	p.start(t)
 	// Kill it once it has stored a batch and is busy with the next ones.
 	sendertest.WaitFor(t, "a first batch stored", func() (bool, string) {
 		n, err := metric(admin, "sender_written_total")
@@ -121,7 +81,7 @@ func TestKilledMidBatchStoresEverythingOnce(t *testing.T) {
 	}
 	t.Logf("killed with %d of %d committed", committed, len(rs))
 
-	start()
+	p.start(t)
 	sendertest.WaitFor(t, "every reading committed after the restart", func() (bool, string) {
 		n := sendertest.Committed(t, k.Addr, "smartx-sender", sendertest.Topic, partitions)
 		return n == int64(len(rs)), fmt.Sprint(n, " committed")
@@ -135,10 +95,10 @@ func TestKilledMidBatchStoresEverythingOnce(t *testing.T) {
 	if err := p.Stop(); err != nil {
 		t.Errorf("SIGTERM stop: %v", err)
 	}
-	if strings.Contains(logs.String(), key) {
+	if strings.Contains(p.logs.String(), key) {
 		t.Errorf("the log shows the API key")
 	}
-	checkStartLine(t, logs.String())
+	checkStartLine(t, p.logs.String())
 }
 
 // The sender as its own process gets SIGTERM while it works through a large backlog:
@@ -153,35 +113,9 @@ func TestSIGTERMMidBatchCommitsWhatItStored(t *testing.T) {
 	in := servertest.Influx(t)
 	rs := sendertest.Readings(60000, 50, 1_763_700_000_000_000_000)
 	sendertest.Produce(t, k.Addr, sendertest.Topic, sendertest.Messages(t, rs)...)
-	port, err := servers.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := fmt.Sprintf("http://127.0.0.1:%d", port)
-	var logs sendertest.LogBuffer
-	p := servers.NewProc("sender", []string{bin}, []string{
-		"SENDER_KAFKA_BROKERS=" + k.Addr, "SENDER_INFLUX_URL=" + in.URL, "SENDER_INFLUX_TOKEN=" + in.Token,
-		"SENDER_INFLUX_ORG=" + in.Org, "SENDER_INFLUX_BUCKET=" + in.Bucket, "SENDER_BATCH_SIZE=5000",
-		"SENDER_WEATHER_PROVIDER=none", fmt.Sprintf("SENDER_ADMIN_LISTEN=127.0.0.1:%d", port),
-	}, func(ctx context.Context) error {
-		_, err := metric(admin, "sender_consumed_total")
-		return err
-	}, &logs)
-	t.Cleanup(func() {
-		_ = p.Stop()
-		if t.Failed() {
-			t.Logf("sender log:\n%s", logs.String())
-		}
-	})
-	start := func() {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), sendertest.Wait)
-		defer cancel()
-		if err := p.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	start()
+	p := startSenderProc(t, bin, k, in, "SENDER_BATCH_SIZE=5000", "SENDER_WEATHER_PROVIDER=none")
+	admin := p.admin
+	p.start(t)
 	sendertest.WaitFor(t, "a first batch stored", func() (bool, string) {
 		n, err := metric(admin, "sender_written_total")
 		return n > 0, fmt.Sprint(n, err)
@@ -226,7 +160,7 @@ func TestSIGTERMMidBatchCommitsWhatItStored(t *testing.T) {
 		}
 	}
 
-	start()
+	p.start(t)
 	sendertest.WaitFor(t, "every reading committed after the restart", func() (bool, string) {
 		n := sendertest.Committed(t, k.Addr, "smartx-sender", sendertest.Topic, partitions)
 		return n == int64(len(rs)), fmt.Sprint(n, " committed")
@@ -269,6 +203,57 @@ func committedReadings(t *testing.T, addr string, partitions int) map[string]boo
 		t.Fatalf("%d readings below committed offsets summing to %d", len(out), total)
 	}
 	return out
+}
+
+// senderProc is the sender binary as its own process, pointed at the servers on a
+// free admin port, ready once its /readyz answers 200; it is stopped when the test ends
+// and its log shown if the test failed.
+type senderProc struct {
+	*servers.Proc
+	admin string
+	logs  *sendertest.LogBuffer
+}
+
+func startSenderProc(t *testing.T, bin string, k *servers.Kafka, in *servers.Influx, env ...string) *senderProc {
+	t.Helper()
+	port, err := servers.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &senderProc{admin: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &sendertest.LogBuffer{}}
+	p.Proc = servers.NewProc("sender", []string{bin}, append([]string{
+		"SENDER_KAFKA_BROKERS=" + k.Addr, "SENDER_INFLUX_URL=" + in.URL, "SENDER_INFLUX_TOKEN=" + in.Token,
+		"SENDER_INFLUX_ORG=" + in.Org, "SENDER_INFLUX_BUCKET=" + in.Bucket,
+		fmt.Sprintf("SENDER_ADMIN_LISTEN=127.0.0.1:%d", port),
+	}, env...), func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.admin+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz: %d", resp.StatusCode)
+		}
+		return nil
+	}, p.logs)
+	t.Cleanup(func() {
+		_ = p.Stop()
+		if t.Failed() || os.Getenv("SENDER_TEST_SHOW_LOG") != "" {
+			t.Logf("sender log:\n%s", p.logs.String())
+		}
+	})
+	return p
+}
+
+// start starts (or restarts) the process and waits until it is ready.
+func (p *senderProc) start(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), sendertest.Wait)
+	defer cancel()
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // checkStartLine wants the first line the sender logs to be its JSON start line.
@@ -329,22 +314,8 @@ func TestBinaryConfigAndHelp(t *testing.T) {
 	}
 }
 
-// testServers are the real Kafka and InfluxDB of one in-process run.
-type testServers struct {
-	kafka  *servers.Kafka
-	influx *servers.Influx
-}
-
-func startServers(t testing.TB, partitions int) testServers {
-	t.Helper()
-	return testServers{
-		kafka:  servertest.KafkaWith(t, servers.KafkaOptions{Topics: []string{sendertest.Topic, sendertest.DeadTopic}, Partitions: partitions}),
-		influx: servertest.Influx(t),
-	}
-}
-
-// args are the flags that point the sender at the servers, on a free admin port.
-func (s testServers) args(t testing.TB) ([]string, string) {
+// serverArgs are the flags that point the sender at the servers, on a free admin port.
+func serverArgs(t testing.TB, s sendertest.Servers) ([]string, string) {
 	t.Helper()
 	port, err := servers.FreePort()
 	if err != nil {
@@ -352,8 +323,8 @@ func (s testServers) args(t testing.TB) ([]string, string) {
 	}
 	admin := fmt.Sprintf("127.0.0.1:%d", port)
 	return []string{
-		"--kafka-brokers", s.kafka.Addr, "--influx-url", s.influx.URL, "--influx-token", s.influx.Token,
-		"--influx-org", s.influx.Org, "--influx-bucket", s.influx.Bucket, "--admin-listen", admin,
+		"--kafka-brokers", s.Kafka.Addr, "--influx-url", s.Influx.URL, "--influx-token", s.Influx.Token,
+		"--influx-org", s.Influx.Org, "--influx-bucket", s.Influx.Bucket, "--admin-listen", admin,
 	}, "http://" + admin
 }
 
@@ -363,14 +334,14 @@ func (s testServers) args(t testing.TB) ([]string, string) {
 // request fails with it (the URL carries it).
 func TestMainInProcess(t *testing.T) {
 	t.Parallel()
-	srv := startServers(t, 2)
+	srv := sendertest.StartServers(t, 2)
 	owm := sendertest.NewOWM(t, "the-right-key")
 	const wrongKey = "wrong-key-7c41e9"
 	keyFile := filepath.Join(t.TempDir(), "owm-key")
 	if err := os.WriteFile(keyFile, []byte(wrongKey+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	args, admin := srv.args(t)
+	args, admin := serverArgs(t, srv)
 	args = append(args, "--owm-api-key-file", keyFile, "--owm-url", owm.URL, "--weather-ttl", "2s", "--batch-size", "300")
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "sender.log"))
 	if err != nil {
@@ -391,12 +362,12 @@ func TestMainInProcess(t *testing.T) {
 	})
 
 	rs := sendertest.Readings(1500, 6, 1_763_700_000_000_000_000)
-	sendertest.Produce(t, srv.kafka.Addr, sendertest.Topic, sendertest.Messages(t, rs)...)
+	sendertest.Produce(t, srv.Kafka.Addr, sendertest.Topic, sendertest.Messages(t, rs)...)
 	sendertest.WaitFor(t, "every reading committed", func() (bool, string) {
-		n := sendertest.Committed(t, srv.kafka.Addr, "smartx-sender", sendertest.Topic, 2)
+		n := sendertest.Committed(t, srv.Kafka.Addr, "smartx-sender", sendertest.Topic, 2)
 		return n == int64(len(rs)), fmt.Sprint(n, " committed")
 	})
-	sendertest.CheckStored(t, srv.influx, rs, "Gwangju")
+	sendertest.CheckStored(t, srv.Influx, rs, "Gwangju")
 	if owm.Calls() == 0 {
 		t.Fatal("the sender never asked for the weather")
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/smartx-team/overcloud/functions/sender/internal/sendertest"
 	"github.com/smartx-team/overcloud/functions/testbed/promscrape"
-	"github.com/smartx-team/overcloud/functions/testbed/servers"
 	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
@@ -20,32 +19,18 @@ const base = int64(1_763_700_000_000_000_000)
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// testServers are the real Kafka and InfluxDB of one test.
-type testServers struct {
-	kafka  *servers.Kafka
-	influx *servers.Influx
-}
-
-func startServers(t testing.TB, partitions int) testServers {
-	t.Helper()
-	return testServers{
-		kafka:  servertest.KafkaWith(t, servers.KafkaOptions{Topics: []string{sendertest.Topic, sendertest.DeadTopic}, Partitions: partitions}),
-		influx: servertest.Influx(t),
-	}
-}
-
 // BenchmarkSender measures the sender alone, in-process against the real servers:
 // b.N readings are put on Kafka first; the time from the sender joining its group to
 // its last commit gives readings/s. Each round starts fresh servers, so give a count:
 //
 //	go test -run '^$' -bench Sender -benchtime 200000x ./functions/sender/wiring/
 func BenchmarkSender(b *testing.B) {
-	srv := startServers(b, 6)
+	srv := sendertest.StartServers(b, 6)
 	rs := sendertest.Readings(b.N, 100, base)
-	sendertest.Produce(b, srv.kafka.Addr, sendertest.Topic, sendertest.Messages(b, rs)...)
+	sendertest.Produce(b, srv.Kafka.Addr, sendertest.Topic, sendertest.Messages(b, rs)...)
 	cfg := Defaults()
-	cfg.KafkaBrokers, cfg.InfluxURL, cfg.InfluxToken = srv.kafka.Addr, srv.influx.URL, srv.influx.Token
-	cfg.InfluxOrg, cfg.InfluxBucket, cfg.WeatherProvider = srv.influx.Org, srv.influx.Bucket, ProviderNone
+	cfg.KafkaBrokers, cfg.InfluxURL, cfg.InfluxToken = srv.Kafka.Addr, srv.Influx.URL, srv.Influx.Token
+	cfg.InfluxOrg, cfg.InfluxBucket, cfg.WeatherProvider = srv.Influx.Org, srv.Influx.Bucket, ProviderNone
 
 	s, err := New(cfg, discard(), nil)
 	if err != nil {
@@ -62,7 +47,7 @@ func BenchmarkSender(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	sendertest.WaitFor(b, "every reading committed", func() (bool, string) {
-		n := sendertest.Committed(b, srv.kafka.Addr, cfg.KafkaGroup, cfg.KafkaTopic, 6)
+		n := sendertest.Committed(b, srv.Kafka.Addr, cfg.KafkaGroup, cfg.KafkaTopic, 6)
 		return n == int64(len(rs)), fmt.Sprint(n, " committed")
 	})
 	elapsed := time.Since(start)
@@ -78,12 +63,12 @@ func BenchmarkSender(b *testing.B) {
 // committed: everything before the sender runs, nothing once it has caught up.
 func TestConsumerLag(t *testing.T) {
 	t.Parallel()
-	srv := startServers(t, 3)
+	srv := sendertest.StartServers(t, 3)
 	rs := sendertest.Readings(600, 12, base)
-	sendertest.Produce(t, srv.kafka.Addr, sendertest.Topic, sendertest.Messages(t, rs)...)
+	sendertest.Produce(t, srv.Kafka.Addr, sendertest.Topic, sendertest.Messages(t, rs)...)
 	cfg := Defaults()
-	cfg.KafkaBrokers, cfg.InfluxURL, cfg.InfluxToken = srv.kafka.Addr, srv.influx.URL, srv.influx.Token
-	cfg.InfluxOrg, cfg.InfluxBucket, cfg.WeatherProvider = srv.influx.Org, srv.influx.Bucket, ProviderNone
+	cfg.KafkaBrokers, cfg.InfluxURL, cfg.InfluxToken = srv.Kafka.Addr, srv.Influx.URL, srv.Influx.Token
+	cfg.InfluxOrg, cfg.InfluxBucket, cfg.WeatherProvider = srv.Influx.Org, srv.Influx.Bucket, ProviderNone
 	reg := prometheus.NewRegistry()
 	s, err := New(cfg, discard(), reg)
 	if err != nil {

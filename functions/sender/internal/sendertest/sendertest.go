@@ -27,6 +27,7 @@ import (
 
 	"github.com/smartx-team/overcloud/functions/reading"
 	"github.com/smartx-team/overcloud/functions/testbed/servers"
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
 // Topics of the tests.
@@ -96,6 +97,22 @@ func PointCount(rs []reading.Reading, def string) int {
 		seen[key{r.Device, l, r.Origin}] = true
 	}
 	return len(seen)
+}
+
+// Servers are the real Kafka (with the readings and dead-letter topics) and InfluxDB
+// of one test.
+type Servers struct {
+	Kafka  *servers.Kafka
+	Influx *servers.Influx
+}
+
+// StartServers starts them, with partitions partitions per topic; t.Cleanup stops them.
+func StartServers(t testing.TB, partitions int) Servers {
+	t.Helper()
+	return Servers{
+		Kafka:  servertest.KafkaWith(t, servers.KafkaOptions{Topics: []string{Topic, DeadTopic}, Partitions: partitions}),
+		Influx: servertest.Influx(t),
+	}
 }
 
 // Messages encodes readings as the hub puts them on Kafka: key = device, value =
