@@ -6,10 +6,14 @@
 #   make destroy STACK=local     pulumi destroy
 #
 # The registry is smartx:registry in stacks/Pulumi.$(STACK).yaml, or REGISTRY=...
+# PULUMI_ARGS are extra flags of pulumi up and pulumi destroy (default none: pulumi
+# asks before it changes anything, which a script cannot answer), for example
+#   make up STACK=local PULUMI_ARGS="--yes --skip-preview"
 
 STACK ?= local
 REGISTRY ?= $(shell sed -n 's/^  smartx:registry: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' stacks/Pulumi.$(STACK).yaml 2>/dev/null)
 PULUMI ?= pulumi
+PULUMI_ARGS ?=
 
 .PHONY: e2e images up destroy
 
@@ -29,7 +33,7 @@ images: ## build every function image (amd64+arm64, no Docker), push to the stac
 	else echo "pulumi not found: set smartx:<name>Image in stacks/Pulumi.$(STACK).yaml to the references above"; fi
 
 up: images ## pulumi up STACK (images first)
-	$(PULUMI) up --stack $(STACK)
+	$(PULUMI) up --stack $(STACK) $(PULUMI_ARGS)
 
 destroy: ## pulumi destroy STACK
-	$(PULUMI) destroy --stack $(STACK)
+	$(PULUMI) destroy --stack $(STACK) $(PULUMI_ARGS)

@@ -1,6 +1,9 @@
 package infra
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestMonthlyCost(t *testing.T) {
 	nodes := map[string]NodeGroup{
@@ -37,5 +40,7 @@ func TestMonthlyCost(t *testing.T) {
 	nodes[RoleHub] = NodeGroup{InstanceType: "x9.huge", Count: 1, DiskGB: 20}
 	if _, err := MonthlyCost(&Args{Nodes: nodes}); err == nil {
 		t.Error("unknown instance type priced")
+	} else if !strings.Contains(err.Error(), `instance type "x9.huge"`) {
+		t.Errorf("error %q does not name the instance type", err)
 	}
 }

@@ -189,36 +189,49 @@ func TestSecurityGroupsOpenOnlyWhereNeeded(t *testing.T) {
 }
 
 func TestAdminAccessIsNeverOpenByDefault(t *testing.T) {
-	for name, mutate := range map[string]func(a *infra.Args){
-		"no admin cidrs": func(a *infra.Args) { a.AdminCIDRs = nil },
-		"open admin":     func(a *infra.Args) { a.AdminCIDRs = []string{"0.0.0.0/0"} },
-		"open edge":      func(a *infra.Args) { a.EdgeCIDRs = []string{"0.0.0.0/0"} },
-		"not a cidr":     func(a *infra.Args) { a.AdminCIDRs = []string{"198.51.100.7"} },
-		"host bits":      func(a *infra.Args) { a.AdminCIDRs = []string{"198.51.100.7/24"} },
-		"no owner":       func(a *infra.Args) { a.Owner = "" },
-		"no tower":       func(a *infra.Args) { a.Nodes[infra.RoleTower] = infra.NodeGroup{InstanceType: "t3.large", DiskGB: 40} },
-		"one zone":       func(a *infra.Args) { a.AZs = 1 },
-		"small disk": func(a *infra.Args) {
+	// Each bad Args is refused with ErrConfig and an error naming the config key.
+	for name, tc := range map[string]struct {
+		mutate func(a *infra.Args)
+		key    string
+	}{
+		"no admin cidrs": {func(a *infra.Args) { a.AdminCIDRs = nil }, "smartx:adminCidrs"},
+		"open admin":     {func(a *infra.Args) { a.AdminCIDRs = []string{"0.0.0.0/0"} }, "smartx:adminCidrs"},
+		"open edge":      {func(a *infra.Args) { a.EdgeCIDRs = []string{"0.0.0.0/0"} }, "smartx:edgeCidrs"},
+		"bad web cidr":   {func(a *infra.Args) { a.WebCIDRs = []string{"web"} }, "smartx:webCidrs"},
+		"not a cidr":     {func(a *infra.Args) { a.AdminCIDRs = []string{"198.51.100.7"} }, "smartx:adminCidrs"},
+		"host bits":      {func(a *infra.Args) { a.AdminCIDRs = []string{"198.51.100.7/24"} }, "smartx:adminCidrs"},
+		"no owner":       {func(a *infra.Args) { a.Owner = "" }, "smartx:owner"},
+		"no tower": {func(a *infra.Args) { a.Nodes[infra.RoleTower] = infra.NodeGroup{InstanceType: "t3.large", DiskGB: 40} },
+			"smartx:nodes.tower.count"},
+		"one zone": {func(a *infra.Args) { a.AZs = 1 }, "smartx:azCount"},
+		"small disk": {func(a *infra.Args) {
 			a.Nodes[infra.RoleHub] = infra.NodeGroup{InstanceType: "t3.small", Count: 1, DiskGB: 8}
-		},
-		"bad taint": func(a *infra.Args) {
+		}, "smartx:nodes.hub.diskGb"},
+		"bad instance type": {func(a *infra.Args) {
+			a.Nodes[infra.RoleHub] = infra.NodeGroup{InstanceType: "small", Count: 1, DiskGB: 20}
+		}, "smartx:nodes.hub.instanceType"},
+		"bad taint": {func(a *infra.Args) {
 			a.Nodes[infra.RoleHub] = infra.NodeGroup{InstanceType: "t3.small", Count: 1, DiskGB: 20, Taints: []string{"x"}}
-		},
-		"bad ami":              func(a *infra.Args) { a.AMI = "debian" },
-		"bad os":               func(a *infra.Args) { a.OS = "windows" },
-		"unknown role":         func(a *infra.Args) { a.Nodes["gpu"] = infra.NodeGroup{InstanceType: "t3.small", Count: 1, DiskGB: 20} },
-		"vpc too small":        func(a *infra.Args) { a.VPCCIDR = "10.0.0.0/24" },
-		"k3s version floating": func(a *infra.Args) { a.K3sVersion = "latest" },
+		}, "smartx:nodes.hub"},
+		"bad ami":              {func(a *infra.Args) { a.AMI = "debian" }, "smartx:ami"},
+		"bad ssh key":          {func(a *infra.Args) { a.SSHKeyName = "key\n" }, "smartx:sshKeyName"},
+		"bad os":               {func(a *infra.Args) { a.OS = "windows" }, "smartx:nodeOs"},
+		"unknown role":         {func(a *infra.Args) { a.Nodes["gpu"] = infra.NodeGroup{InstanceType: "t3.small", Count: 1, DiskGB: 20} }, "smartx:nodes"},
+		"vpc too small":        {func(a *infra.Args) { a.VPCCIDR = "10.0.0.0/24" }, "smartx:vpcCidr"},
+		"k3s version floating": {func(a *infra.Args) { a.K3sVersion = "latest" }, "smartx:k3sVersion"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			a := baseArgs()
-			mutate(a)
+			tc.mutate(a)
 			err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 				_, err := infra.New(ctx, "overcloud", a)
 				return err
 			}, pulumi.WithMocks("smartx", "aws-test", &infratest.Mocks{}))
 			if !errors.Is(err, infra.ErrConfig) {
 				t.Errorf("New: %v, want ErrConfig", err)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.key) {
+				t.Errorf("New: %v, want an error naming %s", err, tc.key)
 			}
 		})
 	}

@@ -199,33 +199,52 @@ func TestExistingClusterSkipsInfra(t *testing.T) {
 	}
 }
 
+// Bad OverCloud config is refused with an error naming its config key.
 func TestBadCloudConfigIsRejected(t *testing.T) {
 	dev := stackConfig(t, "aws-dev")
-	for name, change := range map[string]map[string]string{
-		"cloud":          {"smartx:cloud": "gcp"},
-		"no admin cidrs": {"smartx:adminCidrs": "[]"},
-		"open admin":     {"smartx:adminCidrs": `["0.0.0.0/0"]`},
-		"no owner":       {"smartx:owner": ""},
-		"nat":            {"smartx:natGateway": "sometimes"},
-		"zones":          {"smartx:azCount": "two"},
-		"nodes":          {"smartx:nodes": `{"tower": {"count": "one"}}`},
+	for _, tc := range []struct {
+		name   string
+		change map[string]string
+		key    string
+	}{
+		{"cloud", map[string]string{"smartx:cloud": "gcp"}, "smartx:cloud"},
+		{"no admin cidrs", map[string]string{"smartx:adminCidrs": "[]"}, "smartx:adminCidrs"},
+		{"open admin", map[string]string{"smartx:adminCidrs": `["0.0.0.0/0"]`}, "smartx:adminCidrs"},
+		{"open admin not allowed", map[string]string{"smartx:adminCidrs": `["0.0.0.0/0"]`, "smartx:allowOpenAdmin": "maybe"}, "smartx:allowOpenAdmin"},
+		{"no owner", map[string]string{"smartx:owner": ""}, "smartx:owner"},
+		{"nat", map[string]string{"smartx:natGateway": "sometimes"}, "smartx:natGateway"},
+		{"ssm", map[string]string{"smartx:ssm": "on"}, "smartx:ssm"},
+		{"zones", map[string]string{"smartx:azCount": "two"}, "smartx:azCount"},
+		{"one zone", map[string]string{"smartx:azCount": "1"}, "smartx:azCount"},
+		{"vpc", map[string]string{"smartx:vpcCidr": "10.0.0.0/8"}, "smartx:vpcCidr"},
+		{"os", map[string]string{"smartx:nodeOs": "windows"}, "smartx:nodeOs"},
+		{"nodes", map[string]string{"smartx:nodes": `{"tower": {"count": "one"}}`}, "smartx:nodes"},
+		{"edge cidrs", map[string]string{"smartx:edgeCidrs": `["edge"]`}, "smartx:edgeCidrs"},
 	} {
-		t.Run(name, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			cfg := map[string]string{}
 			for k, v := range dev {
 				cfg[k] = v
 			}
-			for k, v := range change {
+			for k, v := range tc.change {
 				cfg[k] = v
 			}
-			if _, err := runStack(t, cfg); err == nil {
-				t.Error("program accepted it")
+			_, err := runStack(t, cfg)
+			if err == nil {
+				t.Fatal("program accepted it")
+			}
+			if !strings.Contains(err.Error(), tc.key) {
+				t.Errorf("error %q does not name %s", err, tc.key)
 			}
 		})
 	}
 	delete(dev, "smartx:adminCidrs")
-	if _, err := runStack(t, dev); err == nil {
-		t.Error("program ran without adminCidrs")
+	_, err := runStack(t, dev)
+	if err == nil {
+		t.Fatal("program ran without adminCidrs")
+	}
+	if !strings.Contains(err.Error(), "smartx:adminCidrs") {
+		t.Errorf("error %q does not name smartx:adminCidrs", err)
 	}
 }
 

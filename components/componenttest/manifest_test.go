@@ -60,7 +60,7 @@ func TestManifestsErrors(t *testing.T) {
 		t.Errorf("cycle: %v", err)
 	}
 	unnamed := pulumitest.Resource{Type: "kubernetes:core/v1:ConfigMap", Name: "x", Custom: true, Inputs: resource.PropertyMap{}}
-	if _, err := Manifests([]pulumitest.Resource{unnamed}); err == nil {
-		t.Error("accepted an object without metadata.name")
+	if _, err := Manifests([]pulumitest.Resource{unnamed}); err == nil || !strings.Contains(err.Error(), "metadata.name") {
+		t.Errorf("an object without metadata.name: %v, want an error naming metadata.name", err)
 	}
 }

@@ -1,9 +1,9 @@
 // Package hubbridge is the Pulumi component of our hub bridge (the code is in
 // functions/hubbridge; this package knows it only by image and settings): the Secret
 // of the device tokens and the bridge's workload on the hub, which writes every
-// reading to its MongoDB outbox and relays it to Kafka. In standalone mode devices post
-// EdgeX v3 events to the bridge itself; in EdgeX mode it subscribes to EdgeX's message
-// bus instead and accepts no connection.
+// reading to its MongoDB outbox (journaled, see Args.MongoURISecret) and relays it to
+// Kafka. In standalone mode devices post EdgeX v3 events to the bridge itself; in
+// EdgeX mode it subscribes to EdgeX's message bus instead and accepts no connection.
 package hubbridge
 
 import (
@@ -67,7 +67,9 @@ type Args struct {
 	// Topic the readings are relayed to (required).
 	Topic string
 	// MongoURISecret names the Secret holding the outbox's MongoDB URI under key
-	// "uri" (required).
+	// "uri" (required). mongodb.New makes it, with journal=true: the connection's
+	// default write concern is journaled, as the bridge's outbox writes ask for (j: true,
+	// and w: majority when the server reports a replica set).
 	MongoURISecret string
 	// MongoApp is MongoDB's app name, for the egress policy (optional, default
 	// "mongodb").

@@ -75,7 +75,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	for _, t := range a.Topics {
 		if t.Name == "" || t.Partitions < 1 {
-			return nil, fmt.Errorf("kafka %s: bad topic %q with %d partitions", name, t.Name, t.Partitions)
+			return nil, fmt.Errorf("kafka %s: Topics: bad topic %q with %d partitions", name, t.Name, t.Partitions)
 		}
 	}
 	k := &Kafka{}

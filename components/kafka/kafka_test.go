@@ -29,20 +29,24 @@ func TestArgs(t *testing.T) {
 	for _, tc := range []struct {
 		name             string
 		args             kafka.Args
-		wantErr          bool
+		wantErr          string // the key the error names; "" for valid args
 		replicas, minISR string
 		wantJob          bool
 	}{
 		{name: "defaults", args: kafka.Args{Base: base}, replicas: "1", minISR: "1"},
 		{name: "production", args: kafka.Args{Base: base, Brokers: 3, Topics: topics}, replicas: "3", minISR: "2", wantJob: true},
-		{name: "replication above brokers", args: kafka.Args{Base: base, Brokers: 1, Replication: 3}, wantErr: true},
-		{name: "topic without partitions", args: kafka.Args{Base: base, Topics: []kafka.Topic{{Name: "x"}}}, wantErr: true},
+		{name: "replication above brokers", args: kafka.Args{Base: base, Brokers: 1, Replication: 3}, wantErr: "Replication"},
+		{name: "topic without partitions", args: kafka.Args{Base: base, Topics: []kafka.Topic{{Name: "x"}}}, wantErr: "Topics"},
+		{name: "topic without a name", args: kafka.Args{Base: base, Topics: []kafka.Topic{{Partitions: 1}}}, wantErr: "Topics"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ms, err := declare(&tc.args)
-			if tc.wantErr {
+			if tc.wantErr != "" {
 				if err == nil {
 					t.Fatal("accepted bad args")
+				}
+				if !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("error %q does not name %s", err, tc.wantErr)
 				}
 				return
 			}

@@ -23,6 +23,10 @@ const Port = 27017
 // User is the root user the entrypoint creates on first start.
 const User = "root"
 
+// URIOptions are the options of the client URI (see New): the root user's database,
+// and journaled writes by default.
+const URIOptions = "authSource=admin&journal=true"
+
 // Args configures the server. Role defaults to hub.
 type Args struct {
 	workload.Base
@@ -31,7 +35,7 @@ type Args struct {
 	// Clients are the apps allowed to connect (app.kubernetes.io/name).
 	Clients []string
 	// URISecret names the Secret (key "uri") made for clients, holding the connection
-	// URI with the password (default "<object name>-uri").
+	// URI with the password and URIOptions (default "<object name>-uri").
 	URISecret string
 	// Overrides of the server (default storage 5Gi).
 	Overrides workload.Overrides
@@ -68,9 +72,15 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	m.Host = fmt.Sprintf("%s.%s.svc.cluster.local", obj, args.Namespace)
+	// authSource=admin: the root user is the admin database's. journal=true: the
+	// client's default write concern is j: true, so a write the server acknowledged is
+	// in its journal and survives a crash of the server; the hub bridge answers a device
+	// only once its outbox write is acknowledged (and asks for j: true on every outbox
+	// write itself, too). No w=majority: this is one server, not a replica set; the
+	// bridge asks for a majority itself when the server reports one.
 	uri, err := workload.NewSecret(ctx, name+"-uri", &workload.SecretArgs{
 		Name: m.URISecret, Namespace: args.Namespace, Data: map[string]pulumi.StringInput{
-			"uri": pulumi.Sprintf("mongodb://%s:%s@%s:%d/?authSource=admin", User, args.Password, m.Host, Port),
+			"uri": pulumi.Sprintf("mongodb://%s:%s@%s:%d/?%s", User, args.Password, m.Host, Port, URIOptions),
 		},
 	}, parent, deps)
 	if err != nil {

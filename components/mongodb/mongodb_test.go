@@ -43,7 +43,7 @@ func TestPasswordOnlyInSecrets(t *testing.T) {
 			}
 		})
 	}
-	if uri != "mongodb://root:"+pw+"@mongodb.smartx.svc.cluster.local:27017/?authSource=admin" {
+	if uri != "mongodb://root:"+pw+"@mongodb.smartx.svc.cluster.local:27017/?authSource=admin&journal=true" {
 		t.Errorf("client URI %q", uri)
 	}
 	ms, err := componenttest.Manifests(m.Resources())
@@ -67,5 +67,8 @@ func TestPasswordRequired(t *testing.T) {
 	})
 	if err == nil {
 		t.Fatal("accepted a MongoDB without a password")
+	}
+	if !strings.Contains(err.Error(), "Password") {
+		t.Errorf("error %q does not name Password", err)
 	}
 }

@@ -67,7 +67,7 @@ type Images struct {
 }
 
 // Secrets are the secret settings; each must be a Pulumi secret. All but OWMAPIKey
-// are required.
+// are required (PostgresPassword in EdgeX mode only); nil is unset.
 type Secrets struct {
 	InfluxPassword, InfluxToken pulumi.StringInput
 	MongoPassword               pulumi.StringInput
@@ -126,22 +126,40 @@ type SmartEnergy struct {
 	InfluxURL      pulumi.StringOutput `pulumi:"influxUrl"`
 }
 
+// ArgError is the error of a bad Args field. Its message begins with Field (for example
+// "Images.Sender" or "Secrets.PostgresPassword"), and Field lets a caller name where
+// the value came from (the stack program names its config key).
+type ArgError struct {
+	// Field is the bad field, as Args spells it (nested fields joined by a dot).
+	Field string
+	msg   string
+}
+
+func (e *ArgError) Error() string { return e.msg }
+
+// argError returns an *ArgError of field, its message made from format (which should
+// name field).
+func argError(field, format string, v ...any) error {
+	return &ArgError{Field: field, msg: fmt.Sprintf(format, v...)}
+}
+
+// validate returns an *ArgError naming the first bad field.
 func (a *Args) validate() error {
 	switch {
 	case a.HubMode != HubStandalone && a.HubMode != HubEdgeX:
-		return fmt.Errorf("HubMode %q: want %q or %q", a.HubMode, HubStandalone, HubEdgeX)
+		return argError("HubMode", "HubMode %q: want %q or %q", a.HubMode, HubStandalone, HubEdgeX)
 	case a.KafkaBrokers != 1 && a.KafkaBrokers != 3:
-		return fmt.Errorf("KafkaBrokers %d: want 1 or 3", a.KafkaBrokers)
+		return argError("KafkaBrokers", "KafkaBrokers %d: want 1 or 3", a.KafkaBrokers)
 	}
 	// Keys in sorted order, so that the error names the same key on every run.
 	images := map[string]string{"Images.HubBridge": a.Images.HubBridge, "Images.Sender": a.Images.Sender}
 	for _, n := range slices.Sorted(maps.Keys(images)) {
 		img := images[n]
 		if img == "" {
-			return fmt.Errorf("%s is required", n)
+			return argError(n, "%s is required", n)
 		}
 		if !a.AllowTags && !strings.Contains(img, "@sha256:") {
-			return fmt.Errorf("%s %q: want a reference by digest (name@sha256:...)", n, img)
+			return argError(n, "%s %q: want a reference by digest (name@sha256:...)", n, img)
 		}
 	}
 	s := a.Secrets
@@ -152,11 +170,11 @@ func (a *Args) validate() error {
 	}
 	for _, n := range slices.Sorted(maps.Keys(secrets)) {
 		if secrets[n] == nil {
-			return fmt.Errorf("%s is required", n)
+			return argError(n, "%s is required", n)
 		}
 	}
 	if a.HubMode == HubEdgeX && s.PostgresPassword == nil {
-		return fmt.Errorf("Secrets.PostgresPassword is required in EdgeX mode")
+		return argError("Secrets.PostgresPassword", "Secrets.PostgresPassword is required in EdgeX mode")
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package smartenergy_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -22,21 +23,23 @@ func validArgs() *smartenergy.Args {
 	}
 }
 
+// Each bad Args is refused with an *ArgError whose Field, and message, name the bad
+// field; key "" is a valid Args.
 func TestArgsValidation(t *testing.T) {
 	for name, tc := range map[string]struct {
 		mutate func(*smartenergy.Args)
-		ok     bool
+		key    string
 	}{
-		"defaults":         {func(*smartenergy.Args) {}, true},
-		"edgex":            {func(a *smartenergy.Args) { a.HubMode = smartenergy.HubEdgeX }, true},
-		"edgex without pg": {func(a *smartenergy.Args) { a.HubMode = smartenergy.HubEdgeX; a.Secrets.PostgresPassword = nil }, false},
-		"unknown mode":     {func(a *smartenergy.Args) { a.HubMode = "cloud" }, false},
-		"tag":              {func(a *smartenergy.Args) { a.Images.Sender = "r/sender:1.0" }, false},
-		"tag allowed":      {func(a *smartenergy.Args) { a.Images.Sender = "r/sender:1.0"; a.AllowTags = true }, true},
-		"no image":         {func(a *smartenergy.Args) { a.Images.HubBridge = "" }, false},
-		"two brokers":      {func(a *smartenergy.Args) { a.KafkaBrokers = 2 }, false},
-		"no device tokens": {func(a *smartenergy.Args) { a.Secrets.DeviceTokens = nil }, false},
-		"no influx token":  {func(a *smartenergy.Args) { a.Secrets.InfluxToken = nil }, false},
+		"defaults":         {func(*smartenergy.Args) {}, ""},
+		"edgex":            {func(a *smartenergy.Args) { a.HubMode = smartenergy.HubEdgeX }, ""},
+		"edgex without pg": {func(a *smartenergy.Args) { a.HubMode = smartenergy.HubEdgeX; a.Secrets.PostgresPassword = nil }, "Secrets.PostgresPassword"},
+		"unknown mode":     {func(a *smartenergy.Args) { a.HubMode = "cloud" }, "HubMode"},
+		"tag":              {func(a *smartenergy.Args) { a.Images.Sender = "r/sender:1.0" }, "Images.Sender"},
+		"tag allowed":      {func(a *smartenergy.Args) { a.Images.Sender = "r/sender:1.0"; a.AllowTags = true }, ""},
+		"no image":         {func(a *smartenergy.Args) { a.Images.HubBridge = "" }, "Images.HubBridge"},
+		"two brokers":      {func(a *smartenergy.Args) { a.KafkaBrokers = 2 }, "KafkaBrokers"},
+		"no device tokens": {func(a *smartenergy.Args) { a.Secrets.DeviceTokens = nil }, "Secrets.DeviceTokens"},
+		"no influx token":  {func(a *smartenergy.Args) { a.Secrets.InfluxToken = nil }, "Secrets.InfluxToken"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := validArgs()
@@ -45,11 +48,21 @@ func TestArgsValidation(t *testing.T) {
 				_, err := smartenergy.New(ctx, "se", args)
 				return err
 			})
-			if tc.ok != (err == nil) {
-				t.Fatalf("err = %v, want ok %v", err, tc.ok)
+			if tc.key == "" {
+				if err != nil {
+					t.Fatalf("valid args refused: %v", err)
+				}
+				if len(pulumitest.Of(m.Resources(), "kubernetes:core/v1:Namespace")) != 1 {
+					t.Error("no namespace declared")
+				}
+				return
 			}
-			if tc.ok && len(pulumitest.Of(m.Resources(), "kubernetes:core/v1:Namespace")) != 1 {
-				t.Error("no namespace declared")
+			if err == nil || !strings.Contains(err.Error(), tc.key) {
+				t.Fatalf("err = %v, want one naming %s", err, tc.key)
+			}
+			var bad *smartenergy.ArgError
+			if !errors.As(err, &bad) || bad.Field != tc.key {
+				t.Errorf("err = %v (%T), want an *ArgError of field %s", err, err, tc.key)
 			}
 		})
 	}

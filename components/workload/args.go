@@ -185,7 +185,7 @@ var (
 func (a *Args) validate(name string) error {
 	switch {
 	case !dnsLabel.MatchString(name) || len(name) > 50:
-		return fmt.Errorf("name %q: want a DNS label of at most 50 characters", name)
+		return fmt.Errorf("object name %q (ObjectName, default the component's name): want a DNS label of at most 50 characters", name)
 	case a.Namespace == "":
 		return fmt.Errorf("%s: Namespace is required", name)
 	case a.image() == "":
@@ -193,7 +193,7 @@ func (a *Args) validate(name string) error {
 	case a.Role == "" && a.Overrides.NodeSelector == nil:
 		return fmt.Errorf("%s: Role is required", name)
 	case len(a.Ports) == 0:
-		return fmt.Errorf("%s: at least one Port is required", name)
+		return fmt.Errorf("%s: Ports: at least one port is required", name)
 	case a.Liveness == nil || a.Readiness == nil:
 		return fmt.Errorf("%s: Liveness and Readiness probes are required", name)
 	case a.Storage != nil && a.Storage.Path == "":
@@ -203,12 +203,12 @@ func (a *Args) validate(name string) error {
 	}
 	for _, p := range a.Ports {
 		if !dnsLabel.MatchString(p.Name) || len(p.Name) > 15 || p.Port < 1 || p.Port > 65535 {
-			return fmt.Errorf("%s: bad port %q %d", name, p.Name, p.Port)
+			return fmt.Errorf("%s: Ports: bad port %q %d", name, p.Name, p.Port)
 		}
 	}
 	for _, k := range sortedKeys(a.env()) {
 		if !envName.MatchString(k) {
-			return fmt.Errorf("%s: bad environment variable name %q", name, k)
+			return fmt.Errorf("%s: Env: bad environment variable name %q", name, k)
 		}
 	}
 	for _, s := range a.SecretEnv {
@@ -223,7 +223,7 @@ func (a *Args) validate(name string) error {
 	}
 	for p := range a.Files {
 		if !strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") {
-			return fmt.Errorf("%s: bad file path %q", name, p)
+			return fmt.Errorf("%s: Files: bad file path %q", name, p)
 		}
 	}
 	return nil

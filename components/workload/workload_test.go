@@ -196,28 +196,36 @@ func TestFilesChangeTheConfigHash(t *testing.T) {
 	}
 }
 
+// Each bad Args is refused with an error naming the bad field.
 func TestInvalidArgsAreRejected(t *testing.T) {
-	for name, mutate := range map[string]func(*workload.Args){
-		"no namespace":   func(a *workload.Args) { a.Namespace = "" },
-		"no image":       func(a *workload.Args) { a.Image = "" },
-		"no role":        func(a *workload.Args) { a.Role = "" },
-		"no ports":       func(a *workload.Args) { a.Ports = nil },
-		"bad port":       func(a *workload.Args) { a.Ports[0].Port = 70000 },
-		"no probes":      func(a *workload.Args) { a.Liveness = nil },
-		"bad env":        func(a *workload.Args) { a.Env["1X"] = "y" },
-		"relative file":  func(a *workload.Args) { a.Files = map[string]string{"etc/x": ""} },
-		"storage path":   func(a *workload.Args) { a.Storage = &workload.Storage{} },
-		"negative count": func(a *workload.Args) { n := -1; a.Overrides.Replicas = &n },
+	for name, tc := range map[string]struct {
+		mutate func(*workload.Args)
+		key    string
+	}{
+		"no namespace":   {func(a *workload.Args) { a.Namespace = "" }, "Namespace"},
+		"no image":       {func(a *workload.Args) { a.Image = "" }, "Image"},
+		"no role":        {func(a *workload.Args) { a.Role = "" }, "Role"},
+		"no ports":       {func(a *workload.Args) { a.Ports = nil }, "Ports"},
+		"bad port":       {func(a *workload.Args) { a.Ports[0].Port = 70000 }, "Ports"},
+		"no probes":      {func(a *workload.Args) { a.Liveness = nil }, "Liveness"},
+		"bad env":        {func(a *workload.Args) { a.Env["1X"] = "y" }, "Env"},
+		"relative file":  {func(a *workload.Args) { a.Files = map[string]string{"etc/x": ""} }, "Files"},
+		"storage path":   {func(a *workload.Args) { a.Storage = &workload.Storage{} }, "Storage.Path"},
+		"negative count": {func(a *workload.Args) { n := -1; a.Overrides.Replicas = &n }, "Overrides.Replicas"},
+		"bad name":       {func(a *workload.Args) { a.ObjectName = "Hub_Bridge" }, "ObjectName"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := baseArgs()
-			mutate(args)
+			tc.mutate(args)
 			_, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
 				_, err := workload.New(ctx, "hubbridge", args)
 				return err
 			})
 			if err == nil {
 				t.Fatal("New accepted invalid args")
+			}
+			if !strings.Contains(err.Error(), tc.key) {
+				t.Errorf("error %q does not name %s", err, tc.key)
 			}
 		})
 	}

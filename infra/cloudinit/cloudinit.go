@@ -125,17 +125,25 @@ func (n *Node) Validate() error {
 	}
 	for k, v := range n.Labels {
 		if !labelKey.MatchString(k) || len(k) > 253 || !labelValue.MatchString(v) || len(v) > 63 {
-			return bad("label %s=%s is not a Kubernetes label", k, v)
+			return bad("Labels: %s=%s is not a Kubernetes label", k, v)
 		}
 	}
 	for _, t := range n.Taints {
 		if !taint.MatchString(t) {
-			return bad("taint %q: want key=value:NoSchedule|PreferNoSchedule|NoExecute", t)
+			return bad("Taints: %q: want key=value:NoSchedule|PreferNoSchedule|NoExecute", t)
 		}
 	}
-	for _, s := range append(append([]string{n.ServerURL, n.AdvertiseAddress, n.ExternalIP}, n.TLSSANs...), n.Taints...) {
-		if !plain.MatchString(s) {
-			return bad("%q has characters the boot script does not accept", s)
+	for _, f := range []struct {
+		key    string
+		values []string
+	}{
+		{"ServerURL", []string{n.ServerURL}}, {"AdvertiseAddress", []string{n.AdvertiseAddress}},
+		{"ExternalIP", []string{n.ExternalIP}}, {"TLSSANs", n.TLSSANs}, {"Taints", n.Taints},
+	} {
+		for _, s := range f.values {
+			if !plain.MatchString(s) {
+				return bad("%s: %q has characters the boot script does not accept", f.key, s)
+			}
 		}
 	}
 	if n.Mode == ModeServer {

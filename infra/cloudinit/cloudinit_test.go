@@ -222,17 +222,21 @@ func TestBootstrapScriptRefusesIncompleteSettings(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(env), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, content := range map[string]string{
-		"no server url": "K3S_MODE='agent'\nK3S_VERSION='" + version + "'\nK3S_NODE_NAME='n'\nK3S_LABELS='a=b'\nK3S_TOKEN_FILE='/t'\n",
-		"bad mode":      "K3S_MODE='both'\nK3S_VERSION='" + version + "'\nK3S_NODE_NAME='n'\nK3S_LABELS='a=b'\nK3S_TOKEN_FILE='/t'\n",
-		"no labels":     "K3S_MODE='agent'\nK3S_VERSION='" + version + "'\nK3S_NODE_NAME='n'\nK3S_TOKEN_FILE='/t'\nK3S_SERVER_URL='https://x:6443'\n",
+	// Each incomplete file is refused with a message naming the setting (key).
+	for name, tc := range map[string]struct{ content, key string }{
+		"no server url": {"K3S_MODE='agent'\nK3S_VERSION='" + version + "'\nK3S_NODE_NAME='n'\nK3S_LABELS='a=b'\nK3S_TOKEN_FILE='/t'\n", "K3S_SERVER_URL"},
+		"bad mode":      {"K3S_MODE='both'\nK3S_VERSION='" + version + "'\nK3S_NODE_NAME='n'\nK3S_LABELS='a=b'\nK3S_TOKEN_FILE='/t'\n", "K3S_MODE"},
+		"no labels":     {"K3S_MODE='agent'\nK3S_VERSION='" + version + "'\nK3S_NODE_NAME='n'\nK3S_TOKEN_FILE='/t'\nK3S_SERVER_URL='https://x:6443'\n", "K3S_LABELS"},
 	} {
-		if err := os.WriteFile(env, []byte(content), 0o644); err != nil {
+		if err := os.WriteFile(env, []byte(tc.content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		cmd := cloudinittest.Command(script, root)
-		if out, err := cmd.CombinedOutput(); err == nil {
+		out, err := cmd.CombinedOutput()
+		if err == nil {
 			t.Errorf("%s: script accepted it:\n%s", name, out)
+		} else if !strings.Contains(string(out), tc.key) {
+			t.Errorf("%s: the script's refusal does not name %s:\n%s", name, tc.key, out)
 		}
 		if _, err := os.Stat(filepath.Join(root, cloudinit.ConfigPath)); err == nil {
 			t.Errorf("%s: script rendered a config anyway", name)
@@ -240,29 +244,40 @@ func TestBootstrapScriptRefusesIncompleteSettings(t *testing.T) {
 	}
 }
 
+// Each bad Node is refused with ErrInvalid and an error naming the bad field.
 func TestValidate(t *testing.T) {
 	server, agents, _ := nodes(t)
-	for name, mutate := range map[string]func(n *cloudinit.Node){
-		"name":          func(n *cloudinit.Node) { n.Name = "Tower_0" },
-		"mode":          func(n *cloudinit.Node) { n.Mode = "both" },
-		"version":       func(n *cloudinit.Node) { n.Version = "latest" },
-		"no labels":     func(n *cloudinit.Node) { n.Labels = nil },
-		"label":         func(n *cloudinit.Node) { n.Labels = map[string]string{"smartx.io/role": "tower hub"} },
-		"taint":         func(n *cloudinit.Node) { n.Taints = []string{"dedicated=hub"} },
-		"no token":      func(n *cloudinit.Node) { n.Token = "" },
-		"same tokens":   func(n *cloudinit.Node) { n.AgentToken = n.Token },
-		"no CA":         func(n *cloudinit.Node) { n.ClientCA = cloudinit.CA{} },
-		"quote in SANs": func(n *cloudinit.Node) { n.TLSSANs = []string{"a'b"} },
+	for name, tc := range map[string]struct {
+		mutate func(n *cloudinit.Node)
+		key    string
+	}{
+		"name":              {func(n *cloudinit.Node) { n.Name = "Tower_0" }, "Name:"},
+		"mode":              {func(n *cloudinit.Node) { n.Mode = "both" }, "Mode "},
+		"version":           {func(n *cloudinit.Node) { n.Version = "latest" }, "Version "},
+		"no labels":         {func(n *cloudinit.Node) { n.Labels = nil }, "Labels:"},
+		"label":             {func(n *cloudinit.Node) { n.Labels = map[string]string{"smartx.io/role": "tower hub"} }, "Labels:"},
+		"taint":             {func(n *cloudinit.Node) { n.Taints = []string{"dedicated=hub"} }, "Taints:"},
+		"no token":          {func(n *cloudinit.Node) { n.Token = "" }, "Token is required"},
+		"same tokens":       {func(n *cloudinit.Node) { n.AgentToken = n.Token }, "AgentToken must differ"},
+		"no agent token":    {func(n *cloudinit.Node) { n.AgentToken = "" }, "AgentToken is required"},
+		"no CA":             {func(n *cloudinit.Node) { n.ClientCA = cloudinit.CA{} }, "ClientCA"},
+		"quote in SANs":     {func(n *cloudinit.Node) { n.TLSSANs = []string{"a'b"} }, "TLSSANs:"},
+		"quote in address":  {func(n *cloudinit.Node) { n.AdvertiseAddress = "10.0.0.1'" }, "AdvertiseAddress:"},
+		"space in external": {func(n *cloudinit.Node) { n.ExternalIP = "203.0.113.1 x" }, "ExternalIP:"},
 	} {
 		n := server
-		mutate(&n)
-		if _, err := n.Render(); !errors.Is(err, cloudinit.ErrInvalid) {
+		tc.mutate(&n)
+		_, err := n.Render()
+		if !errors.Is(err, cloudinit.ErrInvalid) {
 			t.Errorf("%s: Render error %v, want ErrInvalid", name, err)
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%s: Render error %v, want one naming %q", name, err, tc.key)
 		}
 	}
 	a := agents[0]
 	a.ServerURL = "http://10.40.0.10:6443"
-	if _, err := a.Render(); !errors.Is(err, cloudinit.ErrInvalid) {
-		t.Errorf("agent with http server URL: %v", err)
+	if _, err := a.Render(); !errors.Is(err, cloudinit.ErrInvalid) || !strings.Contains(err.Error(), "ServerURL") {
+		t.Errorf("agent with http server URL: %v, want ErrInvalid naming ServerURL", err)
 	}
 }

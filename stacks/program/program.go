@@ -5,8 +5,12 @@
 package program
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -42,9 +46,36 @@ var Defaults = map[string]string{
 	"registry":        "", // read by `make images` only
 }
 
-// SecretKeys are the secret config keys; all but owmApiKey (and postgresPassword
-// outside EdgeX mode) are required.
+// SecretKeys are the secret config keys. RequiredSecrets says which a stack must set;
+// the others are declared in Pulumi.yaml with the default "", and the program treats
+// an empty secret exactly as an unset one.
 var SecretKeys = []string{"influxPassword", "influxToken", "mongoPassword", "postgresPassword", "grafanaPassword", "deviceTokens", "owmApiKey"}
+
+// requiredSecrets are the secret keys every stack needs: Pulumi.yaml declares them
+// without a default, so the engine asks for them before the program runs.
+var requiredSecrets = []string{"influxPassword", "influxToken", "mongoPassword", "grafanaPassword", "deviceTokens"}
+
+// RequiredSecrets returns the secret keys a stack of hubMode must set to a non-empty
+// value: those of every mode, and postgresPassword with hubMode edgex (the engine cannot
+// require a key in one mode only, so the program checks it). stacks/README.md lists
+// the same per mode (a test checks).
+func RequiredSecrets(hubMode string) []string {
+	keys := append([]string(nil), requiredSecrets...)
+	if hubMode == smartenergy.HubEdgeX {
+		keys = append(keys, "postgresPassword")
+	}
+	return keys
+}
+
+// ArgKeys are the config keys of the smartenergy.Args fields its errors name
+// (smartenergy.ArgError.Field), so that the program's error names the key to fix.
+var ArgKeys = map[string]string{
+	"HubMode": "hubMode", "KafkaBrokers": "kafkaBrokers",
+	"Images.HubBridge": "hubbridgeImage", "Images.Sender": "senderImage",
+	"Secrets.InfluxPassword": "influxPassword", "Secrets.InfluxToken": "influxToken",
+	"Secrets.MongoPassword": "mongoPassword", "Secrets.PostgresPassword": "postgresPassword",
+	"Secrets.GrafanaPassword": "grafanaPassword", "Secrets.DeviceTokens": "deviceTokens",
+}
 
 // Run is the program: pulumi.Run(program.Run).
 func Run(ctx *pulumi.Context) error {
@@ -107,18 +138,30 @@ func DeclareOn(ctx *pulumi.Context, target Target) (*smartenergy.SmartEnergy, er
 	if err := optionalObject(cfg, "roles", &args.Roles); err != nil {
 		return nil, err
 	}
-	secret := func(k string) pulumi.StringInput {
-		v, err := cfg.TrySecret(k)
-		if err != nil {
-			return nil
+	// A secret that is unset or empty (the default "" of an optional one in Pulumi.yaml)
+	// is absent: nil, so that no component makes a Secret or a setting of it. The value
+	// is read plainly only to see whether it is empty; it goes on as a secret Output
+	// (what cfg.TrySecret returns).
+	secret := map[string]pulumi.StringInput{}
+	for _, k := range SecretKeys {
+		if v, err := cfg.Try(k); err == nil && v != "" {
+			secret[k] = pulumi.ToSecret(pulumi.String(v)).(pulumi.StringOutput)
 		}
-		return v
+	}
+	for _, k := range RequiredSecrets(args.HubMode) {
+		if secret[k] == nil {
+			mode := ""
+			if !slices.Contains(requiredSecrets, k) {
+				mode = " with smartx:hubMode " + args.HubMode
+			}
+			return nil, fmt.Errorf("config smartx:%s is required%s and must not be empty: pulumi config set --secret smartx:%s <value>", k, mode, k)
+		}
 	}
 	args.Secrets = smartenergy.Secrets{
-		InfluxPassword: secret("influxPassword"), InfluxToken: secret("influxToken"),
-		MongoPassword: secret("mongoPassword"), PostgresPassword: secret("postgresPassword"),
-		GrafanaPassword: secret("grafanaPassword"), DeviceTokens: secret("deviceTokens"),
-		OWMAPIKey: secret("owmApiKey"),
+		InfluxPassword: secret["influxPassword"], InfluxToken: secret["influxToken"],
+		MongoPassword: secret["mongoPassword"], PostgresPassword: secret["postgresPassword"],
+		GrafanaPassword: secret["grafanaPassword"], DeviceTokens: secret["deviceTokens"],
+		OWMAPIKey: secret["owmApiKey"],
 	}
 
 	pargs := &kubernetes.ProviderArgs{
@@ -137,6 +180,10 @@ func DeclareOn(ctx *pulumi.Context, target Target) (*smartenergy.SmartEnergy, er
 	}
 	se, err := smartenergy.New(ctx, "smart-energy", args, pulumi.Provider(provider))
 	if err != nil {
+		var bad *smartenergy.ArgError
+		if errors.As(err, &bad) && ArgKeys[bad.Field] != "" {
+			return nil, fmt.Errorf("config smartx:%s: %w", ArgKeys[bad.Field], err)
+		}
 		return nil, err
 	}
 	dashboard := se.DashboardURL
@@ -153,10 +200,14 @@ func DeclareOn(ctx *pulumi.Context, target Target) (*smartenergy.SmartEnergy, er
 	return se, nil
 }
 
+// atoi parses the integer config value v of key strictly: a decimal integer, with an
+// optional sign, and nothing else but surrounding white space, which is trimmed (so
+// "3" and " 3 " are 3; "3x", "3.0" and "" are errors). The range is the caller's
+// to check.
 func atoi(key, v string) (int, error) {
-	var n int
-	if _, err := fmt.Sscan(v, &n); err != nil {
-		return 0, fmt.Errorf("config smartx:%s %q: want a number", key, v)
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		return 0, fmt.Errorf("config smartx:%s: %q is not an integer", key, v)
 	}
 	return n, nil
 }

@@ -269,18 +269,84 @@ func TestOverridesFromConfig(t *testing.T) {
 	}
 }
 
+// Bad config is refused with an error naming its config key.
 func TestBadConfigIsRejected(t *testing.T) {
-	for name, extra := range map[string]map[string]string{
-		"tagged image": {"senderImage": "example.org/sender:latest"},
-		"hub mode":     {"hubMode": "cloud"},
-		"brokers":      {"kafkaBrokers": "2"},
-		"components":   {"components": `{"sender": {"replicas": "many"}}`},
+	for _, tc := range []struct {
+		name  string
+		extra map[string]string
+		key   string
+	}{
+		{"tagged image", map[string]string{"senderImage": "example.org/sender:latest"}, "smartx:senderImage"},
+		{"no image", map[string]string{"hubbridgeImage": ""}, "smartx:hubbridgeImage"},
+		{"hub mode", map[string]string{"hubMode": "cloud"}, "smartx:hubMode"},
+		{"brokers", map[string]string{"kafkaBrokers": "2"}, "smartx:kafkaBrokers"},
+		{"brokers not a number", map[string]string{"kafkaBrokers": "three"}, "smartx:kafkaBrokers"},
+		{"brokers with a suffix", map[string]string{"kafkaBrokers": "3x"}, "smartx:kafkaBrokers"},
+		{"brokers empty", map[string]string{"kafkaBrokers": ""}, "smartx:kafkaBrokers"},
+		{"brokers negative", map[string]string{"kafkaBrokers": "-1"}, "smartx:kafkaBrokers"},
+		{"brokers a fraction", map[string]string{"kafkaBrokers": "3.0"}, "smartx:kafkaBrokers"},
+		{"image tags", map[string]string{"allowImageTags": "yes"}, "smartx:allowImageTags"},
+		{"components", map[string]string{"components": `{"sender": {"replicas": "many"}}`}, "smartx:components"},
+		{"roles", map[string]string{"roles": `["sender"]`}, "smartx:roles"},
 	} {
-		t.Run(name, func(t *testing.T) {
-			cfg, keys := Config(extra)
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, keys := Config(tc.extra)
 			_, err := pulumitest.Run(program.Project, "test", cfg, keys, program.Run)
 			if err == nil {
 				t.Fatal("program accepted bad config")
+			}
+			if !strings.Contains(err.Error(), tc.key) {
+				t.Errorf("error %q does not name %s", err, tc.key)
+			}
+		})
+	}
+}
+
+// kafkaBrokers is read strictly as a decimal integer; white space around it is
+// trimmed (a value set with `pulumi config set` may carry it), nothing else is.
+func TestKafkaBrokersParsing(t *testing.T) {
+	for _, tc := range []struct {
+		value   string
+		brokers int64  // the StatefulSet's replicas when accepted
+		err     string // the error's text after the key, when refused
+	}{
+		{value: "3", brokers: 3},
+		{value: " 3 ", brokers: 3},
+		{value: "1\n", brokers: 1},
+		{value: "+3", brokers: 3},
+		{value: "3x", err: `"3x" is not an integer`},
+		{value: "", err: `"" is not an integer`},
+		{value: "3 3", err: `"3 3" is not an integer`},
+		{value: "0x3", err: `"0x3" is not an integer`},
+		{value: "-1", err: "KafkaBrokers -1: want 1 or 3"},
+	} {
+		t.Run(fmt.Sprintf("%q", tc.value), func(t *testing.T) {
+			cfg, keys := Config(map[string]string{"kafkaBrokers": tc.value})
+			m, err := pulumitest.Run(program.Project, "test", cfg, keys, program.Run)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), "config smartx:kafkaBrokers: ") || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want smartx:kafkaBrokers: ...%s", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("program: %v", err)
+			}
+			ms, err := componenttest.Manifests(m.Resources())
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, mf := range ms {
+				if mf.ID() == "StatefulSet/smartx/kafka" {
+					found = true
+					if got := field(mf.Object, "spec", "replicas"); got != tc.brokers {
+						t.Errorf("brokers = %v, want %d", got, tc.brokers)
+					}
+				}
+			}
+			if !found {
+				t.Error("no Kafka StatefulSet")
 			}
 		})
 	}
@@ -316,6 +382,12 @@ func TestProjectFileDeclaresConfig(t *testing.T) {
 	for _, k := range program.SecretKeys {
 		if !proj.Config[k].Secret {
 			t.Errorf("%s is not declared secret", k)
+		}
+	}
+	// The keys the program's errors name for smartenergy's fields are real keys.
+	for field, k := range program.ArgKeys {
+		if _, ok := proj.Config[k]; !ok {
+			t.Errorf("ArgKeys maps %s to %s, which Pulumi.yaml does not declare", field, k)
 		}
 	}
 	if _, err := workspace.LoadProjectStack(nil, proj, filepath.Join("..", "Pulumi.local.yaml")); err != nil {
