@@ -2,7 +2,7 @@
 # Installs the tools the tests, the demo and the benchmark need, each built once per
 # version into a cache outside the clone, so a warm run only checks that they exist.
 #
-#   .ci/tools.sh all|staticcheck|influxd|ferretdb|mosquitto|crosscc|qemu|sshd|shellcheck|etcd|kubernetes|kwok|ko|crane
+#   .ci/tools.sh all|staticcheck|influxd|ferretdb|mosquitto|crosscc|qemu|sshd|shellcheck|etcd|kubernetes|kwok|ko|crane|postgres|edgex
 #   prints nothing when warm
 #
 # TOOLS_DIR (default $XDG_CACHE_HOME/smartx-overcloud/tools) holds one folder per
@@ -18,6 +18,7 @@ KUBERNETES_VERSION=v1.35.4
 KWOK_VERSION=v0.8.0
 KO_VERSION=v0.19.1
 GGCR_VERSION=v0.22.1
+EDGEX_VERSION=v4.0.2
 
 cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/smartx-overcloud
 TOOLS_DIR=${TOOLS_DIR:-$cache_root/tools}
@@ -251,8 +252,59 @@ crane() {
 	link crane "$dir/crane"
 }
 
+# PostgreSQL 15 is EdgeX 4's database; the tests make their own cluster with initdb on
+# a free port, so the package's own cluster and service are never started.
+postgres() {
+	apt_install postgresql-15
+	link initdb /usr/lib/postgresql/15/bin/initdb
+	link postgres /usr/lib/postgresql/15/bin/postgres
+}
+
+# EdgeX Foundry's core services (core-metadata, core-data, core-command), for the tests
+# that run our firmware and hub bridge against the real thing. The Go module proxy
+# refuses edgex-go, so the source comes, in this order, from $EDGEX_SOURCE (a tarball
+# of the tag), from ../shared/third_party/edgex-go-4.0.2.tar.gz beside the clone (our
+# own machines keep a copy there), or from a clone of the tag on GitHub. Without any of
+# them it says so and fails; the EdgeX tests then fail with the same hint. The source
+# stays in the cache: each service reads its res/ folder from cmd/<service>.
+edgex() {
+	local dir=$TOOLS_DIR/edgex-$EDGEX_VERSION svc missing=
+	for svc in core-metadata core-data core-command; do [ -x "$dir/src/cmd/$svc/$svc" ] || missing=1; done
+	if [ -n "$missing" ]; then
+		build_edgex() {
+			local here tarball=${EDGEX_SOURCE:-}
+			here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+			[ -n "$tarball" ] || [ ! -f "$here/../shared/third_party/edgex-go-${EDGEX_VERSION#v}.tar.gz" ] ||
+				tarball=$here/../shared/third_party/edgex-go-${EDGEX_VERSION#v}.tar.gz
+			rm -rf "$dir/src" && mkdir -p "$dir/src"
+			if [ -n "$tarball" ]; then
+				log "edgex source: $tarball"
+				tar -xzf "$tarball" -C "$dir/src" --strip-components=1
+			elif command -v git >/dev/null && git clone -q --depth 1 --branch "$EDGEX_VERSION" https://github.com/edgexfoundry/edgex-go "$dir/src" 2>/dev/null; then
+				log "edgex source: a clone of edgex-go $EDGEX_VERSION"
+			else
+				log "no EdgeX source: set EDGEX_SOURCE to a tarball of the edgex-go $EDGEX_VERSION tag, or let this machine reach github.com to clone it"
+				rm -rf "$dir/src"
+				return 1
+			fi
+			# The tarball carries vendor/; a clone of the tag does not, and takes its
+			# dependencies from the module proxy.
+			local mod=vendor
+			[ -d "$dir/src/vendor" ] || mod=mod
+			for svc in core-metadata core-data core-command; do
+				# The services refuse to start without their version (their database
+				# tables are keyed by it), which EdgeX's Makefile sets like this.
+				(cd "$dir/src" && GOFLAGS= go build -mod=$mod -trimpath -tags "non_delayedstart no_openziti" \
+					-ldflags "-s -w -X github.com/edgexfoundry/edgex-go.Version=${EDGEX_VERSION#v}" -o "cmd/$svc/$svc" "./cmd/$svc")
+			done
+		}
+		timed "edgex $EDGEX_VERSION core services" build_edgex
+	fi
+	link edgex-src "$dir/src"
+}
+
 case ${1:-all} in
-all) staticcheck; influxd; ferretdb; mosquitto; crosscc; qemu; sshd; shellcheck; etcd; kubernetes; kwok; ko; crane ;;
-staticcheck | influxd | ferretdb | mosquitto | crosscc | qemu | sshd | shellcheck | etcd | kubernetes | kwok | ko | crane) "$1" ;;
-*) echo "usage: $0 [all|staticcheck|influxd|ferretdb|mosquitto|crosscc|qemu|sshd|shellcheck|etcd|kubernetes|kwok|ko|crane]" >&2; exit 2 ;;
+all) staticcheck; influxd; ferretdb; mosquitto; crosscc; qemu; sshd; shellcheck; etcd; kubernetes; kwok; ko; crane; postgres; edgex ;;
+staticcheck | influxd | ferretdb | mosquitto | crosscc | qemu | sshd | shellcheck | etcd | kubernetes | kwok | ko | crane | postgres | edgex) "$1" ;;
+*) echo "usage: $0 [all|staticcheck|influxd|ferretdb|mosquitto|crosscc|qemu|sshd|shellcheck|etcd|kubernetes|kwok|ko|crane|postgres|edgex]" >&2; exit 2 ;;
 esac

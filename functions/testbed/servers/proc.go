@@ -39,6 +39,12 @@ type Proc struct {
 	tail  *tailWriter
 	out   io.Writer
 
+	// WorkDir, if set, is the process's working directory. Set it before Start.
+	WorkDir string
+	// Credential, if set, runs the process as that user (a server that refuses to
+	// run as root, such as PostgreSQL). Set it before Start.
+	Credential *syscall.Credential
+
 	mu   sync.Mutex // serialises Start, Stop and Kill
 	smu  sync.Mutex // guards the fields below, read by PID and Running
 	cmd  *exec.Cmd
@@ -95,7 +101,8 @@ func (p *Proc) Start(ctx context.Context) error {
 	// The server dies with the thread that started it, so a test binary that crashes
 	// or is killed by `go test -timeout` leaks no server. Setpgid keeps a Ctrl-C in a
 	// terminal from reaching the server before the test can stop it in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: p.Credential}
+	cmd.Dir = p.WorkDir
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}

@@ -17,6 +17,10 @@
 //     query APIs (bucket "db/rp"), the only ones our functions use. InfluxDB 2.x cannot
 //     be built here.
 //   - MQTT: Debian's mosquitto, the broker EdgeX deployments use.
+//   - EdgeX Foundry: its own core-metadata, core-data and core-command v4.0.2, built
+//     from the edgex-go source (.ci/tools.sh edgex), in non-secure mode without
+//     Consul, on a PostgreSQL 15 cluster of their own (Debian's, initdb on a free port)
+//     and mosquitto.
 //
 // The binaries come from .ci/tools.sh ("make tools"); see [Tool]. Every server listens on
 // 127.0.0.1 only. A [Proc] keeps its ports and data dir across Stop and Start, so a test

@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,6 +93,41 @@ func MQTT(t testing.TB) *servers.MQTT {
 	}
 	start(t, m.Proc, log)
 	return m
+}
+
+// Postgres starts a PostgreSQL cluster of its own with superuser user and password.
+func Postgres(t testing.TB, user, password string) *servers.Postgres {
+	t.Helper()
+	log := logFile(t, "postgres", nil)
+	pg, err := servers.NewPostgres(t.TempDir(), user, password, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, pg.Proc, log)
+	return pg
+}
+
+// EdgeX starts EdgeX 4's core services on a PostgreSQL and a mosquitto of their own
+// and returns them with the broker (EdgeX's message bus).
+func EdgeX(t testing.TB, o servers.EdgeXOptions) (*servers.EdgeX, *servers.MQTT) {
+	t.Helper()
+	pg := Postgres(t, servers.EdgeXDBUser, servers.EdgeXDBPassword)
+	ctx, cancel := context.WithTimeout(context.Background(), ReadyTimeout)
+	defer cancel()
+	if err := pg.CreateDatabase(ctx, servers.EdgeXDatabase); err != nil {
+		t.Fatal(err)
+	}
+	bus := MQTT(t)
+	log := logFile(t, "edgex", nil)
+	port, _ := strconv.Atoi(bus.Addr[strings.LastIndex(bus.Addr, ":")+1:])
+	e, err := servers.NewEdgeX(t.TempDir(), pg, "127.0.0.1", port, o, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range e.Procs() {
+		start(t, p, log)
+	}
+	return e, bus
 }
 
 // Start starts p again (after a test stopped it) within ReadyTimeout, failing the test
