@@ -121,17 +121,21 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	mq.Ingress = peers(append(append([]string(nil), core...), args.BusClients...), MQTTPort)
 
 	common := map[string]string{
-		"EDGEX_SECURITY_SECRET_STORE":                     "false",
-		"SERVICE_SERVERBINDADDR":                          "0.0.0.0",
-		"DATABASE_HOST":                                   host("postgres"),
-		"DATABASE_PORT":                                   fmt.Sprint(PostgresPort),
-		"MESSAGEBUS_HOST":                                 host("mqtt"),
-		"MESSAGEBUS_PORT":                                 fmt.Sprint(MQTTPort),
-		"MESSAGEBUS_PROTOCOL":                             "tcp",
-		"MESSAGEBUS_TYPE":                                 "mqtt",
-		"CLIENTS_CORE_METADATA_HOST":                      host("core-metadata"),
-		"CLIENTS_CORE_DATA_HOST":                          host("core-data"),
-		"EDGEX_USE_REGISTRY":                              "false",
+		"EDGEX_SECURITY_SECRET_STORE": "false",
+		"SERVICE_SERVERBINDADDR":      "0.0.0.0",
+		"DATABASE_HOST":               host("postgres"),
+		"DATABASE_PORT":               fmt.Sprint(PostgresPort),
+		"MESSAGEBUS_HOST":             host("mqtt"),
+		"MESSAGEBUS_PORT":             fmt.Sprint(MQTTPort),
+		"MESSAGEBUS_PROTOCOL":         "tcp",
+		"MESSAGEBUS_TYPE":             "mqtt",
+		"CLIENTS_CORE_METADATA_HOST":  host("core-metadata"),
+		"CLIENTS_CORE_DATA_HOST":      host("core-data"),
+		"EDGEX_USE_REGISTRY":          "false",
+		// EdgeX publishes with QoS 0 by default: while the hub bridge is away the broker
+		// would keep nothing for it. With QoS 1 and the bridge's persistent session
+		// the broker queues the events (tested against EdgeX 4.0.2's core-data).
+		"MESSAGEBUS_OPTIONAL_QOS":                         "1",
 		"WRITABLE_INSECURESECRETS_DB_SECRETDATA_USERNAME": "edgex",
 	}
 	service := func(svc, image string, port int, ingress []workload.Peer, egress []workload.Peer) *workload.Args {

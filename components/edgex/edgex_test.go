@@ -2,6 +2,7 @@ package edgex_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -56,5 +57,45 @@ func TestPolicies(t *testing.T) {
 	}
 	if got := fmt.Sprint(peers["edgex-postgres"]); got != "[edgex-core-data edgex-core-metadata edgex-core-command]" {
 		t.Errorf("database peers %s", got)
+	}
+}
+
+// Every core service publishes on the bus with QoS 1, so that the broker keeps the
+// events for the hub bridge's persistent session while the bridge is away.
+func TestBusQoS(t *testing.T) {
+	m, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+		_, err := edgex.New(ctx, "edgex", &edgex.Args{
+			Base:             workload.Base{Namespace: "smartx"},
+			PostgresPassword: pulumi.ToSecret(pulumi.String("pg")).(pulumi.StringOutput),
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := componenttest.Manifests(m.Resources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	qos := map[string]any{}
+	for _, mf := range ms {
+		if mf.Kind != "ConfigMap" {
+			continue
+		}
+		data, _ := mf.Object["data"].(map[string]any)
+		if v, ok := data["MESSAGEBUS_OPTIONAL_QOS"]; ok {
+			qos[mf.Name] = v
+		}
+	}
+	for _, svc := range []string{"core-data", "core-metadata", "core-command"} {
+		found := false
+		for name, v := range qos {
+			if strings.Contains(name, svc) && v == "1" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: MESSAGEBUS_OPTIONAL_QOS is not 1 in its settings (found %v)", svc, qos)
+		}
 	}
 }

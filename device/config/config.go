@@ -101,7 +101,7 @@ func Defaults() Config {
 	return Config{
 		Device:          host,
 		HubURL:          "http://127.0.0.1:59880",
-		ServiceName:     "smartx-device-service",
+		ServiceName:     "", // derived from the device: see ServiceNameFor
 		ProfileName:     "smartx-pi-sensor",
 		CommandListen:   ":59990",
 		Interval:        10 * time.Second,
@@ -129,6 +129,20 @@ func Defaults() Config {
 	}
 }
 
+// Service is the device service name in effect: ServiceName, or ServiceNameFor(Device)
+// when it is empty (the default).
+func (c Config) Service() string {
+	if c.ServiceName != "" {
+		return c.ServiceName
+	}
+	return ServiceNameFor(c.Device)
+}
+
+// ServiceNameFor is the default device-service name of a device: its own, so that
+// each Pi owns its EdgeX device service and core-command reaches each Pi at its own
+// address (a service shared by every Pi would send all commands to the first one).
+func ServiceNameFor(device string) string { return device + "-service" }
+
 // nameRE is what EdgeX accepts in a name that also appears in a URL path (RFC 3986
 // unreserved characters), limited in length like the reading contract's names.
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~-]{0,99}$`)
@@ -140,7 +154,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
 	}
 	for _, n := range []struct{ key, v string }{
-		{"device", c.Device}, {"service-name", c.ServiceName}, {"profile-name", c.ProfileName},
+		{"device", c.Device}, {"service-name", c.Service()}, {"profile-name", c.ProfileName},
 	} {
 		if !nameRE.MatchString(n.v) {
 			bad(n.key, "%q is not a name (letters, digits, . _ ~ -; up to 100)", n.v)

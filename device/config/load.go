@@ -31,7 +31,7 @@ func flags(c *Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.HubURL, "hub-url", c.HubURL, "base URL events are posted to: EdgeX core-data or the hub's ingest")
 	fs.StringVar(&c.MetadataURL, "metadata-url", c.MetadataURL, "base URL of EdgeX core-metadata for registration (empty: hub-url)")
 	fs.StringVar(&c.TokenFile, "token-file", c.TokenFile, "file holding the bearer token the hub expects from this device (else "+EnvToken+")")
-	fs.StringVar(&c.ServiceName, "service-name", c.ServiceName, "EdgeX device service name")
+	fs.StringVar(&c.ServiceName, "service-name", c.ServiceName, "EdgeX device service name (default: <device>-service, one per Pi)")
 	fs.StringVar(&c.ProfileName, "profile-name", c.ProfileName, "EdgeX device profile name")
 	fs.StringVar(&c.CommandListen, "command-listen", c.CommandListen, "listen address of the EdgeX device-service command endpoint (empty: off)")
 	fs.StringVar(&c.CommandURL, "command-url", c.CommandURL, "base address core-command reaches the command endpoint at (default: http://<host name>:<port>)")

@@ -38,8 +38,8 @@ func TestRegisterSendCommand(t *testing.T) {
 		return len(h.Readings("pi-a")) >= 60 && len(h.Readings("pi-b")) >= 60
 	})
 	c := h.Counts()
-	if c.Profiles["smartx-pi-sensor"] != 2 || c.Services["smartx-device-service"] != 2 || c.Devices["pi-a"] != 1 || c.Devices["pi-b"] != 1 {
-		t.Errorf("registrations = %+v, want the shared profile and service added twice (201 then 409), each device once", c)
+	if c.Profiles["smartx-pi-sensor"] != 2 || c.Services["pi-a-service"] != 1 || c.Services["pi-b-service"] != 1 || c.Devices["pi-a"] != 1 || c.Devices["pi-b"] != 1 {
+		t.Errorf("registrations = %+v, want the shared profile added twice (201 then 409), and each device and its own service once", c)
 	}
 	want := []string{"cpu", "disk", "humidity", "mem", "setpoint", "temperature"}
 	for _, d := range []string{"pi-a", "pi-b"} {
@@ -186,10 +186,11 @@ func TestHubOutageAndPowerCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("hub back after %v", time.Since(outage).Round(time.Second))
-	// Drained: the newest reading the hub has is fresh.
+	// Drained: the newest reading the hub has is fresh, and the firmware has found its
+	// queue empty once (which it logs); stopping it before that raced with the drain.
 	waitFor(t, 30*time.Second, "the backlog to drain", func() bool {
 		rs := h.Readings("pi-o")
-		return len(rs) > atStop && time.Since(time.Unix(0, rs[len(rs)-1].Origin)) < 2*time.Second
+		return len(rs) > atStop && time.Since(time.Unix(0, rs[len(rs)-1].Origin)) < 2*time.Second && p.logHas("hub reachable again")
 	})
 	p.stop()
 	n, last := checkExactlyOnce(t, h, "pi-o", q)

@@ -124,55 +124,149 @@ func (c *Client) Requests() (profile requests.DeviceProfileRequest, service requ
 	return profile, service, device, nil
 }
 
-// Register adds the profile, the device service and the device, in that order.
-// Something already registered (409) is success, so a restart, or a second Pi with
-// the same profile, registers without error.
+// Register adds the profile, the device service and the device, in that order, and
+// brings each up to date when it is there already (409):
+//
+//   - the profile is replaced (PUT), so a Pi with a newer firmware updates what
+//     core-command offers;
+//   - the device service and the device are patched (PATCH) where they differ from
+//     what this Pi would register: a Pi whose address changed (DHCP) moves its
+//     service's base address, which core-command sends commands to.
+//
+// The device is added with bypassValidation=true. EdgeX's core-metadata would
+// otherwise ask the device service, over the message bus, to validate it, and wait 5 s
+// for an answer that never comes: the firmware speaks only REST and is not on the bus
+// (no broker credentials on every Pi). What the device service would check, its
+// protocol properties, this firmware does not have; the requests have passed EdgeX's
+// own DTO validation before they are sent.
 func (c *Client) Register(ctx context.Context) error {
 	profile, service, device, err := c.Requests()
 	if err != nil {
 		return err
 	}
-	steps := []struct {
-		path string
-		req  any
-	}{
-		{common.ApiDeviceProfileRoute, profile},
-		{common.ApiDeviceServiceRoute, service},
-		{common.ApiDeviceRoute, device},
+	if exists, err := c.add(ctx, common.ApiDeviceProfileRoute, profile); err != nil {
+		return err
+	} else if exists {
+		if err := c.send(ctx, http.MethodPut, common.ApiDeviceProfileRoute, profile); err != nil {
+			return err
+		}
 	}
-	for _, s := range steps {
-		if err := c.add(ctx, s.path, s.req); err != nil {
+	if exists, err := c.add(ctx, common.ApiDeviceServiceRoute, service); err != nil {
+		return err
+	} else if exists {
+		if err := c.updateService(ctx, service.Service); err != nil {
+			return err
+		}
+	}
+	if exists, err := c.add(ctx, common.ApiDeviceRoute+"?bypassValidation=true", device); err != nil {
+		return err
+	} else if exists {
+		if err := c.updateDevice(ctx, device.Device); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// add posts a one-item EdgeX add request (a JSON array) and checks the item's status.
-func (c *Client) add(ctx context.Context, path string, req any) error {
-	body, err := json.Marshal([]any{req})
-	if err != nil {
-		return fmt.Errorf("register %s: %w", path, err)
+// updateService patches the registered device service where it differs from want.
+func (c *Client) updateService(ctx context.Context, want dtos.DeviceService) error {
+	var got struct {
+		Service dtos.DeviceService `json:"service"`
 	}
-	code, resp, err := c.post(ctx, c.o.MetadataURL+path, body)
-	if err != nil {
-		return fmt.Errorf("register %s: %w", path, err)
+	if err := c.get(ctx, common.ApiDeviceServiceRoute+"/name/"+url.PathEscape(want.Name), &got); err != nil {
+		return err
 	}
-	if code != http.StatusMultiStatus && code != http.StatusCreated && code != http.StatusOK {
-		return &StatusError{Op: "register " + path, Code: code, Body: snippet(resp)}
-	}
-	var items []struct {
-		StatusCode int    `json:"statusCode"`
-		Message    string `json:"message"`
-	}
-	if err := json.Unmarshal(resp, &items); err != nil || len(items) != 1 {
-		return fmt.Errorf("register %s: answer is not one status: %s", path, snippet(resp))
-	}
-	switch items[0].StatusCode {
-	case http.StatusCreated, http.StatusOK, http.StatusConflict:
+	if got.Service.BaseAddress == want.BaseAddress && got.Service.AdminState == want.AdminState {
 		return nil
 	}
-	return &StatusError{Op: "register " + path, Code: items[0].StatusCode, Body: snippet([]byte(items[0].Message))}
+	u := dtos.UpdateDeviceService{Name: &want.Name, BaseAddress: &want.BaseAddress, AdminState: &want.AdminState}
+	return c.send(ctx, http.MethodPatch, common.ApiDeviceServiceRoute, requests.NewUpdateDeviceServiceRequest(u))
+}
+
+// updateDevice patches the registered device where its service, profile or location
+// differ from want.
+func (c *Client) updateDevice(ctx context.Context, want dtos.Device) error {
+	var got struct {
+		Device dtos.Device `json:"device"`
+	}
+	if err := c.get(ctx, common.ApiDeviceRoute+"/name/"+url.PathEscape(want.Name), &got); err != nil {
+		return err
+	}
+	if got.Device.ServiceName == want.ServiceName && got.Device.ProfileName == want.ProfileName &&
+		fmt.Sprint(got.Device.Location) == fmt.Sprint(want.Location) {
+		return nil
+	}
+	u := dtos.UpdateDevice{Name: &want.Name, ServiceName: &want.ServiceName, ProfileName: &want.ProfileName, Location: want.Location}
+	return c.send(ctx, http.MethodPatch, common.ApiDeviceRoute+"?bypassValidation=true", requests.NewUpdateDeviceRequest(u))
+}
+
+// add posts a one-item EdgeX add request (a JSON array) and checks the item's status;
+// exists is true for 409 (already registered).
+func (c *Client) add(ctx context.Context, path string, req any) (exists bool, err error) {
+	items, err := c.do(ctx, http.MethodPost, path, req)
+	if err != nil {
+		return false, err
+	}
+	switch items[0].StatusCode {
+	case http.StatusCreated, http.StatusOK:
+		return false, nil
+	case http.StatusConflict:
+		return true, nil
+	}
+	return false, &StatusError{Op: "register " + path, Code: items[0].StatusCode, Body: snippet([]byte(items[0].Message))}
+}
+
+// send is a one-item update (PUT or PATCH) that must answer 200.
+func (c *Client) send(ctx context.Context, method, path string, req any) error {
+	items, err := c.do(ctx, method, path, req)
+	if err != nil {
+		return err
+	}
+	if items[0].StatusCode != http.StatusOK {
+		return &StatusError{Op: method + " " + path, Code: items[0].StatusCode, Body: snippet([]byte(items[0].Message))}
+	}
+	return nil
+}
+
+// itemStatus is the answer EdgeX gives per item of an array request.
+type itemStatus struct {
+	StatusCode int    `json:"statusCode"`
+	Message    string `json:"message"`
+}
+
+// do sends a one-item array request to core-metadata and returns the item's status.
+func (c *Client) do(ctx context.Context, method, path string, req any) ([]itemStatus, error) {
+	body, err := json.Marshal([]any{req})
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	code, resp, err := c.request(ctx, method, c.o.MetadataURL+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if code != http.StatusMultiStatus && code != http.StatusCreated && code != http.StatusOK {
+		return nil, &StatusError{Op: method + " " + path, Code: code, Body: snippet(resp)}
+	}
+	var items []itemStatus
+	if err := json.Unmarshal(resp, &items); err != nil || len(items) != 1 {
+		return nil, fmt.Errorf("%s %s: answer is not one status: %s", method, path, snippet(resp))
+	}
+	return items, nil
+}
+
+// get reads one registered object from core-metadata into v.
+func (c *Client) get(ctx context.Context, path string, v any) error {
+	code, resp, err := c.request(ctx, http.MethodGet, c.o.MetadataURL+path, nil)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	if code != http.StatusOK {
+		return &StatusError{Op: "GET " + path, Code: code, Body: snippet(resp)}
+	}
+	if err := json.Unmarshal(resp, v); err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	return nil
 }
 
 // Event is one queued event to post.
@@ -232,7 +326,7 @@ func (c *Client) Send(ctx context.Context, ev Event) error {
 	if err != nil {
 		return fmt.Errorf("edgex event %s: %w", ev.ID, err)
 	}
-	code, resp, err := c.post(ctx, c.o.EventURL+c.EventPath(req.Event.DeviceName, ev.Source), body)
+	code, resp, err := c.request(ctx, http.MethodPost, c.o.EventURL+c.EventPath(req.Event.DeviceName, ev.Source), body)
 	if err != nil {
 		return fmt.Errorf("post event: %w", err)
 	}
@@ -242,12 +336,18 @@ func (c *Client) Send(ctx context.Context, ev Event) error {
 	return &StatusError{Op: "post event", Code: code, Body: snippet(resp)}
 }
 
-func (c *Client) post(ctx context.Context, u string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+func (c *Client) request(ctx context.Context, method, u string, body []byte) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return 0, nil, err
 	}
-	req.Header.Set("Content-Type", common.ContentTypeJSON)
+	if body != nil {
+		req.Header.Set("Content-Type", common.ContentTypeJSON)
+	}
 	if c.o.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.o.Token)
 	}

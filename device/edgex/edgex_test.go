@@ -137,6 +137,43 @@ func TestRegisterIsIdempotent(t *testing.T) {
 	}
 }
 
+// A Pi whose address changed (DHCP) registers again: its device service is patched to
+// the new address, which core-command sends its commands to; a restart at the same
+// address changes nothing.
+func TestRegisterMovesTheServiceAddress(t *testing.T) {
+	h := startHub(t, nil)
+	ctx := context.Background()
+	at := func(addr string) *Client {
+		c, err := NewClient(Options{
+			EventURL: h.URL(), Service: "pi-1-service", Profile: "prof", Device: "pi-1",
+			ServiceURL: addr, SetpointMin: 16, SetpointMax: 30,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if err := at("http://10.0.0.21:59990").Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := at("http://10.0.0.21:59990").Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := h.Counts().Updates
+	if err := at("http://10.0.0.57:59990").Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc, ok := h.Service("pi-1-service")
+	if !ok || svc.BaseAddress != "http://10.0.0.57:59990" {
+		t.Errorf("device service after the move: %+v (registered %v), want base address http://10.0.0.57:59990", svc, ok)
+	}
+	// The profile is replaced on every registration that meets it; the service only
+	// when its address moved: two updates.
+	if got := h.Counts().Updates - before; got != 2 {
+		t.Errorf("%d updates for the move, want 2 (profile, service)", got)
+	}
+}
+
 func TestSendAndRetry(t *testing.T) {
 	h := startHub(t, map[string]string{"pi-1": "t1"})
 	ctx := context.Background()

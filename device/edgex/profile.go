@@ -40,11 +40,16 @@ var Units = map[string]string{
 }
 
 // Profile is the device profile the firmware registers. Every Pi uses the same one,
-// so a second Pi's registration meets 409 (already there) and goes on.
+// so a second Pi's registration meets 409 (already there) and replaces it with its own.
+//
+// core-command offers a command for every resource and device command of a profile
+// that is not hidden, and the command endpoint (CommandServer) serves exactly those:
+// the set-point (read and write) and the room command (read). The sensor and system
+// resources are hidden: they reach the hub as events, not as commands.
 func Profile(name string, setpointMin, setpointMax float64) dtos.DeviceProfile {
 	res := func(name, rw, desc string, lo, hi float64) dtos.DeviceResource {
 		return dtos.DeviceResource{
-			Name: name, Description: desc,
+			Name: name, Description: desc, IsHidden: name != ResSetpoint,
 			Properties: dtos.ResourceProperties{
 				ValueType: common.ValueTypeFloat64, ReadWrite: rw, Units: Units[name],
 				Minimum: &lo, Maximum: &hi,

@@ -102,7 +102,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Firmware, err error) {
 	f.tr.MaxIdleConns, f.tr.MaxIdleConnsPerHost = 2, 2
 	if f.client, err = edgex.NewClient(edgex.Options{
 		EventURL: cfg.EventURL(), MetadataURL: cfg.RegistryURL(), Token: cfg.Token,
-		Service: cfg.ServiceName, Profile: cfg.ProfileName, Device: cfg.Device, Location: cfg.Location,
+		Service: cfg.Service(), Profile: cfg.ProfileName, Device: cfg.Device, Location: cfg.Location,
 		ServiceURL: cfg.AdvertisedCommandURL(), SetpointMin: cfg.SetpointMin, SetpointMax: cfg.SetpointMax,
 		HTTP: &http.Client{Transport: f.tr, Timeout: cfg.HTTPTimeout},
 	}); err != nil {
@@ -110,7 +110,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Firmware, err error) {
 	}
 	if cfg.CommandListen != "" {
 		if f.cmd, err = edgex.NewCommandServer(edgex.CommandOptions{
-			Device: cfg.Device, Profile: cfg.ProfileName, Service: cfg.ServiceName, Token: cfg.CommandToken,
+			Device: cfg.Device, Profile: cfg.ProfileName, Service: cfg.Service(), Token: cfg.CommandToken,
 			SetpointMin: cfg.SetpointMin, SetpointMax: cfg.SetpointMax,
 			Setpoint: f.Setpoint, Apply: f.ApplySetpoint, Room: f.Latest,
 			Logger: log.With("part", "command"),
@@ -391,7 +391,7 @@ func (f *Firmware) deliver(ctx context.Context, registered *bool) error {
 			return fmt.Errorf("register: %w", err)
 		}
 		*registered = true
-		f.log.Info("registered with EdgeX", "profile", f.cfg.ProfileName, "service", f.cfg.ServiceName, "device", f.cfg.Device)
+		f.log.Info("registered with EdgeX", "profile", f.cfg.ProfileName, "service", f.cfg.Service(), "device", f.cfg.Device)
 	}
 	for ctx.Err() == nil {
 		recs, err := f.q.Peek(sendBatch)

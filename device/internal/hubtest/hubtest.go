@@ -25,8 +25,10 @@ import (
 	"time"
 
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/common"
+	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos"
 	dtoCommon "github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/common"
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/requests"
+	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/responses"
 	"github.com/google/uuid"
 
 	"github.com/smartx-team/overcloud/functions/reading"
@@ -52,12 +54,16 @@ type Hub struct {
 	profiles map[string]int // name -> adds seen
 	services map[string]int
 	devices  map[string]int
-	readings map[string][]Received // per device, in order of first arrival
-	byID     map[string]Received
-	dups     int
-	events   int
-	unauth   int
-	invalid  []string
+	// What is registered, as the last add or update left it.
+	serviceDTOs map[string]dtos.DeviceService
+	deviceDTOs  map[string]dtos.Device
+	updates     int                   // PUT and PATCH items applied
+	readings    map[string][]Received // per device, in order of first arrival
+	byID        map[string]Received
+	dups        int
+	events      int
+	unauth      int
+	invalid     []string
 }
 
 // New returns a stopped hub. tokens maps device names to the bearer token each must
@@ -66,6 +72,7 @@ func New(tokens map[string]string) *Hub {
 	return &Hub{
 		tokens:   tokens,
 		profiles: map[string]int{}, services: map[string]int{}, devices: map[string]int{},
+		serviceDTOs: map[string]dtos.DeviceService{}, deviceDTOs: map[string]dtos.Device{},
 		readings: map[string][]Received{}, byID: map[string]Received{},
 	}
 }
@@ -98,6 +105,11 @@ func (h *Hub) Start(addr string) error {
 	mux.HandleFunc("POST "+common.ApiDeviceProfileRoute, h.addProfile)
 	mux.HandleFunc("POST "+common.ApiDeviceServiceRoute, h.addService)
 	mux.HandleFunc("POST "+common.ApiDeviceRoute, h.addDevice)
+	mux.HandleFunc("PUT "+common.ApiDeviceProfileRoute, h.updateProfile)
+	mux.HandleFunc("GET "+common.ApiDeviceServiceRoute+"/name/{name}", h.getService)
+	mux.HandleFunc("PATCH "+common.ApiDeviceServiceRoute, h.patchService)
+	mux.HandleFunc("GET "+common.ApiDeviceRoute+"/name/{name}", h.getDevice)
+	mux.HandleFunc("PATCH "+common.ApiDeviceRoute, h.patchDevice)
 	mux.HandleFunc("POST "+common.ApiEventRoute+"/{service}/{profile}/{device}/{source}", h.addEvent)
 	h.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	h.done = make(chan struct{})
@@ -148,6 +160,7 @@ type Counts struct {
 	Events       int            // events accepted (201)
 	Duplicates   int            // readings received again after a retry
 	Unauthorized int            // requests refused for their token
+	Updates      int            // PUT and PATCH items applied to registrations
 	Profiles     map[string]int // adds seen per name
 	Services     map[string]int
 	Devices      map[string]int
@@ -164,7 +177,7 @@ func (h *Hub) Counts() Counts {
 		}
 		return o
 	}
-	return Counts{Events: h.events, Duplicates: h.dups, Unauthorized: h.unauth,
+	return Counts{Events: h.events, Duplicates: h.dups, Unauthorized: h.unauth, Updates: h.updates,
 		Profiles: cp(h.profiles), Services: cp(h.services), Devices: cp(h.devices)}
 }
 
@@ -262,13 +275,23 @@ func (h *Hub) addService(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.mu.Lock()
-		out = append(out, added(h.services, req.Service.Name))
+		st := added(h.services, req.Service.Name)
+		if st.StatusCode == http.StatusCreated {
+			h.serviceDTOs[req.Service.Name] = req.Service
+		}
+		out = append(out, st)
 		h.mu.Unlock()
 	}
 	reply(w, http.StatusMultiStatus, out)
 }
 
 func (h *Hub) addDevice(w http.ResponseWriter, r *http.Request) {
+	// As EdgeX's core-metadata: without bypassValidation it asks the device service to
+	// validate the device over the message bus, and the firmware is not on the bus.
+	if r.URL.Query().Get("bypassValidation") != "true" {
+		reply(w, http.StatusServiceUnavailable, dtoCommon.NewBaseResponse("", "request timeout", http.StatusServiceUnavailable))
+		return
+	}
 	items, ok := h.items(w, r)
 	if !ok {
 		return
@@ -296,11 +319,149 @@ func (h *Hub) addDevice(w http.ResponseWriter, r *http.Request) {
 		case h.services[d.ServiceName] == 0:
 			out = append(out, status{BaseResponse: dtoCommon.NewBaseResponse("", "no service "+d.ServiceName, http.StatusNotFound)})
 		default:
-			out = append(out, added(h.devices, d.Name))
+			st := added(h.devices, d.Name)
+			if st.StatusCode == http.StatusCreated {
+				h.deviceDTOs[d.Name] = d
+			}
+			out = append(out, st)
 		}
 		h.mu.Unlock()
 	}
 	reply(w, http.StatusMultiStatus, out)
+}
+
+// updateProfile is core-metadata's PUT: 200 for a registered profile, else 404.
+func (h *Hub) updateProfile(w http.ResponseWriter, r *http.Request) {
+	items, ok := h.items(w, r)
+	if !ok {
+		return
+	}
+	var out []status
+	for _, it := range items {
+		var req requests.DeviceProfileRequest
+		if err := json.Unmarshal(it, &req); err != nil {
+			h.bad(w, r, "profile: %v", err)
+			return
+		}
+		h.mu.Lock()
+		out = append(out, h.updated(h.profiles[req.Profile.Name] > 0, "profile "+req.Profile.Name))
+		h.mu.Unlock()
+	}
+	reply(w, http.StatusMultiStatus, out)
+}
+
+// updated is the item status of an update of something registered (ok) or not.
+func (h *Hub) updated(ok bool, what string) status {
+	if !ok {
+		return status{BaseResponse: dtoCommon.NewBaseResponse("", "no "+what, http.StatusNotFound)}
+	}
+	h.updates++
+	return status{BaseResponse: dtoCommon.NewBaseResponse("", "", http.StatusOK)}
+}
+
+func (h *Hub) getService(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	d, ok := h.serviceDTOs[r.PathValue("name")]
+	h.mu.Unlock()
+	if !ok {
+		reply(w, http.StatusNotFound, dtoCommon.NewBaseResponse("", "no such device service", http.StatusNotFound))
+		return
+	}
+	reply(w, http.StatusOK, responses.NewDeviceServiceResponse("", "", http.StatusOK, d))
+}
+
+func (h *Hub) patchService(w http.ResponseWriter, r *http.Request) {
+	items, ok := h.items(w, r)
+	if !ok {
+		return
+	}
+	var out []status
+	for _, it := range items {
+		var req requests.UpdateDeviceServiceRequest
+		if err := json.Unmarshal(it, &req); err != nil {
+			h.bad(w, r, "device service update: %v", err)
+			return
+		}
+		if req.Service.Name == nil {
+			h.bad(w, r, "device service update without a name")
+			return
+		}
+		h.mu.Lock()
+		d, known := h.serviceDTOs[*req.Service.Name]
+		if known && req.Service.BaseAddress != nil {
+			d.BaseAddress = *req.Service.BaseAddress
+			h.serviceDTOs[d.Name] = d
+		}
+		out = append(out, h.updated(known, "device service "+*req.Service.Name))
+		h.mu.Unlock()
+	}
+	reply(w, http.StatusMultiStatus, out)
+}
+
+func (h *Hub) getDevice(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if !h.authorized(r, name) {
+		reply(w, http.StatusUnauthorized, dtoCommon.NewBaseResponse("", "unauthorized", http.StatusUnauthorized))
+		return
+	}
+	h.mu.Lock()
+	d, ok := h.deviceDTOs[name]
+	h.mu.Unlock()
+	if !ok {
+		reply(w, http.StatusNotFound, dtoCommon.NewBaseResponse("", "no such device", http.StatusNotFound))
+		return
+	}
+	reply(w, http.StatusOK, responses.NewDeviceResponse("", "", http.StatusOK, d))
+}
+
+func (h *Hub) patchDevice(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("bypassValidation") != "true" {
+		reply(w, http.StatusServiceUnavailable, dtoCommon.NewBaseResponse("", "request timeout", http.StatusServiceUnavailable))
+		return
+	}
+	items, ok := h.items(w, r)
+	if !ok {
+		return
+	}
+	var out []status
+	for _, it := range items {
+		var req requests.UpdateDeviceRequest
+		if err := json.Unmarshal(it, &req); err != nil || req.Device.Name == nil {
+			h.bad(w, r, "device update: %v", err)
+			return
+		}
+		name := *req.Device.Name
+		if !h.authorized(r, name) {
+			out = append(out, status{BaseResponse: dtoCommon.NewBaseResponse("", "unauthorized", http.StatusUnauthorized)})
+			continue
+		}
+		h.mu.Lock()
+		d, known := h.deviceDTOs[name]
+		if known {
+			if u := req.Device.ServiceName; u != nil {
+				d.ServiceName = *u
+			}
+			if u := req.Device.ProfileName; u != nil {
+				d.ProfileName = *u
+			}
+			if req.Device.Location != nil {
+				d.Location = req.Device.Location
+			}
+			h.deviceDTOs[name] = d
+		}
+		out = append(out, h.updated(known, "device "+name))
+		h.mu.Unlock()
+	}
+	reply(w, http.StatusMultiStatus, out)
+}
+
+// Service returns the registered device service of that name, as the last add or
+// update left it.
+func (h *Hub) Service(name string) (dtos.DeviceService, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, ok := h.serviceDTOs[name]
+	return d, ok
 }
 
 func (h *Hub) addEvent(w http.ResponseWriter, r *http.Request) {

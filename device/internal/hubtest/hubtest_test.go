@@ -32,7 +32,13 @@ func TestRejectsBadRequests(t *testing.T) {
 		t.Fatalf("profile: %d", c)
 	}
 	post("/api/v3/deviceservice", "", `[{"apiVersion":"v3","service":{"name":"s","baseAddress":"http://x:1","adminState":"UNLOCKED"}}]`)
-	post("/api/v3/device", "tok", `[{"apiVersion":"v3","device":{"name":"pi-1","serviceName":"s","profileName":"p","adminState":"UNLOCKED","operatingState":"UP","protocols":{"other":{}}}}]`)
+	device := `[{"apiVersion":"v3","device":{"name":"pi-1","serviceName":"s","profileName":"p","adminState":"UNLOCKED","operatingState":"UP","protocols":{"other":{}}}}]`
+	// As core-metadata: without bypassValidation the device service must validate the
+	// device over the message bus, which times out for a device service not on it.
+	if c := post("/api/v3/device", "tok", device); c != http.StatusServiceUnavailable {
+		t.Errorf("device without bypassValidation: HTTP %d, want 503", c)
+	}
+	post("/api/v3/device?bypassValidation=true", "tok", device)
 	if c := h.Counts(); c.Devices["pi-1"] != 1 {
 		t.Fatalf("device not registered: %+v %v", c, h.Invalid())
 	}

@@ -94,7 +94,17 @@ func newAPI(t *testing.T, tokens map[string]string) *testAPI {
 // post sends body and returns the status and the decoded JSON answer.
 func (a *testAPI) post(t *testing.T, path, token string, body []byte, answer any) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, a.URL+path, bytes.NewReader(body))
+	return a.send(t, http.MethodPost, path, token, body, answer)
+}
+
+// send is post with another method (nil body: none).
+func (a *testAPI) send(t *testing.T, method, path, token string, body []byte, answer any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, a.URL+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,6 +236,63 @@ func TestPing(t *testing.T) {
 
 // Registration answers 207 with a status per item; a second add of a name is 409, as
 // in EdgeX, which the firmware takes for "already registered".
+// What the firmware does when it meets its registrations (409): the profile is
+// replaced, the device service's base address and the device's location patched,
+// each only when registered, the device only with its own token; and the hub uses
+// the new location.
+func TestRegistrationUpdates(t *testing.T) {
+	a := newAPI(t, map[string]string{"pi-1": "tok-1", "pi-2": "tok-2"})
+	a.register(t, "pi-1")
+	str := func(s string) *string { return &s }
+	items := func(t *testing.T, method, path, token string, body []byte) []int {
+		t.Helper()
+		var got []itemAnswer
+		if status := a.send(t, method, path, token, body, &got); status != http.StatusMultiStatus {
+			t.Fatalf("%s %s: HTTP %d, want 207", method, path, status)
+		}
+		var codes []int
+		for _, it := range got {
+			codes = append(codes, it.StatusCode)
+		}
+		return codes
+	}
+	other := testProfile()
+	other.Name = "never-registered"
+	for _, tt := range []struct {
+		name, method, path, token string
+		body                      []byte
+		want                      []int
+	}{
+		{"replace the profile", http.MethodPut, "/api/v3/deviceprofile", "", mustJSON([]any{requests.NewDeviceProfileRequest(testProfile())}), []int{200}},
+		{"replace an unknown profile", http.MethodPut, "/api/v3/deviceprofile", "", mustJSON([]any{requests.NewDeviceProfileRequest(other)}), []int{404}},
+		{"move the service", http.MethodPatch, "/api/v3/deviceservice", "", mustJSON([]any{requests.NewUpdateDeviceServiceRequest(dtos.UpdateDeviceService{Name: str(service), BaseAddress: str("http://10.0.0.57:59990")})}), []int{200}},
+		{"move an unknown service", http.MethodPatch, "/api/v3/deviceservice", "", mustJSON([]any{requests.NewUpdateDeviceServiceRequest(dtos.UpdateDeviceService{Name: str("nope"), BaseAddress: str("http://x:1")})}), []int{404}},
+		{"move the device, another's token", http.MethodPatch, "/api/v3/device?bypassValidation=true", "tok-2", mustJSON([]any{requests.NewUpdateDeviceRequest(dtos.UpdateDevice{Name: str("pi-1"), Location: "sector-9"})}), []int{401}},
+		{"move the device", http.MethodPatch, "/api/v3/device?bypassValidation=true", "tok-1", mustJSON([]any{requests.NewUpdateDeviceRequest(dtos.UpdateDevice{Name: str("pi-1"), Location: "sector-9"})}), []int{200}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := items(t, tt.method, tt.path, tt.token, tt.body); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("item statuses %v, want %v", got, tt.want)
+			}
+		})
+	}
+	var svc struct {
+		Service dtos.DeviceService `json:"service"`
+	}
+	if status := a.send(t, http.MethodGet, "/api/v3/deviceservice/name/"+service, "", nil, &svc); status != 200 || svc.Service.BaseAddress != "http://10.0.0.57:59990" {
+		t.Errorf("GET the service: HTTP %d %+v, want the moved base address", status, svc.Service)
+	}
+	if status := a.send(t, http.MethodGet, "/api/v3/deviceservice/name/nope", "", nil, nil); status != 404 {
+		t.Errorf("GET an unknown service: HTTP %d, want 404", status)
+	}
+	if code := a.post(t, eventPath("pi-1"), "tok-1", mustJSON(requests.NewAddEventRequest(eventOf("pi-1", 1, 21.5))), nil); code != http.StatusCreated {
+		t.Fatalf("event after the move: HTTP %d", code)
+	}
+	if rs := a.pending(t); len(rs) != 1 || rs[0].Location != "sector-9" {
+		t.Errorf("stored %+v, want one reading with the patched location sector-9", rs)
+	}
+}
+
 func TestRegistration(t *testing.T) {
 	a := newAPI(t, map[string]string{"pi-1": "tok-1", "pi-2": "tok-2"})
 	for _, tt := range []struct {

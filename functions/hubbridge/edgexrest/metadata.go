@@ -124,6 +124,78 @@ func (s *Server) addDevices(w http.ResponseWriter, r *http.Request) {
 		func(req requests.AddDeviceRequest) string { return req.RequestId })
 }
 
+// updateStatus maps a registry error of an update to the item's status and message.
+func (s *Server) updateStatus(kind, name string, err error) (int, string) {
+	switch {
+	case err == nil:
+		return http.StatusOK, ""
+	case errors.Is(err, registry.ErrNotFound), errors.Is(err, registry.ErrUnknownProfile), errors.Is(err, registry.ErrUnknownService):
+		return http.StatusNotFound, err.Error()
+	default:
+		s.log.Error("update "+kind, "name", name, "err", err)
+		return http.StatusInternalServerError, "registry unavailable; retry"
+	}
+}
+
+// updateProfiles is core-metadata's PUT: it replaces registered profiles.
+func (s *Server) updateProfiles(w http.ResponseWriter, r *http.Request) {
+	addItems(s, w, r, unmarshalInto[requests.DeviceProfileRequest],
+		func(ctx context.Context, _ *http.Request, req requests.DeviceProfileRequest) (int, string, string) {
+			status, msg := s.updateStatus("device profile", req.Profile.Name, s.reg.UpdateProfile(ctx, req.Profile))
+			return status, "", msg
+		},
+		func(req requests.DeviceProfileRequest) string { return req.RequestId })
+}
+
+// patchServices is core-metadata's PATCH of device services (a moved base address).
+func (s *Server) patchServices(w http.ResponseWriter, r *http.Request) {
+	addItems(s, w, r, unmarshalInto[requests.UpdateDeviceServiceRequest],
+		func(ctx context.Context, _ *http.Request, req requests.UpdateDeviceServiceRequest) (int, string, string) {
+			name := ""
+			if req.Service.Name != nil {
+				name = *req.Service.Name
+			}
+			status, msg := s.updateStatus("device service", name, s.reg.UpdateService(ctx, req.Service))
+			return status, "", msg
+		},
+		func(req requests.UpdateDeviceServiceRequest) string { return req.RequestId })
+}
+
+// patchDevices is core-metadata's PATCH of devices; with auth on, each item needs its
+// own device's token.
+func (s *Server) patchDevices(w http.ResponseWriter, r *http.Request) {
+	addItems(s, w, r, unmarshalInto[requests.UpdateDeviceRequest],
+		func(ctx context.Context, r *http.Request, req requests.UpdateDeviceRequest) (int, string, string) {
+			if req.Device.Name == nil {
+				return http.StatusBadRequest, "", "a device update must name the device"
+			}
+			name := *req.Device.Name
+			if t := s.tokens(); t != nil {
+				if status, reason, msg := authStatus(t.check(name, r.Header.Get("Authorization")), name); status != 0 {
+					s.in.Reject(reason)
+					return status, "", msg
+				}
+			}
+			status, msg := s.updateStatus("device", name, s.reg.UpdateDevice(ctx, req.Device))
+			return status, "", msg
+		},
+		func(req requests.UpdateDeviceRequest) string { return req.RequestId })
+}
+
+// getService is core-metadata's "device service by name".
+func (s *Server) getService(w http.ResponseWriter, r *http.Request) {
+	d, err := s.reg.Service(r.Context(), r.PathValue("name"))
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		s.writeError(w, http.StatusNotFound, answerNotRegistered, fmt.Sprintf("device service %q not found", clipName(r.PathValue("name"))))
+	case err != nil:
+		s.log.Error("read device service", "err", err)
+		s.writeError(w, http.StatusServiceUnavailable, answerRegistryDown, "registry unavailable; retry")
+	default:
+		writeJSON(w, http.StatusOK, responses.NewDeviceServiceResponse("", "", http.StatusOK, d))
+	}
+}
+
 func idIf(status int, id string) string {
 	if status == http.StatusCreated {
 		return id

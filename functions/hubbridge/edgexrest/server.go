@@ -7,6 +7,10 @@
 //	POST /api/v3/deviceservice      [AddDeviceServiceRequest...]  207, item 201/409
 //	POST /api/v3/device             [AddDeviceRequest...]         207, item 201/409/404/401/403
 //	GET  /api/v3/device/name/{name}
+//	PUT  /api/v3/deviceprofile      [DeviceProfileRequest...]     207, item 200/404
+//	GET  /api/v3/deviceservice/name/{name}
+//	PATCH /api/v3/deviceservice     [UpdateDeviceServiceRequest...] 207, item 200/404
+//	PATCH /api/v3/device            [UpdateDeviceRequest...]      207, item 200/404/401/403
 //	POST /api/v3/event/{service}/{profile}/{device}/{source}  AddEventRequest  201
 //
 // An event is answered 201 only after its good readings are durable in the outbox.
@@ -103,6 +107,10 @@ func New(o Options) (*Server, error) {
 	s.mux.HandleFunc("POST /api/v3/deviceservice", s.addServices)
 	s.mux.HandleFunc("POST /api/v3/device", s.addDevices)
 	s.mux.HandleFunc("GET /api/v3/device/name/{name}", s.getDevice)
+	s.mux.HandleFunc("PUT /api/v3/deviceprofile", s.updateProfiles)
+	s.mux.HandleFunc("GET /api/v3/deviceservice/name/{name}", s.getService)
+	s.mux.HandleFunc("PATCH /api/v3/deviceservice", s.patchServices)
+	s.mux.HandleFunc("PATCH /api/v3/device", s.patchDevices)
 	s.mux.HandleFunc("POST /api/v3/event/{service}/{profile}/{device}/{source}", s.addEvent)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusNotFound, answerNoEndpoint, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
@@ -171,6 +179,7 @@ const (
 	answerStoreFailed     = "store_failed"         // 503: the outbox could not store the readings
 	answerNothingAccepted = "nothing_accepted"     // 422: every reading of the event was rejected
 	answerNoEndpoint      = "no_such_endpoint"     // 404
+	answerNotRegistered   = "not_registered"       // 404: a registration read that names nothing registered
 )
 
 // errorAnswers are the status and reason pairs the server answers with; each series
@@ -183,6 +192,7 @@ var errorAnswers = []struct {
 	{http.StatusServiceUnavailable, answerStoreFailed},
 	{http.StatusUnprocessableEntity, answerNothingAccepted},
 	{http.StatusNotFound, answerNoEndpoint},
+	{http.StatusNotFound, answerNotRegistered},
 	{http.StatusNotFound, string(intake.ReasonUnknownDevice)},
 	{http.StatusBadRequest, string(intake.ReasonMalformed)},
 	{http.StatusBadRequest, string(intake.ReasonInvalid)},

@@ -83,7 +83,8 @@ type Converted struct {
 }
 
 // Convert turns an EdgeX event (already validated by EdgeX's contract) into readings
-// of device ev.DeviceName at location, checking each against limits. It never fails as
+// of device ev.DeviceName at location (when empty: the reading's or the event's
+// location tag), checking each against limits. It never fails as
 // a whole: each bad reading becomes a Rejection. It is pure, so it can be fuzzed.
 func Convert(ev dtos.Event, location string, limits Limits) Converted {
 	var out Converted
@@ -103,6 +104,15 @@ func convertOne(ev dtos.Event, i int, br dtos.BaseReading, location string, limi
 	r := reading.Reading{
 		Device: ev.DeviceName, Resource: br.ResourceName, Unit: br.Units,
 		Origin: br.Origin, Location: location,
+	}
+	// The hub's registry knows a device's location in standalone mode; behind a real
+	// EdgeX the device registered with core-metadata, not with us, and the location
+	// comes with the reading (the firmware tags every reading with it), or the event.
+	if r.Location == "" {
+		r.Location = tagString(br.Tags, reading.TagLocation)
+	}
+	if r.Location == "" {
+		r.Location = tagString(ev.Tags, reading.TagLocation)
 	}
 	if br.DeviceName != "" && br.DeviceName != ev.DeviceName {
 		return r, ReasonInvalidReading, fmt.Sprintf("reading names device %q in an event of %q", br.DeviceName, ev.DeviceName)
@@ -170,6 +180,12 @@ func value(br dtos.BaseReading) (float64, Reason, string) {
 	default:
 		return 0, ReasonNonNumeric, fmt.Sprintf("value type %q is not a number", clip(br.ValueType))
 	}
+}
+
+// tagString reads a string tag ("" when absent or not a string).
+func tagString(tags dtos.Tags, key string) string {
+	s, _ := tags[key].(string)
+	return s
 }
 
 // tagSeq reads the "seq" tag: 0 if absent, an error if present but not a positive

@@ -136,6 +136,34 @@ func TestConvert(t *testing.T) {
 
 // One bad reading does not take its event's good readings with it, and event seq
 // numbers count by index.
+// The location: the one the hub registered for the device wins; without one (behind
+// a real EdgeX, the device registered with core-metadata), the reading's location tag,
+// else the event's.
+func TestConvertLocation(t *testing.T) {
+	tagged := withTags(simple("temperature", common.ValueTypeFloat64, "21"), dtos.Tags{"location": "sector-2"})
+	for _, tt := range []struct {
+		name, registered string
+		br               dtos.BaseReading
+		evTags           dtos.Tags
+		want             string
+	}{
+		{"registered wins", "sector-1", tagged, nil, "sector-1"},
+		{"the reading's tag", "", tagged, dtos.Tags{"location": "sector-3"}, "sector-2"},
+		{"the event's tag", "", simple("temperature", common.ValueTypeFloat64, "21"), dtos.Tags{"location": "sector-3"}, "sector-3"},
+		{"none", "", simple("temperature", common.ValueTypeFloat64, "21"), nil, ""},
+		{"a tag that is no string", "", withTags(simple("temperature", common.ValueTypeFloat64, "21"), dtos.Tags{"location": 7.0}), nil, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := event(tt.br)
+			ev.Tags = tt.evTags
+			got := Convert(ev, tt.registered, Limits{})
+			if len(got.Readings) != 1 || got.Readings[0].Location != tt.want {
+				t.Errorf("Convert = %+v, want one reading at location %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestConvertMixed(t *testing.T) {
 	ev := event(
 		simple("temperature", common.ValueTypeFloat64, "21"),

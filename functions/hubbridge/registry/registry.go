@@ -176,17 +176,129 @@ func (r *Registry) Device(ctx context.Context, name string) (Device, bool, error
 
 // DeviceDTO returns a registered device as it was registered; ErrNotFound if not.
 func (r *Registry) DeviceDTO(ctx context.Context, name string) (dtos.Device, error) {
+	var d dtos.Device
+	return d, r.body(ctx, devicesColl, "device", name, &d)
+}
+
+// UpdateProfile replaces a registered profile (core-metadata's PUT); ErrNotFound if it
+// is not registered.
+func (r *Registry) UpdateProfile(ctx context.Context, p dtos.DeviceProfile) error {
+	r.mu.RLock()
+	known := r.profiles[p.Name]
+	r.mu.RUnlock()
+	if !known {
+		return fmt.Errorf("device profile %q: %w", p.Name, ErrNotFound)
+	}
+	return r.replace(ctx, profilesColl, doc{ID: p.Name}, p)
+}
+
+// Service returns a registered device service; ErrNotFound if it is not registered.
+func (r *Registry) Service(ctx context.Context, name string) (dtos.DeviceService, error) {
+	var s dtos.DeviceService
+	return s, r.body(ctx, servicesColl, "device service", name, &s)
+}
+
+// UpdateService patches a registered device service's base address, admin state and
+// description where u sets them (core-metadata's PATCH); ErrNotFound if it is not
+// registered.
+func (r *Registry) UpdateService(ctx context.Context, u dtos.UpdateDeviceService) error {
+	if u.Name == nil {
+		return fmt.Errorf("device service: %w: no name", ErrNotFound)
+	}
+	s, err := r.Service(ctx, *u.Name)
+	if err != nil {
+		return err
+	}
+	if u.BaseAddress != nil {
+		s.BaseAddress = *u.BaseAddress
+	}
+	if u.AdminState != nil {
+		s.AdminState = *u.AdminState
+	}
+	if u.Description != nil {
+		s.Description = *u.Description
+	}
+	if u.Labels != nil {
+		s.Labels = u.Labels
+	}
+	return r.replace(ctx, servicesColl, doc{ID: s.Name}, s)
+}
+
+// UpdateDevice patches a registered device's service, profile, location, description
+// and labels where u sets them; the profile and service must be registered.
+// ErrNotFound if the device is not registered.
+func (r *Registry) UpdateDevice(ctx context.Context, u dtos.UpdateDevice) error {
+	if u.Name == nil {
+		return fmt.Errorf("device: %w: no name", ErrNotFound)
+	}
+	d, err := r.DeviceDTO(ctx, *u.Name)
+	if err != nil {
+		return err
+	}
+	if u.ServiceName != nil {
+		d.ServiceName = *u.ServiceName
+	}
+	if u.ProfileName != nil {
+		d.ProfileName = *u.ProfileName
+	}
+	if u.Location != nil {
+		d.Location = u.Location
+	}
+	if u.Description != nil {
+		d.Description = *u.Description
+	}
+	if u.Labels != nil {
+		d.Labels = u.Labels
+	}
+	r.mu.RLock()
+	hasProfile, hasService := r.profiles[d.ProfileName], r.services[d.ServiceName]
+	r.mu.RUnlock()
+	if !hasProfile {
+		return fmt.Errorf("%w: %q", ErrUnknownProfile, d.ProfileName)
+	}
+	if !hasService {
+		return fmt.Errorf("%w: %q", ErrUnknownService, d.ServiceName)
+	}
+	loc, _ := d.Location.(string)
+	dd := doc{ID: d.Name, Location: loc, Profile: d.ProfileName, Service: d.ServiceName}
+	if err := r.replace(ctx, devicesColl, dd, d); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.devices[d.Name] = deviceOf(dd)
+	r.mu.Unlock()
+	return nil
+}
+
+// body reads the registered body of name from coll into v.
+func (r *Registry) body(ctx context.Context, coll, kind, name string, v any) error {
 	var dd doc
-	err := r.db.Collection(devicesColl).FindOne(ctx, bson.D{{Key: "_id", Value: name}}).Decode(&dd)
+	err := r.db.Collection(coll).FindOne(ctx, bson.D{{Key: "_id", Value: name}}).Decode(&dd)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return dtos.Device{}, fmt.Errorf("device %q: %w", name, ErrNotFound)
+		return fmt.Errorf("%s %q: %w", kind, name, ErrNotFound)
 	}
 	if err != nil {
-		return dtos.Device{}, fmt.Errorf("registry: read device: %w", err)
+		return fmt.Errorf("registry: read %s: %w", kind, err)
 	}
-	var d dtos.Device
-	if err := json.Unmarshal([]byte(dd.Body), &d); err != nil {
-		return dtos.Device{}, fmt.Errorf("registry: stored device %q: %w", name, err)
+	if err := json.Unmarshal([]byte(dd.Body), v); err != nil {
+		return fmt.Errorf("registry: stored %s %q: %w", kind, name, err)
 	}
-	return d, nil
+	return nil
+}
+
+// replace stores body as the registration d.ID, keeping its creation time.
+func (r *Registry) replace(ctx context.Context, coll string, d doc, body any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("registry: encode %s: %w", d.ID, err)
+	}
+	set := bson.D{{Key: "body", Value: string(b)}, {Key: "location", Value: d.Location}, {Key: "profile", Value: d.Profile}, {Key: "service", Value: d.Service}}
+	res, err := r.db.Collection(coll).UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, bson.D{{Key: "$set", Value: set}})
+	if err != nil {
+		return fmt.Errorf("registry: update %s: %w", d.ID, err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("%q: %w", d.ID, ErrNotFound)
+	}
+	return nil
 }

@@ -236,7 +236,7 @@ func writeSecretJSON(path string, v any) error {
 // FirmwarePackage is the Raspberry Pi firmware, which StartPi runs in --simulate mode.
 const FirmwarePackage = "github.com/smartx-team/overcloud/device/cmd/firmware"
 
-// Pi is one simulated Raspberry Pi for StartPi.
+// Pi is one simulated Raspberry Pi for StartPi and NewPi.
 type Pi struct {
 	// Device is the EdgeX device name (required); Token its hub token (required
 	// when the hub was started with Tokens).
@@ -245,6 +245,11 @@ type Pi struct {
 	Location string
 	// Interval between two events (default 1s).
 	Interval time.Duration
+	// HubURL is where events go and MetadataURL where the Pi registers (NewPi only;
+	// StartPi uses the path's hub). MetadataURL defaults to HubURL.
+	HubURL, MetadataURL string
+	// Args are more firmware flags.
+	Args []string
 }
 
 // StartPi builds the firmware and runs it as a simulated Pi (simulated DHT22 and air
@@ -255,6 +260,27 @@ type Pi struct {
 func (p *Path) StartPi(ctx context.Context, pi Pi) (*servers.Proc, string, error) {
 	if pi.Device == "" {
 		return nil, "", errors.New("localrun: Pi.Device is required")
+	}
+	pi.HubURL, pi.MetadataURL = p.HubURL, ""
+	log, err := os.Create(p.LogPath(pi.Device))
+	if err != nil {
+		return nil, "", err
+	}
+	p.logs[pi.Device] = log
+	proc, commandURL, err := NewPi(ctx, p.sub(pi.Device), pi, log)
+	if err != nil {
+		return nil, "", err
+	}
+	return proc, commandURL, p.start(ctx, pi.Device, proc)
+}
+
+// NewPi builds the firmware and returns, stopped, a simulated Pi that registers at
+// pi.MetadataURL and posts to pi.HubURL (real EdgeX or our hub), with its durable queue
+// in dir (see PiQueue) and its log to log, and the base URL of its EdgeX command
+// endpoint. Its readiness is the command endpoint's ping.
+func NewPi(ctx context.Context, dir string, pi Pi, log io.Writer) (*servers.Proc, string, error) {
+	if pi.Device == "" || pi.HubURL == "" {
+		return nil, "", errors.New("localrun: Pi.Device and Pi.HubURL are required")
 	}
 	if pi.Location == "" {
 		pi.Location = "sector-1"
@@ -270,7 +296,6 @@ func (p *Path) StartPi(ctx context.Context, pi Pi) (*servers.Proc, string, error
 	if err != nil {
 		return nil, "", err
 	}
-	dir := p.sub(pi.Device)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, "", err
 	}
@@ -278,30 +303,30 @@ func (p *Path) StartPi(ctx context.Context, pi Pi) (*servers.Proc, string, error
 	if err := os.WriteFile(tokenFile, []byte(pi.Token), 0o600); err != nil {
 		return nil, "", err
 	}
-	log, err := os.Create(p.LogPath(pi.Device))
-	if err != nil {
-		return nil, "", err
-	}
-	p.logs[pi.Device] = log
 	commandURL := fmt.Sprintf("http://127.0.0.1:%d", port)
 	argv := []string{bin, "--simulate", "--device", pi.Device, "--location", pi.Location,
-		"--hub-url", p.HubURL, "--queue-path", p.PiQueuePath(pi.Device),
+		"--hub-url", pi.HubURL, "--queue-path", PiQueue(dir),
 		"--interval", pi.Interval.String(), "--retry-min", "200ms", "--retry-max", "5s",
 		"--command-listen", fmt.Sprintf("127.0.0.1:%d", port), "--command-url", commandURL,
 		"--disk-path", dir}
+	if pi.MetadataURL != "" {
+		argv = append(argv, "--metadata-url", pi.MetadataURL)
+	}
 	if pi.Token != "" {
 		argv = append(argv, "--token-file", tokenFile)
 	}
+	argv = append(argv, pi.Args...)
 	proc := servers.NewProc(pi.Device, argv, nil, func(ctx context.Context) error {
 		return httpOK(ctx, commandURL+"/api/v3/ping")
 	}, log)
-	return proc, commandURL, p.start(ctx, pi.Device, proc)
+	return proc, commandURL, nil
 }
 
+// PiQueue is the file of the durable queue of a Pi NewPi made in dir.
+func PiQueue(dir string) string { return filepath.Join(dir, "queue.db") }
+
 // PiQueuePath is the file of the durable queue of the Pi StartPi started as device.
-func (p *Path) PiQueuePath(device string) string {
-	return filepath.Join(p.sub(device), "queue.db")
-}
+func (p *Path) PiQueuePath(device string) string { return PiQueue(p.sub(device)) }
 
 // CountValues counts the values stored in InfluxDB, since any time, whose rows match
 // the Flux predicate where (for example `r._field == "temperature"`), with a Flux
