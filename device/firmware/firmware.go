@@ -231,8 +231,9 @@ func (f *Firmware) Latest() map[string]float64 {
 }
 
 // ApplySetpoint applies a set-point command: rounded to whole degrees and checked
-// against the bounds, sent to the air conditioner, remembered across restarts,
-// logged and queued as a setpoint reading.
+// against the bounds, sent to the air conditioner, remembered across restarts, and,
+// when it differs from the set-point in force, counted, logged and queued as a
+// setpoint reading.
 func (f *Firmware) ApplySetpoint(ctx context.Context, c float64) (float64, error) {
 	c = actuator.Round(c)
 	if err := (actuator.Bounds{Min: f.cfg.SetpointMin, Max: f.cfg.SetpointMax}).Check(c); err != nil {
@@ -252,6 +253,12 @@ func (f *Firmware) ApplySetpoint(ctx context.Context, c float64) (float64, error
 	old := f.setpoint
 	f.setpoint = c
 	f.mu.Unlock()
+	// The air conditioner got the command again (a remote control may have changed it
+	// meanwhile), but a command that rounds to the set-point in force is no change.
+	if c == old {
+		f.log.Info("set-point unchanged", "setpoint", c)
+		return c, nil
+	}
 	f.stats.add(&f.stats.setpointChanges, 1)
 	f.log.Info("set-point changed", "from", old, "to", c)
 	if _, err := f.enqueue(edgex.SourceSetpoint, time.Now(), []queue.Item{{Resource: edgex.ResSetpoint, Value: c, Unit: edgex.Units[edgex.ResSetpoint]}}); err != nil {

@@ -125,6 +125,10 @@ func TestDeliversAndAppliesSetpoints(t *testing.T) {
 	if _, err := f.ApplySetpoint(context.Background(), 40); !errors.Is(err, actuator.ErrOutOfBounds) {
 		t.Errorf("ApplySetpoint(40) = %v, want ErrOutOfBounds", err)
 	}
+	// 20.4 rounds to the 20 in force: sent again, but no change to count or report.
+	if got, err := f.ApplySetpoint(context.Background(), 20.4); err != nil || got != 20 {
+		t.Fatalf("ApplySetpoint(20.4) = %v, %v; want 20", got, err)
+	}
 	if sp := f.room.State().SetPoint; sp != 20 {
 		t.Errorf("the simulated air conditioner runs at %v, want 20", sp)
 	}
@@ -150,7 +154,10 @@ func TestDeliversAndAppliesSetpoints(t *testing.T) {
 	if st.Delivered == 0 || st.Queued < st.Delivered || st.SetpointChanges != 1 || st.Samples == 0 {
 		t.Errorf("stats %+v", st)
 	}
-	for _, s := range []string{`"msg":"set-point changed","from":24,"to":20`, `"msg":"firmware stopped"`} {
+	if n := strings.Count(log.String(), `"msg":"set-point changed"`); n != 1 {
+		t.Errorf("%d set-point changes logged, want 1", n)
+	}
+	for _, s := range []string{`"msg":"set-point changed","from":24,"to":20`, `"msg":"set-point unchanged","setpoint":20`, `"msg":"firmware stopped"`} {
 		if !strings.Contains(log.String(), s) {
 			t.Errorf("log lacks %s", s)
 		}
