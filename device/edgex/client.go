@@ -278,8 +278,15 @@ type Event struct {
 }
 
 // Request builds the AddEventRequest for ev and validates it with EdgeX's rules.
-// Reading ids and the sequence numbers (tag "seq") come from the queue, so a retry
-// sends the same request.
+// Reading ids and sequence numbers come from the queue, so a retry sends the same
+// request.
+//
+// The sequence number travels as one tag of the event (its first reading's; the
+// others follow one by one, as the queue numbers them), not as a tag of each reading:
+// core-data keeps a device_info row per distinct set of reading tags, so a unique tag
+// per reading grows that table by a row per reading, and EdgeX 4.0.2's core-data then
+// deadlocks when several Pis drain their queues at once. The location, the same for
+// every reading of a Pi, stays a reading tag.
 func (c *Client) Request(ev Event) (requests.AddEventRequest, error) {
 	if len(ev.Readings) == 0 {
 		return requests.AddEventRequest{}, errors.New("edgex event: no readings")
@@ -287,18 +294,21 @@ func (c *Client) Request(ev Event) (requests.AddEventRequest, error) {
 	device := ev.Readings[0].Device
 	e := dtos.NewEvent(c.o.Profile, device, ev.Source)
 	e.Id, e.Origin = ev.ID, ev.Origin
-	for _, r := range ev.Readings {
+	e.Tags = dtos.Tags{reading.TagSeq: ev.Readings[0].Seq}
+	for i, r := range ev.Readings {
 		if r.Device != device {
 			return requests.AddEventRequest{}, fmt.Errorf("edgex event: readings of %s and %s", device, r.Device)
+		}
+		if r.Seq != ev.Readings[0].Seq+uint64(i) {
+			return requests.AddEventRequest{}, fmt.Errorf("edgex event: reading %d has seq %d, not %d after %d", i, r.Seq, ev.Readings[0].Seq+uint64(i), ev.Readings[0].Seq)
 		}
 		br, err := dtos.NewSimpleReading(c.o.Profile, device, r.Resource, common.ValueTypeFloat64, r.Value)
 		if err != nil {
 			return requests.AddEventRequest{}, fmt.Errorf("edgex reading %s: %w", r.Resource, err)
 		}
 		br.Id, br.Origin, br.Units = r.ID, r.Origin, r.Unit
-		br.Tags = dtos.Tags{reading.TagSeq: r.Seq}
 		if r.Location != "" {
-			br.Tags[reading.TagLocation] = r.Location
+			br.Tags = dtos.Tags{reading.TagLocation: r.Location}
 		}
 		e.Readings = append(e.Readings, br)
 	}

@@ -99,8 +99,25 @@ func TestRequestsPassEdgeXValidation(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatalf("event does not decode and validate: %v", err)
 	}
-	if back.Event.Readings[1].Tags["seq"] != float64(2) || back.Event.Readings[0].Units != "C" {
-		t.Errorf("reading %+v: want tag seq 2 and units", back.Event.Readings[1])
+	// The sequence number is the event's tag; nothing unique per reading is tagged.
+	if back.Event.Tags["seq"] != float64(1) || back.Event.Readings[0].Units != "C" {
+		t.Errorf("event tags %v, first reading %+v: want tag seq 1 on the event and units", back.Event.Tags, back.Event.Readings[0])
+	}
+	for _, rd := range back.Event.Readings {
+		if _, ok := rd.Tags["seq"]; ok || rd.Tags["location"] != "sector-1" {
+			t.Errorf("reading %s tags %v: want only the location", rd.ResourceName, rd.Tags)
+		}
+	}
+}
+
+// The event's seq tag numbers its readings one by one, so the queue's numbering must
+// be that; anything else is refused rather than sent wrong.
+func TestRequestRefusesGappedSeqs(t *testing.T) {
+	c := client(t, "http://127.0.0.1:1", "pi-1", "")
+	ev := event("pi-1", 7, ResTemperature, ResHumidity)
+	ev.Readings[1].Seq = 9
+	if _, err := c.Request(ev); err == nil || !strings.Contains(err.Error(), "seq 9") {
+		t.Errorf("Request with seqs 7, 9 = %v, want an error naming seq 9", err)
 	}
 }
 

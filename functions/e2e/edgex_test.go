@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,42 +28,14 @@ func startRealEdgeX(t *testing.T, pis ...string) *realEdgeX {
 	t.Helper()
 	e, bus := servertest.EdgeX(t, servers.EdgeXOptions{QoS: 1})
 	r := &realEdgeX{EdgeX: e, bus: bus, pis: map[string]*servers.Proc{}, dirs: map[string]string{}, cmds: map[string]string{}}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 	for i, pi := range pis {
-		dir := t.TempDir()
-		logf, err := os.Create(filepath.Join(dir, "firmware.log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		proc, url, err := localrun.NewPi(ctx, dir, localrun.Pi{
+		proc, dir, url := servertest.Pi(t, localrun.Pi{
 			Device: pi, Location: fmt.Sprintf("sector-%d", i+1), Interval: 200 * time.Millisecond,
 			HubURL: e.DataURL, MetadataURL: e.MetadataURL,
-		}, logf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = proc.Stop()
-			_ = logf.Close()
-			if t.Failed() {
-				b, _ := os.ReadFile(logf.Name())
-				t.Logf("%s log:\n%s", pi, tailOf(string(b), 3000))
-			}
 		})
-		if err := proc.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
 		r.pis[pi], r.dirs[pi], r.cmds[pi] = proc, dir, url
 	}
 	return r
-}
-
-func tailOf(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }
 
 // eventCount asks core-data how many events it holds for device.

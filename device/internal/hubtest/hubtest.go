@@ -501,7 +501,7 @@ func (h *Hub) addEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var got []Received
-	for _, br := range ev.Readings {
+	for i, br := range ev.Readings {
 		if _, err := uuid.Parse(br.Id); err != nil {
 			h.bad(w, r, "reading id %q is not a UUID", br.Id)
 			return
@@ -515,11 +515,18 @@ func (h *Hub) addEvent(w http.ResponseWriter, r *http.Request) {
 			h.bad(w, r, "reading %s value %q", br.Id, br.Value)
 			return
 		}
-		seq, ok := br.Tags[reading.TagSeq].(float64)
-		if !ok || seq < 1 || seq != math.Trunc(seq) {
-			h.bad(w, r, "reading %s: tag seq %v is not a sequence number", br.Id, br.Tags[reading.TagSeq])
+		// Nothing unique per reading in its tags (core-data keeps a row per distinct
+		// set): the sequence number is the event's tag plus the reading's index.
+		if _, ok := br.Tags[reading.TagSeq]; ok {
+			h.bad(w, r, "reading %s: a seq tag per reading grows core-data's device_info table by a row per reading; tag the event", br.Id)
 			return
 		}
+		first, ok := ev.Tags[reading.TagSeq].(float64)
+		if !ok || first < 1 || first != math.Trunc(first) {
+			h.bad(w, r, "event %s: tag seq %v is not a sequence number", ev.Id, ev.Tags[reading.TagSeq])
+			return
+		}
+		seq := first + float64(i)
 		loc, _ := br.Tags[reading.TagLocation].(string)
 		got = append(got, Received{
 			ID: br.Id, EventID: ev.Id, Device: device, Profile: ev.ProfileName, Source: ev.SourceName,

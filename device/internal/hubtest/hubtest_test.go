@@ -44,9 +44,10 @@ func TestRejectsBadRequests(t *testing.T) {
 	}
 
 	const id = "0b0d6f38-3a1f-4d7e-9f5d-0c7a7b0e6a11"
-	event := func(readingID, tags string) string {
-		return `{"apiVersion":"v3","event":{"apiVersion":"v3","id":"` + id + `","deviceName":"pi-1","profileName":"p","sourceName":"room","origin":1,` +
-			`"readings":[{"id":"` + readingID + `","origin":1,"deviceName":"pi-1","resourceName":"temperature","profileName":"p","valueType":"Float64","value":"2.1e+01"` + tags + `}]}}`
+	// tags go on the event; readingTags on its one reading.
+	event := func(readingID, tags string, readingTags ...string) string {
+		return `{"apiVersion":"v3","event":{"apiVersion":"v3","id":"` + id + `","deviceName":"pi-1","profileName":"p","sourceName":"room","origin":1` + tags + `,` +
+			`"readings":[{"id":"` + readingID + `","origin":1,"deviceName":"pi-1","resourceName":"temperature","profileName":"p","valueType":"Float64","value":"2.1e+01"` + strings.Join(readingTags, "") + `}]}}`
 	}
 	const path = "/api/v3/event/s/p/pi-1/room"
 	for _, tc := range []struct {
@@ -58,6 +59,7 @@ func TestRejectsBadRequests(t *testing.T) {
 		{"other device's path", "/api/v3/event/s/p/pi-2/room", "tok", event("7f0e2b9e-9a53-4a8e-8b0c-4c1f0d8e7a21", `,"tags":{"seq":2}`), 401},
 		{"reading id not a uuid", path, "tok", event("r1", `,"tags":{"seq":2}`), 400},
 		{"no seq", path, "tok", event("8f0e2b9e-9a53-4a8e-8b0c-4c1f0d8e7a21", ""), 400},
+		{"seq per reading", path, "tok", event("cf0e2b9e-9a53-4a8e-8b0c-4c1f0d8e7a21", `,"tags":{"seq":2}`, `,"tags":{"seq":2}`), 400},
 		{"path source differs", "/api/v3/event/s/p/pi-1/other", "tok", event("9f0e2b9e-9a53-4a8e-8b0c-4c1f0d8e7a21", `,"tags":{"seq":2}`), 400},
 		{"edgex validation", path, "tok", strings.Replace(event("af0e2b9e-9a53-4a8e-8b0c-4c1f0d8e7a21", `,"tags":{"seq":2}`), `"valueType":"Float64"`, `"valueType":"Float99"`, 1), 400},
 		{"not registered service", "/api/v3/event/x/p/pi-1/room", "tok", event("bf0e2b9e-9a53-4a8e-8b0c-4c1f0d8e7a21", `,"tags":{"seq":2}`), 404},
@@ -66,8 +68,8 @@ func TestRejectsBadRequests(t *testing.T) {
 			t.Errorf("%s: %d, want %d", tc.name, c, tc.code)
 		}
 	}
-	if n := len(h.Invalid()); n != 4 {
-		t.Errorf("%d invalid requests recorded, want 4: %v", n, h.Invalid())
+	if n := len(h.Invalid()); n != 5 {
+		t.Errorf("%d invalid requests recorded, want 5: %v", n, h.Invalid())
 	}
 	if got := h.Readings("pi-1"); len(got) != 1 || got[0].Seq != 1 || got[0].Value != 21 {
 		t.Errorf("stored %+v", got)

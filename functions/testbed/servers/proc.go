@@ -210,6 +210,25 @@ func (p *Proc) Running() bool {
 }
 
 // Tail returns the last lines (up to 50) the process wrote, across restarts.
+// Signal sends sig to the running process (SIGSTOP and SIGCONT freeze and thaw it, as
+// a stalled server would stall); it is an error when it is not running.
+func (p *Proc) Signal(sig syscall.Signal) error {
+	p.smu.Lock()
+	defer p.smu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return fmt.Errorf("signal %s: not started", p.name)
+	}
+	select {
+	case <-p.done:
+		return fmt.Errorf("signal %s: not running", p.name)
+	default:
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signal %s: %w", p.name, err)
+	}
+	return nil
+}
+
 // ExitErr is how the last run ended: nil for exit status 0 (or while it runs), else
 // the *exec.ExitError.
 func (p *Proc) ExitErr() error {

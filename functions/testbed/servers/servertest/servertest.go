@@ -19,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/smartx-team/overcloud/functions/testbed/localrun"
 	"github.com/smartx-team/overcloud/functions/testbed/servers"
 )
 
@@ -128,6 +129,23 @@ func EdgeX(t testing.TB, o servers.EdgeXOptions) (*servers.EdgeX, *servers.MQTT)
 		start(t, p, log)
 	}
 	return e, bus
+}
+
+// Pi builds the firmware and runs it as a simulated Pi (see localrun.NewPi) with its
+// queue in a t.TempDir(); it is stopped when the test ends, and its log shown if the
+// test failed. It returns the process, the queue's folder and the command endpoint.
+func Pi(t testing.TB, pi localrun.Pi) (p *servers.Proc, dir, commandURL string) {
+	t.Helper()
+	dir = t.TempDir()
+	log := logFile(t, pi.Device, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*ReadyTimeout)
+	defer cancel()
+	p, commandURL, err := localrun.NewPi(ctx, dir, pi, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, p, log)
+	return p, dir, commandURL
 }
 
 // Start starts p again (after a test stopped it) within ReadyTimeout, failing the test
