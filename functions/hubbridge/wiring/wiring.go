@@ -1,11 +1,11 @@
 // Package wiring assembles the hub bridge from its parts (outbox, registry, intake,
 // relay, and the EdgeX REST ingest or the EdgeX message-bus subscriber) and runs them
-// together. The hubbridge binary is a thin flag parser around it; tests and the lead's
-// end-to-end runs can start a hub in-process with New and Run.
+// together. The hubbridge binary is a thin flag parser around it; tests start a hub
+// in-process with New and Run.
 //
-// Data path: device -> ingest or edgexbus -> intake -> outbox (MongoDB) -> relay ->
-// Kafka. A reading is answered 201 (or its MQTT message acknowledged) only once it is
-// in MongoDB, and leaves the outbox only once Kafka acknowledged it.
+// Data path: device -> edgexrest or edgexbus -> intake -> outbox (MongoDB) -> relay ->
+// Kafka. A reading is answered 201 (or its MQTT message acknowledged) only once
+// MongoDB has journaled it, and leaves the outbox only once Kafka acknowledged it.
 package wiring
 
 import (

@@ -124,17 +124,15 @@ func ReadSecret(value, file string) (string, error) {
 // --name [ENV] and --name-file [ENV_FILE]. Unlike the other settings, a value from
 // the environment is never shown as the default in --help.
 type Secret struct {
-	fs         *Flags
-	name, env  string
-	value      string
-	valueGiven bool
-	file       *string
+	env   string
+	value string
+	file  *string
 }
 
 // Secret defines a secret setting name [env] with default def (shown redacted by
 // RedactURL in --help) and its file variant name-file [env_FILE], which wins.
 func (f *Flags) Secret(name, env, def, usage string) *Secret {
-	s := &Secret{fs: f, name: name, env: env, value: def}
+	s := &Secret{env: env, value: def}
 	if v, ok := f.env(env); ok {
 		s.value = v
 	}
@@ -142,7 +140,7 @@ func (f *Flags) Secret(name, env, def, usage string) *Secret {
 	if def != "" {
 		doc += fmt.Sprintf(" (default %q)", RedactURL(def))
 	}
-	f.FlagSet.Func(name, doc, func(v string) error { s.value, s.valueGiven = v, true; return nil })
+	f.FlagSet.Func(name, doc, func(v string) error { s.value = v; return nil })
 	s.file = f.String(name+"-file", env+"_FILE", "",
 		"file holding the value of --"+name+" (a mounted Secret); wins over --"+name)
 	return s
