@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -35,64 +34,10 @@ func validArgs() *hubbridge.Args {
 // registered and its manifests by kind/name.
 func declare(t *testing.T, name string, args *hubbridge.Args) ([]pulumitest.Resource, map[string]componenttest.Manifest) {
 	t.Helper()
-	m, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
-		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
-		if err != nil {
-			return err
-		}
-		_, err = hubbridge.New(ctx, name, args, pulumi.Provider(p))
+	return componenttest.Declare(t, func(ctx *pulumi.Context, provider pulumi.ResourceOption) error {
+		_, err := hubbridge.New(ctx, name, args, provider)
 		return err
 	})
-	if err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	ms, err := componenttest.Manifests(m.Resources())
-	if err != nil {
-		t.Fatalf("manifests: %v", err)
-	}
-	byName := map[string]componenttest.Manifest{}
-	for _, mf := range ms {
-		byName[mf.Kind+"/"+mf.Name] = mf
-	}
-	return m.Resources(), byName
-}
-
-// field walks obj along map keys and array indexes; nil where the path ends.
-func field(obj any, path ...any) any {
-	for _, p := range path {
-		switch k := p.(type) {
-		case string:
-			m, _ := obj.(map[string]any)
-			obj = m[k]
-		case int:
-			a, _ := obj.([]any)
-			if k >= len(a) {
-				return nil
-			}
-			obj = a[k]
-		}
-	}
-	return obj
-}
-
-// rules renders a NetworkPolicy's rules of dir ("ingress" or "egress") as
-// "app:port,port" ("*" for any address).
-func rules(np componenttest.Manifest, dir, peer string) []string {
-	var out []string
-	list, _ := field(np.Object, "spec", dir).([]any)
-	for _, r := range list {
-		app := fmt.Sprint(field(r, peer, 0, "podSelector", "matchLabels", "app.kubernetes.io/name"))
-		if field(r, peer) == nil {
-			app = "*"
-		}
-		var ports []string
-		ps, _ := field(r, "ports").([]any)
-		for _, p := range ps {
-			ports = append(ports, fmt.Sprintf("%v %v", field(p, "protocol"), field(p, "port")))
-		}
-		out = append(out, app+":"+strings.Join(ports, ","))
-	}
-	return out
 }
 
 func TestModes(t *testing.T) {
@@ -130,34 +75,34 @@ func TestModes(t *testing.T) {
 			args := validArgs()
 			tc.mutate(args)
 			_, m := declare(t, "hubbridge", args)
-			if got := field(m["ConfigMap/hubbridge-env"].Object, "data"); !reflect.DeepEqual(got, tc.env) {
+			if got := componenttest.Field(m["ConfigMap/hubbridge-env"].Object, "data"); !reflect.DeepEqual(got, tc.env) {
 				t.Errorf("env\n got %v\nwant %v", got, tc.env)
 			}
 			var ports []string
-			for _, p := range field(m["Service/hubbridge"].Object, "spec", "ports").([]any) {
-				ports = append(ports, fmt.Sprint(field(p, "name"), "=", field(p, "port")))
+			for _, p := range componenttest.Field(m["Service/hubbridge"].Object, "spec", "ports").([]any) {
+				ports = append(ports, fmt.Sprint(componenttest.Field(p, "name"), "=", componenttest.Field(p, "port")))
 			}
 			if got := strings.Join(ports, " "); got != "ingest=59880 admin=9102" {
 				t.Errorf("service ports %s", got)
 			}
 			np := m["NetworkPolicy/hubbridge"]
-			if got := rules(np, "ingress", "from"); !reflect.DeepEqual(got, tc.ingress) {
+			if got := componenttest.PolicyRules(np, "ingress", "from"); !reflect.DeepEqual(got, tc.ingress) {
 				t.Errorf("ingress %v, want %v", got, tc.ingress)
 			}
-			if got := rules(np, "egress", "to"); !reflect.DeepEqual(got, tc.egress) {
+			if got := componenttest.PolicyRules(np, "egress", "to"); !reflect.DeepEqual(got, tc.egress) {
 				t.Errorf("egress %v, want %v", got, tc.egress)
 			}
-			pod := field(m["Deployment/hubbridge"].Object, "spec", "template", "spec")
+			pod := componenttest.Field(m["Deployment/hubbridge"].Object, "spec", "template", "spec")
 			mounted := map[string]bool{}
-			for _, v := range field(pod, "volumes").([]any) {
-				if s := field(v, "secret", "secretName"); s != nil {
+			for _, v := range componenttest.Field(pod, "volumes").([]any) {
+				if s := componenttest.Field(v, "secret", "secretName"); s != nil {
 					mounted[fmt.Sprint(s)] = true
 				}
 			}
 			if !mounted["hubbridge-mongo"] || !mounted["hubbridge-devices"] {
 				t.Errorf("secret volumes %v, want the MongoDB URI and the device tokens", mounted)
 			}
-			if got := field(pod, "nodeSelector", "smartx.io/role"); got != "hub" {
+			if got := componenttest.Field(pod, "nodeSelector", "smartx.io/role"); got != "hub" {
 				t.Errorf("placed on role %v, want hub", got)
 			}
 		})
@@ -174,7 +119,7 @@ func TestDeviceTokensOnlyInSecret(t *testing.T) {
 			}
 		})
 	}
-	if got := field(m["Secret/hubbridge-devices"].Object, "stringData", "tokens.json"); got != tokens {
+	if got := componenttest.Field(m["Secret/hubbridge-devices"].Object, "stringData", "tokens.json"); got != tokens {
 		t.Errorf("tokens Secret holds %v", got)
 	}
 }

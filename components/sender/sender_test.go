@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -34,64 +33,10 @@ func validArgs() *sender.Args {
 // registered and its manifests by kind/name.
 func declare(t *testing.T, name string, args *sender.Args) ([]pulumitest.Resource, map[string]componenttest.Manifest) {
 	t.Helper()
-	m, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
-		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
-		if err != nil {
-			return err
-		}
-		_, err = sender.New(ctx, name, args, pulumi.Provider(p))
+	return componenttest.Declare(t, func(ctx *pulumi.Context, provider pulumi.ResourceOption) error {
+		_, err := sender.New(ctx, name, args, provider)
 		return err
 	})
-	if err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	ms, err := componenttest.Manifests(m.Resources())
-	if err != nil {
-		t.Fatalf("manifests: %v", err)
-	}
-	byName := map[string]componenttest.Manifest{}
-	for _, mf := range ms {
-		byName[mf.Kind+"/"+mf.Name] = mf
-	}
-	return m.Resources(), byName
-}
-
-// field walks obj along map keys and array indexes; nil where the path ends.
-func field(obj any, path ...any) any {
-	for _, p := range path {
-		switch k := p.(type) {
-		case string:
-			m, _ := obj.(map[string]any)
-			obj = m[k]
-		case int:
-			a, _ := obj.([]any)
-			if k >= len(a) {
-				return nil
-			}
-			obj = a[k]
-		}
-	}
-	return obj
-}
-
-// rules renders a NetworkPolicy's rules of dir ("ingress" or "egress") as
-// "app:port,port" ("*" for any address).
-func rules(np componenttest.Manifest, dir, peer string) []string {
-	var out []string
-	list, _ := field(np.Object, "spec", dir).([]any)
-	for _, r := range list {
-		app := fmt.Sprint(field(r, peer, 0, "podSelector", "matchLabels", "app.kubernetes.io/name"))
-		if field(r, peer) == nil {
-			app = "*"
-		}
-		var ports []string
-		ps, _ := field(r, "ports").([]any)
-		for _, p := range ps {
-			ports = append(ports, fmt.Sprintf("%v %v", field(p, "protocol"), field(p, "port")))
-		}
-		out = append(out, app+":"+strings.Join(ports, ","))
-	}
-	return out
 }
 
 func TestSettings(t *testing.T) {
@@ -134,13 +79,13 @@ func TestSettings(t *testing.T) {
 			args := validArgs()
 			tc.mutate(args)
 			_, m := declare(t, "sender", args)
-			if got := field(m["ConfigMap/sender-env"].Object, "data"); !reflect.DeepEqual(got, tc.env) {
+			if got := componenttest.Field(m["ConfigMap/sender-env"].Object, "data"); !reflect.DeepEqual(got, tc.env) {
 				t.Errorf("env\n got %v\nwant %v", got, tc.env)
 			}
-			pod := field(m["Deployment/sender"].Object, "spec", "template", "spec")
+			pod := componenttest.Field(m["Deployment/sender"].Object, "spec", "template", "spec")
 			var secrets []string
-			for _, v := range field(pod, "volumes").([]any) {
-				if s := field(v, "secret", "secretName"); s != nil {
+			for _, v := range componenttest.Field(pod, "volumes").([]any) {
+				if s := componenttest.Field(v, "secret", "secretName"); s != nil {
 					secrets = append(secrets, fmt.Sprint(s))
 				}
 			}
@@ -150,18 +95,18 @@ func TestSettings(t *testing.T) {
 			if _, ok := m["Secret/sender-weather"]; ok != (len(tc.secrets) == 2) {
 				t.Errorf("weather Secret declared: %v", ok)
 			}
-			if got := field(m["Service/sender"].Object, "spec", "ports", 0, "port"); got != int64(sender.AdminPort) {
+			if got := componenttest.Field(m["Service/sender"].Object, "spec", "ports", 0, "port"); got != int64(sender.AdminPort) {
 				t.Errorf("service port %v, want %d", got, sender.AdminPort)
 			}
 			np := m["NetworkPolicy/sender"]
-			if got := rules(np, "ingress", "from"); got != nil {
+			if got := componenttest.PolicyRules(np, "ingress", "from"); got != nil {
 				t.Errorf("ingress %v, want none", got)
 			}
 			want := []string{"*:TCP 53,UDP 53", "kafka:TCP 9092", "influxdb:TCP 8086", "*:TCP 443"}
-			if got := rules(np, "egress", "to"); !reflect.DeepEqual(got, want) {
+			if got := componenttest.PolicyRules(np, "egress", "to"); !reflect.DeepEqual(got, want) {
 				t.Errorf("egress %v, want %v", got, want)
 			}
-			if got := field(pod, "nodeSelector", "smartx.io/role"); got != "tower" {
+			if got := componenttest.Field(pod, "nodeSelector", "smartx.io/role"); got != "tower" {
 				t.Errorf("placed on role %v, want tower", got)
 			}
 		})
@@ -180,7 +125,7 @@ func TestAPIKeyOnlyInSecret(t *testing.T) {
 			}
 		})
 	}
-	if got := field(m["Secret/sender-weather"].Object, "stringData", "owm-api-key"); got != owmKey {
+	if got := componenttest.Field(m["Secret/sender-weather"].Object, "stringData", "owm-api-key"); got != owmKey {
 		t.Errorf("weather Secret holds %v", got)
 	}
 }
