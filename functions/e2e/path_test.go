@@ -14,10 +14,13 @@ import (
 	"time"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/smartx-team/overcloud/functions/sender/store"
 	"github.com/smartx-team/overcloud/functions/testbed/fleet"
 	"github.com/smartx-team/overcloud/functions/testbed/localrun"
+	"github.com/smartx-team/overcloud/functions/testbed/promscrape"
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
 // fakeTemp is the weather station's temperature, to check the enrichment arrived.
@@ -149,6 +152,25 @@ func (p *dataPath) stored(ctx context.Context) (map[pointKey]storedValue, int, e
 		}
 	}
 	return out, rows, res.Err()
+}
+
+// waitSettled waits until the sender (since it last started) has written to InfluxDB
+// and is the only member of its consumer group: the members killed before it have
+// expired and no rebalance is under way.
+func (p *dataPath) waitSettled() {
+	p.t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(p.Kafka.Addr), Timeout: 10 * time.Second}
+	servertest.WaitFor(p.t, "the sender writing, alone in its group", func() bool {
+		fams, err := promscrape.Scrape(context.Background(), p.SenderAdmin)
+		if err != nil {
+			return false
+		}
+		if n, _ := fams.Value("sender_written_total"); n == 0 {
+			return false
+		}
+		resp, err := client.DescribeGroups(context.Background(), &kafka.DescribeGroupsRequest{GroupIDs: []string{"smartx-sender"}})
+		return err == nil && len(resp.Groups) == 1 && resp.Groups[0].GroupState == "Stable" && len(resp.Groups[0].Members) == 1
+	})
 }
 
 // checkExactlyOnce waits until InfluxDB holds every reading the hub acknowledged and
