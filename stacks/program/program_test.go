@@ -89,23 +89,6 @@ func run(t testing.TB, extra map[string]string) ([]pulumitest.Resource, []compon
 	return m.Resources(), ms, out.values
 }
 
-func field(obj any, path ...any) any {
-	for _, p := range path {
-		switch k := p.(type) {
-		case string:
-			m, _ := obj.(map[string]any)
-			obj = m[k]
-		case int:
-			a, _ := obj.([]any)
-			if k >= len(a) {
-				return nil
-			}
-			obj = a[k]
-		}
-	}
-	return obj
-}
-
 // functions lists the expected functions and their roles, per hub mode.
 func functions(edgex bool) map[string]string {
 	f := map[string]string{
@@ -142,25 +125,25 @@ func TestStackGraph(t *testing.T) {
 						t.Errorf("%s: no %s", name, kind)
 					}
 				}
-				pod := field(w.Object, "spec", "template", "spec")
-				if got := field(pod, "nodeSelector", workload.DefaultRoleLabel); got != role {
+				pod := componenttest.Field(w.Object, "spec", "template", "spec")
+				if got := componenttest.Field(pod, "nodeSelector", workload.DefaultRoleLabel); got != role {
 					t.Errorf("%s: placed on role %v, want %s", name, got, role)
 				}
-				c := field(pod, "containers", 0)
+				c := componenttest.Field(pod, "containers", 0)
 				for _, p := range []string{"livenessProbe", "readinessProbe"} {
-					if field(c, p) == nil {
+					if componenttest.Field(c, p) == nil {
 						t.Errorf("%s: no %s", name, p)
 					}
 				}
-				if field(c, "resources", "requests", "memory") == nil || field(c, "resources", "limits", "memory") == nil {
+				if componenttest.Field(c, "resources", "requests", "memory") == nil || componenttest.Field(c, "resources", "limits", "memory") == nil {
 					t.Errorf("%s: no memory request and limit", name)
 				}
-				if field(c, "securityContext", "readOnlyRootFilesystem") != true || field(pod, "securityContext", "runAsNonRoot") != true {
+				if componenttest.Field(c, "securityContext", "readOnlyRootFilesystem") != true || componenttest.Field(pod, "securityContext", "runAsNonRoot") != true {
 					t.Errorf("%s: not hardened", name)
 				}
 			}
 			for name, img := range map[string]string{"hubbridge": hubImage, "sender": senderImage} {
-				if got := field(byID["Deployment/"+name].Object, "spec", "template", "spec", "containers", 0, "image"); got != img {
+				if got := componenttest.Field(byID["Deployment/"+name].Object, "spec", "template", "spec", "containers", 0, "image"); got != img {
 					t.Errorf("%s image = %v, want %s", name, got, img)
 				}
 			}
@@ -168,8 +151,8 @@ func TestStackGraph(t *testing.T) {
 				t.Error("no default-deny NetworkPolicy")
 			}
 			if mode == "edgex" {
-				env := field(byID["ConfigMap/hubbridge-env"].Object, "data")
-				if field(env, "HUB_MODE") != "edgex" || !strings.HasPrefix(fmt.Sprint(field(env, "HUB_MQTT_URL")), "mqtt://edgex-mqtt.") {
+				env := componenttest.Field(byID["ConfigMap/hubbridge-env"].Object, "data")
+				if componenttest.Field(env, "HUB_MODE") != "edgex" || !strings.HasPrefix(fmt.Sprint(componenttest.Field(env, "HUB_MQTT_URL")), "mqtt://edgex-mqtt.") {
 					t.Errorf("hub bridge env in edgex mode: %v", env)
 				}
 			}
@@ -222,16 +205,16 @@ func TestProductionKafka(t *testing.T) {
 	for _, m := range ms {
 		switch m.ID() {
 		case "StatefulSet/smartx/kafka":
-			if got := field(m.Object, "spec", "replicas"); got != int64(3) {
+			if got := componenttest.Field(m.Object, "spec", "replicas"); got != int64(3) {
 				t.Errorf("brokers = %v, want 3", got)
 			}
 		case "ConfigMap/smartx/kafka-env":
-			data := field(m.Object, "data")
-			if field(data, "KAFKA_DEFAULT_REPLICATION_FACTOR") != "3" || field(data, "KAFKA_MIN_INSYNC_REPLICAS") != "2" {
+			data := componenttest.Field(m.Object, "data")
+			if componenttest.Field(data, "KAFKA_DEFAULT_REPLICATION_FACTOR") != "3" || componenttest.Field(data, "KAFKA_MIN_INSYNC_REPLICAS") != "2" {
 				t.Errorf("replication settings: %v", data)
 			}
-			if !strings.Contains(fmt.Sprint(field(data, "KAFKA_CONTROLLER_QUORUM_VOTERS")), "2@kafka-2.") {
-				t.Errorf("quorum voters: %v", field(data, "KAFKA_CONTROLLER_QUORUM_VOTERS"))
+			if !strings.Contains(fmt.Sprint(componenttest.Field(data, "KAFKA_CONTROLLER_QUORUM_VOTERS")), "2@kafka-2.") {
+				t.Errorf("quorum voters: %v", componenttest.Field(data, "KAFKA_CONTROLLER_QUORUM_VOTERS"))
 			}
 		}
 	}
@@ -245,14 +228,16 @@ func TestOverridesFromConfig(t *testing.T) {
 	})
 	checks := map[string]func(m componenttest.Manifest) (any, any){
 		"Deployment/smartx/sender": func(m componenttest.Manifest) (any, any) {
-			return field(m.Object, "spec", "template", "spec", "nodeSelector", "kubernetes.io/hostname"), "n1"
+			return componenttest.Field(m.Object, "spec", "template", "spec", "nodeSelector", "kubernetes.io/hostname"), "n1"
 		},
-		"ConfigMap/smartx/sender-env": func(m componenttest.Manifest) (any, any) { return field(m.Object, "data", "SENDER_BATCH_SIZE"), "100" },
+		"ConfigMap/smartx/sender-env": func(m componenttest.Manifest) (any, any) {
+			return componenttest.Field(m.Object, "data", "SENDER_BATCH_SIZE"), "100"
+		},
 		"StatefulSet/smartx/influxdb": func(m componenttest.Manifest) (any, any) {
-			return field(m.Object, "spec", "volumeClaimTemplates", 0, "spec", "resources", "requests", "storage"), "50Gi"
+			return componenttest.Field(m.Object, "spec", "volumeClaimTemplates", 0, "spec", "resources", "requests", "storage"), "50Gi"
 		},
 		"Deployment/smartx/grafana": func(m componenttest.Manifest) (any, any) {
-			return field(m.Object, "spec", "template", "spec", "nodeSelector", workload.DefaultRoleLabel), "storage"
+			return componenttest.Field(m.Object, "spec", "template", "spec", "nodeSelector", workload.DefaultRoleLabel), "storage"
 		},
 	}
 	seen := 0
@@ -340,7 +325,7 @@ func TestKafkaBrokersParsing(t *testing.T) {
 			for _, mf := range ms {
 				if mf.ID() == "StatefulSet/smartx/kafka" {
 					found = true
-					if got := field(mf.Object, "spec", "replicas"); got != tc.brokers {
+					if got := componenttest.Field(mf.Object, "spec", "replicas"); got != tc.brokers {
 						t.Errorf("brokers = %v, want %d", got, tc.brokers)
 					}
 				}
@@ -437,7 +422,7 @@ func TestFunctionSettingsAreDocumented(t *testing.T) {
 				cm = m
 			}
 		}
-		data, _ := field(cm.Object, "data").(map[string]any)
+		data, _ := componenttest.Field(cm.Object, "data").(map[string]any)
 		if len(data) == 0 {
 			t.Fatalf("no settings for %s", fn)
 		}

@@ -126,6 +126,25 @@ func (b *behindEdgeX) inKafka(t *testing.T) (distinct, records int) {
 	return len(seen), records
 }
 
+// stopAndCheckOnce stops the Pis, waits until the bridge has relayed (or, for what
+// core-data stored twice and the bus brought twice, deduplicated by reading id)
+// everything core-data stored, and fails t unless Kafka holds each reading the Pis'
+// queues say was acknowledged once by identity.
+func (b *behindEdgeX) stopAndCheckOnce(t *testing.T) (acked, stored, distinct, records int) {
+	t.Helper()
+	acked = b.stopPis(t)
+	stored = b.stored(t)
+	servertest.WaitFor(t, "everything core-data stored relayed or deduplicated", func() bool {
+		return servertest.Metric(t, b.h.reg, "hub_relayed_total")+servertest.Metric(t, b.h.reg, "hub_duplicates_total") >= float64(stored) &&
+			servertest.Metric(t, b.h.reg, "hub_backlog") == 0
+	})
+	distinct, records = b.inKafka(t)
+	if distinct != acked {
+		t.Errorf("Kafka holds %d distinct readings, the Pis' queues say %d were acknowledged", distinct, acked)
+	}
+	return acked, stored, distinct, records
+}
+
 // The bridge is away for 20 s while two Pis post to the real core-data: when it is
 // back, everything core-data stored reaches Kafka, with the location the firmware
 // sent. (With EdgeX's default QoS 0 the broker keeps nothing meanwhile, and this
@@ -169,18 +188,7 @@ func TestCoreDataFrozenBehindRealEdgeX(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(5 * time.Second)
-	acked := b.stopPis(t)
-	want := b.stored(t)
-	// What core-data stored twice comes over the bus twice; the outbox drops the repeat
-	// of a reading id it has, so relayed and duplicates together make up the stored.
-	servertest.WaitFor(t, "everything core-data stored relayed or deduplicated", func() bool {
-		return servertest.Metric(t, b.h.reg, "hub_relayed_total")+servertest.Metric(t, b.h.reg, "hub_duplicates_total") >= float64(want) &&
-			servertest.Metric(t, b.h.reg, "hub_backlog") == 0
-	})
-	distinct, records := b.inKafka(t)
-	if distinct != acked {
-		t.Errorf("Kafka holds %d distinct readings, the Pis' queues say %d were acknowledged", distinct, acked)
-	}
+	acked, want, distinct, records := b.stopAndCheckOnce(t)
 	t.Logf("%d readings acknowledged; core-data stored %d (%d again after a retry); the outbox dropped %v repeats; Kafka %d records, %d distinct",
 		acked, want, want-acked, servertest.Metric(t, b.h.reg, "hub_duplicates_total"), records, distinct)
 }
@@ -203,15 +211,6 @@ func TestCoreDataDownBehindRealEdgeX(t *testing.T) {
 		}
 		return true
 	})
-	acked := b.stopPis(t)
-	want := b.stored(t)
-	servertest.WaitFor(t, "everything core-data stored relayed or deduplicated", func() bool {
-		return servertest.Metric(t, b.h.reg, "hub_relayed_total")+servertest.Metric(t, b.h.reg, "hub_duplicates_total") >= float64(want) &&
-			servertest.Metric(t, b.h.reg, "hub_backlog") == 0
-	})
-	distinct, records := b.inKafka(t)
-	if distinct != acked {
-		t.Errorf("Kafka holds %d distinct readings, the Pis' queues say %d were acknowledged", distinct, acked)
-	}
+	acked, want, distinct, records := b.stopAndCheckOnce(t)
 	t.Logf("%d readings acknowledged by 5 Pis over a 30 s core-data outage; core-data stored %d; Kafka %d records, %d distinct", acked, want, records, distinct)
 }
