@@ -113,17 +113,10 @@ func (r *Registry) AddService(ctx context.Context, s dtos.DeviceService) error {
 // AddDevice registers a device whose profile and service are registered (else
 // ErrUnknownProfile or ErrUnknownService); ErrExists if the name is taken.
 func (r *Registry) AddDevice(ctx context.Context, d dtos.Device) error {
-	r.mu.RLock()
-	hasProfile, hasService := r.profiles[d.ProfileName], r.services[d.ServiceName]
-	r.mu.RUnlock()
-	if !hasProfile {
-		return fmt.Errorf("%w: %q", ErrUnknownProfile, d.ProfileName)
+	dd, err := r.deviceDoc(d)
+	if err != nil {
+		return err
 	}
-	if !hasService {
-		return fmt.Errorf("%w: %q", ErrUnknownService, d.ServiceName)
-	}
-	loc, _ := d.Location.(string)
-	dd := doc{ID: d.Name, Location: loc, Profile: d.ProfileName, Service: d.ServiceName}
 	if err := r.insert(ctx, devicesColl, dd, d); err != nil {
 		return err
 	}
@@ -250,17 +243,10 @@ func (r *Registry) UpdateDevice(ctx context.Context, u dtos.UpdateDevice) error 
 	if u.Labels != nil {
 		d.Labels = u.Labels
 	}
-	r.mu.RLock()
-	hasProfile, hasService := r.profiles[d.ProfileName], r.services[d.ServiceName]
-	r.mu.RUnlock()
-	if !hasProfile {
-		return fmt.Errorf("%w: %q", ErrUnknownProfile, d.ProfileName)
+	dd, err := r.deviceDoc(d)
+	if err != nil {
+		return err
 	}
-	if !hasService {
-		return fmt.Errorf("%w: %q", ErrUnknownService, d.ServiceName)
-	}
-	loc, _ := d.Location.(string)
-	dd := doc{ID: d.Name, Location: loc, Profile: d.ProfileName, Service: d.ServiceName}
 	if err := r.replace(ctx, devicesColl, dd, d); err != nil {
 		return err
 	}
@@ -268,6 +254,22 @@ func (r *Registry) UpdateDevice(ctx context.Context, u dtos.UpdateDevice) error 
 	r.devices[d.Name] = deviceOf(dd)
 	r.mu.Unlock()
 	return nil
+}
+
+// deviceDoc is how d is stored, once its profile and service are known to be
+// registered (else ErrUnknownProfile or ErrUnknownService).
+func (r *Registry) deviceDoc(d dtos.Device) (doc, error) {
+	r.mu.RLock()
+	hasProfile, hasService := r.profiles[d.ProfileName], r.services[d.ServiceName]
+	r.mu.RUnlock()
+	if !hasProfile {
+		return doc{}, fmt.Errorf("%w: %q", ErrUnknownProfile, d.ProfileName)
+	}
+	if !hasService {
+		return doc{}, fmt.Errorf("%w: %q", ErrUnknownService, d.ServiceName)
+	}
+	loc, _ := d.Location.(string)
+	return doc{ID: d.Name, Location: loc, Profile: d.ProfileName, Service: d.ServiceName}, nil
 }
 
 // body reads the registered body of name from coll into v.
