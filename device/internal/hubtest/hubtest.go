@@ -236,118 +236,102 @@ func added(seen map[string]int, name string) status {
 }
 
 func (h *Hub) addProfile(w http.ResponseWriter, r *http.Request) {
-	items, ok := h.items(w, r)
-	if !ok {
-		return
-	}
-	var out []status
-	for _, it := range items {
-		var req requests.DeviceProfileRequest
-		if err := json.Unmarshal(it, &req); err != nil {
-			h.bad(w, r, "profile: %v", err)
-			return
-		}
+	eachItem(h, w, r, "profile", func(req requests.DeviceProfileRequest) (status, error) {
 		if err := req.Validate(); err != nil {
-			h.bad(w, r, "profile: %v", err)
-			return
+			return status{}, err
 		}
 		h.mu.Lock()
-		out = append(out, added(h.profiles, req.Profile.Name))
-		h.mu.Unlock()
-	}
-	reply(w, http.StatusMultiStatus, out)
+		defer h.mu.Unlock()
+		return added(h.profiles, req.Profile.Name), nil
+	})
 }
 
 func (h *Hub) addService(w http.ResponseWriter, r *http.Request) {
-	items, ok := h.items(w, r)
-	if !ok {
-		return
-	}
-	var out []status
-	for _, it := range items {
-		var req requests.AddDeviceServiceRequest
-		if err := json.Unmarshal(it, &req); err != nil {
-			h.bad(w, r, "device service: %v", err)
-			return
-		}
+	eachItem(h, w, r, "device service", func(req requests.AddDeviceServiceRequest) (status, error) {
 		if err := req.Validate(); err != nil {
-			h.bad(w, r, "device service: %v", err)
-			return
+			return status{}, err
 		}
 		h.mu.Lock()
+		defer h.mu.Unlock()
 		st := added(h.services, req.Service.Name)
 		if st.StatusCode == http.StatusCreated {
 			h.serviceDTOs[req.Service.Name] = req.Service
 		}
-		out = append(out, st)
-		h.mu.Unlock()
-	}
-	reply(w, http.StatusMultiStatus, out)
+		return st, nil
+	})
 }
 
 func (h *Hub) addDevice(w http.ResponseWriter, r *http.Request) {
-	// As EdgeX's core-metadata: without bypassValidation it asks the device service to
-	// validate the device over the message bus, and the firmware is not on the bus.
-	if r.URL.Query().Get("bypassValidation") != "true" {
-		reply(w, http.StatusServiceUnavailable, dtoCommon.NewBaseResponse("", "request timeout", http.StatusServiceUnavailable))
+	if h.validationTimesOut(w, r) {
 		return
 	}
+	eachItem(h, w, r, "device", func(req requests.AddDeviceRequest) (status, error) {
+		if err := req.Validate(); err != nil {
+			return status{}, err
+		}
+		d := req.Device
+		if !h.authorized(r, d.Name) {
+			return status{BaseResponse: dtoCommon.NewBaseResponse("", "unauthorized", http.StatusUnauthorized)}, nil
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		switch {
+		case h.profiles[d.ProfileName] == 0:
+			return status{BaseResponse: dtoCommon.NewBaseResponse("", "no profile "+d.ProfileName, http.StatusNotFound)}, nil
+		case h.services[d.ServiceName] == 0:
+			return status{BaseResponse: dtoCommon.NewBaseResponse("", "no service "+d.ServiceName, http.StatusNotFound)}, nil
+		}
+		st := added(h.devices, d.Name)
+		if st.StatusCode == http.StatusCreated {
+			h.deviceDTOs[d.Name] = d
+		}
+		return st, nil
+	})
+}
+
+// validationTimesOut answers 503 "request timeout", as EdgeX's core-metadata does for a
+// device added or changed without bypassValidation: it asks the device service to
+// validate the device over the message bus, and the firmware is not on the bus.
+func (h *Hub) validationTimesOut(w http.ResponseWriter, r *http.Request) bool {
+	if r.URL.Query().Get("bypassValidation") == "true" {
+		return false
+	}
+	reply(w, http.StatusServiceUnavailable, dtoCommon.NewBaseResponse("", "request timeout", http.StatusServiceUnavailable))
+	return true
+}
+
+// eachItem answers an array request of T items as core-metadata does: 207 with one
+// status per item, from do. An item that does not decode, or that do refuses with an
+// error, makes the whole request bad, recorded in Invalid.
+func eachItem[T any](h *Hub, w http.ResponseWriter, r *http.Request, what string, do func(T) (status, error)) {
 	items, ok := h.items(w, r)
 	if !ok {
 		return
 	}
 	var out []status
 	for _, it := range items {
-		var req requests.AddDeviceRequest
+		var req T
 		if err := json.Unmarshal(it, &req); err != nil {
-			h.bad(w, r, "device: %v", err)
+			h.bad(w, r, "%s: %v", what, err)
 			return
 		}
-		if err := req.Validate(); err != nil {
-			h.bad(w, r, "device: %v", err)
+		st, err := do(req)
+		if err != nil {
+			h.bad(w, r, "%s: %v", what, err)
 			return
 		}
-		d := req.Device
-		if !h.authorized(r, d.Name) {
-			out = append(out, status{BaseResponse: dtoCommon.NewBaseResponse("", "unauthorized", http.StatusUnauthorized)})
-			continue
-		}
-		h.mu.Lock()
-		switch {
-		case h.profiles[d.ProfileName] == 0:
-			out = append(out, status{BaseResponse: dtoCommon.NewBaseResponse("", "no profile "+d.ProfileName, http.StatusNotFound)})
-		case h.services[d.ServiceName] == 0:
-			out = append(out, status{BaseResponse: dtoCommon.NewBaseResponse("", "no service "+d.ServiceName, http.StatusNotFound)})
-		default:
-			st := added(h.devices, d.Name)
-			if st.StatusCode == http.StatusCreated {
-				h.deviceDTOs[d.Name] = d
-			}
-			out = append(out, st)
-		}
-		h.mu.Unlock()
+		out = append(out, st)
 	}
 	reply(w, http.StatusMultiStatus, out)
 }
 
 // updateProfile is core-metadata's PUT: 200 for a registered profile, else 404.
 func (h *Hub) updateProfile(w http.ResponseWriter, r *http.Request) {
-	items, ok := h.items(w, r)
-	if !ok {
-		return
-	}
-	var out []status
-	for _, it := range items {
-		var req requests.DeviceProfileRequest
-		if err := json.Unmarshal(it, &req); err != nil {
-			h.bad(w, r, "profile: %v", err)
-			return
-		}
+	eachItem(h, w, r, "profile", func(req requests.DeviceProfileRequest) (status, error) {
 		h.mu.Lock()
-		out = append(out, h.updated(h.profiles[req.Profile.Name] > 0, "profile "+req.Profile.Name))
-		h.mu.Unlock()
-	}
-	reply(w, http.StatusMultiStatus, out)
+		defer h.mu.Unlock()
+		return h.updated(h.profiles[req.Profile.Name] > 0, "profile "+req.Profile.Name), nil
+	})
 }
 
 // updated is the item status of an update of something registered (ok) or not.
@@ -371,31 +355,19 @@ func (h *Hub) getService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Hub) patchService(w http.ResponseWriter, r *http.Request) {
-	items, ok := h.items(w, r)
-	if !ok {
-		return
-	}
-	var out []status
-	for _, it := range items {
-		var req requests.UpdateDeviceServiceRequest
-		if err := json.Unmarshal(it, &req); err != nil {
-			h.bad(w, r, "device service update: %v", err)
-			return
-		}
+	eachItem(h, w, r, "device service update", func(req requests.UpdateDeviceServiceRequest) (status, error) {
 		if req.Service.Name == nil {
-			h.bad(w, r, "device service update without a name")
-			return
+			return status{}, errors.New("no name")
 		}
 		h.mu.Lock()
+		defer h.mu.Unlock()
 		d, known := h.serviceDTOs[*req.Service.Name]
 		if known && req.Service.BaseAddress != nil {
 			d.BaseAddress = *req.Service.BaseAddress
 			h.serviceDTOs[d.Name] = d
 		}
-		out = append(out, h.updated(known, "device service "+*req.Service.Name))
-		h.mu.Unlock()
-	}
-	reply(w, http.StatusMultiStatus, out)
+		return h.updated(known, "device service "+*req.Service.Name), nil
+	})
 }
 
 func (h *Hub) getDevice(w http.ResponseWriter, r *http.Request) {
@@ -415,27 +387,19 @@ func (h *Hub) getDevice(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Hub) patchDevice(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Query().Get("bypassValidation") != "true" {
-		reply(w, http.StatusServiceUnavailable, dtoCommon.NewBaseResponse("", "request timeout", http.StatusServiceUnavailable))
+	if h.validationTimesOut(w, r) {
 		return
 	}
-	items, ok := h.items(w, r)
-	if !ok {
-		return
-	}
-	var out []status
-	for _, it := range items {
-		var req requests.UpdateDeviceRequest
-		if err := json.Unmarshal(it, &req); err != nil || req.Device.Name == nil {
-			h.bad(w, r, "device update: %v", err)
-			return
+	eachItem(h, w, r, "device update", func(req requests.UpdateDeviceRequest) (status, error) {
+		if req.Device.Name == nil {
+			return status{}, errors.New("no name")
 		}
 		name := *req.Device.Name
 		if !h.authorized(r, name) {
-			out = append(out, status{BaseResponse: dtoCommon.NewBaseResponse("", "unauthorized", http.StatusUnauthorized)})
-			continue
+			return status{BaseResponse: dtoCommon.NewBaseResponse("", "unauthorized", http.StatusUnauthorized)}, nil
 		}
 		h.mu.Lock()
+		defer h.mu.Unlock()
 		d, known := h.deviceDTOs[name]
 		if known {
 			if u := req.Device.ServiceName; u != nil {
@@ -449,10 +413,8 @@ func (h *Hub) patchDevice(w http.ResponseWriter, r *http.Request) {
 			}
 			h.deviceDTOs[name] = d
 		}
-		out = append(out, h.updated(known, "device "+name))
-		h.mu.Unlock()
-	}
-	reply(w, http.StatusMultiStatus, out)
+		return h.updated(known, "device "+name), nil
+	})
 }
 
 // Service returns the registered device service of that name, as the last add or
