@@ -12,6 +12,7 @@ import (
 	"github.com/smartx-team/overcloud/functions/sender/store"
 	"github.com/smartx-team/overcloud/functions/testbed/localrun"
 	"github.com/smartx-team/overcloud/functions/testbed/servers"
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
 // TestFirmwareThroughThePath runs the real firmware (--simulate) on three simulated
@@ -67,7 +68,14 @@ func TestFirmwareThroughThePath(t *testing.T) {
 	start(t, "pi-2", procs["pi-2"].Start)
 	time.Sleep(3 * time.Second)
 	start(t, "hub", path.Hub.Start)
-	time.Sleep(5 * time.Second)
+	// A Pi's retry wait has grown towards retry-max during the outage, so each one
+	// is given until it reports its backlog delivered, then a little live traffic.
+	for _, pi := range pis {
+		servertest.WaitFor(t, pi+" to deliver its backlog", func() bool {
+			return strings.Contains(procs[pi].Tail(), "hub reachable again")
+		})
+	}
+	time.Sleep(2 * time.Second)
 	for _, pi := range pis {
 		if err := procs[pi].Stop(); err != nil {
 			t.Fatalf("stop %s: %v", pi, err)
@@ -104,7 +112,7 @@ func TestFirmwareThroughThePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n == 0 {
-		t.Error("the set-point 22 sent to pi-1 never reached InfluxDB as a reading")
+		t.Errorf("the set-point 22 sent to pi-1 never reached InfluxDB as a reading; pi-1's log:\n%s", procs["pi-1"].Tail())
 	}
 }
 
