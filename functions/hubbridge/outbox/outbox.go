@@ -161,6 +161,7 @@ type Outbox struct {
 	m      metrics
 
 	dedup dedup // owned by the writer goroutine
+	seqs  seqs
 
 	mu        sync.Mutex
 	lastOrder int64      // largest order assigned or found

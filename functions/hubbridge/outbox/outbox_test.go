@@ -307,6 +307,47 @@ func testNextSeq(t *testing.T, db *mongo.Database) {
 	if _, err := ob.NextSeq(ctx, "dev-a", 0); err == nil {
 		t.Error("NextSeq with n = 0 succeeded")
 	}
+
+	// Concurrent events of one device get disjoint, consecutive numbers, and 500
+	// events of six readings move the counter by a few blocks, not 500 times.
+	var wg sync.WaitGroup
+	firsts := make(chan uint64, 500)
+	for range 500 {
+		wg.Go(func() {
+			first, err := ob.NextSeq(ctx, "dev-c", 6)
+			if err != nil {
+				t.Error(err)
+			}
+			firsts <- first
+		})
+	}
+	wg.Wait()
+	close(firsts)
+	taken := map[uint64]bool{}
+	for first := range firsts {
+		for s := first; s < first+6; s++ {
+			if taken[s] {
+				t.Fatalf("seq %d handed out twice", s)
+			}
+			taken[s] = true
+		}
+	}
+	var counter struct {
+		Seq int64 `bson:"seq"`
+	}
+	if err := db.Collection(seqColl).FindOne(ctx, bson.D{{Key: "_id", Value: "dev-c"}}).Decode(&counter); err != nil {
+		t.Fatal(err)
+	}
+	if counter.Seq%seqBlock != 0 || counter.Seq < 3000 || counter.Seq >= 3000+seqBlock {
+		t.Errorf("counter of dev-c at %d after 3000 numbers, want whole blocks of %d, less than one spare", counter.Seq, seqBlock)
+	}
+
+	// After a restart numbers go on above everything reserved before.
+	again := open(t, db, Options{})
+	first, err := again.NextSeq(ctx, "dev-a", 1)
+	if err != nil || first <= 6 {
+		t.Errorf("NextSeq after a restart = %d, %v; want above 6", first, err)
+	}
 }
 
 func testClosed(t *testing.T, db *mongo.Database) {
