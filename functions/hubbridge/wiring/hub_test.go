@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
@@ -163,7 +164,7 @@ func checkExactlyOnce(t *testing.T, addr string, acked []fleet.Sent) {
 				t.Errorf("device %s: seq %d after %d", r.Device, r.Seq, lastSeq[r.Device])
 			}
 			lastSeq[r.Device] = r.Seq
-			if s, ok := want[r.ID]; ok && (s.Device != r.Device || s.Seq != r.Seq || s.Value != r.Value || s.Origin != r.Origin || r.Location == "") {
+			if s, ok := want[r.ID]; ok && (s.Device != r.Device || (s.Seq != 0 && s.Seq != r.Seq) || s.Value != r.Value || s.Origin != r.Origin || r.Location == "") {
 				t.Errorf("reading %s = %+v, sent %+v", r.ID, r, s)
 			}
 		}
@@ -179,9 +180,9 @@ func checkExactlyOnce(t *testing.T, addr string, acked []fleet.Sent) {
 	}
 }
 
-func newFleet(t *testing.T, url string, devices int, interval time.Duration) *fleet.Fleet {
+func newFleet(t *testing.T, o fleet.Options) *fleet.Fleet {
 	t.Helper()
-	f, err := fleet.New(fleet.Options{HubURL: url, Devices: devices, Interval: interval})
+	f, err := fleet.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,12 +214,22 @@ func runFleet(t *testing.T, f *fleet.Fleet, during func()) {
 }
 
 // The whole hub: devices register and post, readings arrive in Kafka keyed by device
-// with their registered location.
+// with their registered location, numbered in order: by the seq tag of the firmware's
+// events, or by the hub for a plain EdgeX client's events that carry none.
 func TestEventToKafka(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		noSeq bool
+	}{{"event seq", false}, {"no seq", true}} {
+		t.Run(tt.name, func(t *testing.T) { testEventToKafka(t, tt.noSeq) })
+	}
+}
+
+func testEventToKafka(t *testing.T, noSeq bool) {
 	m := servertest.Mongo(t)
 	k := servertest.KafkaWith(t, servers.KafkaOptions{Topics: []string{topic}, Partitions: 3})
 	h := startHub(t, testConfig(m.URI, k.Addr))
-	f := newFleet(t, h.url(), 6, 20*time.Millisecond)
+	f := newFleet(t, fleet.Options{HubURL: h.url(), Devices: 6, Interval: 20 * time.Millisecond, NoSeq: noSeq, RackStats: noSeq})
 	runFleet(t, f, func() {
 		servertest.WaitFor(t, "100 readings acknowledged", func() bool { return f.Stats().AckedReadings >= 100 })
 	})
@@ -241,7 +252,7 @@ func TestKafkaOutage(t *testing.T) {
 	m := servertest.Mongo(t)
 	k := servertest.KafkaWith(t, servers.KafkaOptions{Topics: []string{topic}, Partitions: 3})
 	h := startHub(t, testConfig(m.URI, k.Addr))
-	f := newFleet(t, h.url(), 10, 20*time.Millisecond)
+	f := newFleet(t, fleet.Options{HubURL: h.url(), Devices: 10, Interval: 20 * time.Millisecond})
 	runFleet(t, f, func() {
 		servertest.WaitFor(t, "readings relayed before the outage", func() bool { return servertest.Metric(t, h.reg, "hub_relayed_total") >= 50 })
 		if err := k.Stop(); err != nil {
@@ -269,7 +280,7 @@ func TestMongoOutageGivesNo201(t *testing.T) {
 	k := servertest.KafkaWith(t, servers.KafkaOptions{Topics: []string{topic}, Partitions: 3})
 	cfg := testConfig(m.URI, k.Addr)
 	h := startHub(t, cfg)
-	f := newFleet(t, h.url(), 5, 20*time.Millisecond)
+	f := newFleet(t, fleet.Options{HubURL: h.url(), Devices: 5, Interval: 20 * time.Millisecond})
 	runFleet(t, f, func() {
 		servertest.WaitFor(t, "readings acknowledged before the outage", func() bool { return f.Stats().AckedReadings >= 50 })
 		if err := m.Stop(); err != nil {
@@ -300,7 +311,7 @@ func TestRestartWithBacklog(t *testing.T) {
 	k := servertest.KafkaWith(t, servers.KafkaOptions{Topics: []string{topic}, Partitions: 2})
 	cfg := testConfig(m.URI, k.Addr)
 	h := startHub(t, cfg)
-	f := newFleet(t, h.url(), 8, 20*time.Millisecond)
+	f := newFleet(t, fleet.Options{HubURL: h.url(), Devices: 8, Interval: 20 * time.Millisecond})
 	cfg.Listen = h.Addr() // the devices know this address
 	if err := k.Stop(); err != nil {
 		t.Fatal(err)
@@ -326,20 +337,24 @@ func TestRestartWithBacklog(t *testing.T) {
 	checkExactlyOnce(t, k.Addr, acked)
 }
 
+// readyz is the status of the hub's /readyz.
+func readyz(t *testing.T, h *testHub) int {
+	t.Helper()
+	resp, err := http.Get("http://" + h.AdminAddr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // Readiness follows MongoDB only: with Kafka down the hub stays ready.
 func TestReadiness(t *testing.T) {
 	m := servertest.Mongo(t)
 	k := servertest.Kafka(t, topic)
 	h := startHub(t, testConfig(m.URI, k.Addr))
-	ready := func() int {
-		resp, err := http.Get("http://" + h.AdminAddr() + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	ready := func() int { return readyz(t, h) }
 	if err := k.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -354,6 +369,25 @@ func TestReadiness(t *testing.T) {
 	}
 	servertest.Start(t, m.Proc)
 	servertest.WaitFor(t, "ready again", func() bool { return ready() == 200 })
+}
+
+// In edgex mode the bridge is ready once it has subscribed to EdgeX's bus: only from
+// then on does the broker keep what core-data publishes for it.
+func TestReadinessWaitsForTheBus(t *testing.T) {
+	m := servertest.Mongo(t)
+	k := servertest.Kafka(t, topic)
+	q := servertest.MQTT(t)
+	if err := q.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(m.URI, k.Addr)
+	cfg.Mode, cfg.MQTTURL, cfg.MQTTClientID = ModeEdgeX, q.URL, "hub-"+uuid.NewString()
+	h := startHub(t, cfg)
+	if s := readyz(t, h); s != http.StatusServiceUnavailable {
+		t.Errorf("readyz with the broker down since the start: HTTP %d, want 503", s)
+	}
+	servertest.Start(t, q.Proc)
+	servertest.WaitFor(t, "ready once subscribed", func() bool { return readyz(t, h) == 200 })
 }
 
 func TestConfigValidate(t *testing.T) {

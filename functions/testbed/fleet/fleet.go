@@ -63,6 +63,10 @@ type Options struct {
 	// air-conditioner set-point and the Pi's cpu, mem and disk use, so that an event
 	// carries six readings as the firmware's do (default false: two).
 	RackStats bool
+	// NoSeq sends events without our seq tag, as any plain EdgeX client does: the hub
+	// numbers their readings (default false: one seq tag per event, as the firmware
+	// sends, numbering its readings from it).
+	NoSeq bool
 }
 
 // Sent identifies one reading the hub acknowledged.
@@ -72,7 +76,8 @@ type Sent struct {
 	Resource string
 	Value    float64
 	Origin   int64
-	Seq      uint64
+	// Seq is the sequence number the device gave the reading; 0 with Options.NoSeq.
+	Seq uint64
 }
 
 // Fleet is a set of simulated devices. Run may be called once; Acked and Stats are
@@ -277,15 +282,20 @@ func (f *Fleet) sample(d *device, now time.Time) dtos.Event {
 		values = append(values, value{"setpoint", 24}, value{"cpu", 5 + rand.Float64()*10},
 			value{"mem", 35 + rand.Float64()*5}, value{"disk", 31.5})
 	}
+	// Like the firmware, the event carries the seq of its first reading and the rest
+	// follow it: nothing unique per reading goes into reading tags, which would cost
+	// EdgeX core-data a device_info row per reading.
+	if !f.opts.NoSeq {
+		ev.Tags = dtos.Tags{reading.TagSeq: d.seq + 1}
+		d.seq += uint64(len(values))
+	}
 	for _, r := range values {
-		d.seq++
 		br, err := dtos.NewSimpleReading(ProfileName, d.name, r.name, common.ValueTypeFloat64, math.Round(r.v*100)/100)
 		if err != nil { // only for an unsupported value type: a bug here, not bad input
 			panic(err)
 		}
 		br.Id = uuid.NewString()
 		br.Origin = ev.Origin
-		br.Tags = dtos.Tags{reading.TagSeq: d.seq}
 		ev.Readings = append(ev.Readings, br)
 	}
 	return ev
@@ -310,12 +320,14 @@ func (f *Fleet) flush(ctx context.Context, d *device) {
 			f.opts.Logger.Debug("post event failed; will retry", "device", d.name, "status", status, "err", err, "body", string(resp))
 			return
 		}
+		first, _ := ev.Tags[reading.TagSeq].(uint64)
 		d.mu.Lock()
-		for _, r := range ev.Readings {
-			d.acked = append(d.acked, Sent{
-				ID: r.Id, Device: d.name, Resource: r.ResourceName, Origin: r.Origin,
-				Value: mustFloat(r.Value), Seq: r.Tags[reading.TagSeq].(uint64),
-			})
+		for i, r := range ev.Readings {
+			s := Sent{ID: r.Id, Device: d.name, Resource: r.ResourceName, Origin: r.Origin, Value: mustFloat(r.Value)}
+			if first > 0 {
+				s.Seq = first + uint64(i)
+			}
+			d.acked = append(d.acked, s)
 		}
 		d.mu.Unlock()
 		f.acked.Add(int64(len(ev.Readings)))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/requests"
 
+	"github.com/smartx-team/overcloud/functions/reading"
 	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
@@ -23,6 +24,7 @@ import (
 type edgexCheck struct {
 	t          *testing.T
 	failEvents int
+	noSeq      bool // events must come without a seq tag
 
 	mu       sync.Mutex
 	accepted map[string][]string // device -> reading ids, in order
@@ -72,6 +74,16 @@ func (e *edgexCheck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		want := fmt.Sprintf("/api/v3/event/%s/%s/%s/%s", ServiceName, ProfileName, req.Event.DeviceName, SourceName)
 		if r.URL.Path != want {
 			fail("path %s, want %s", r.URL.Path, want)
+			return
+		}
+		for _, rd := range req.Event.Readings {
+			if len(rd.Tags) > 0 {
+				fail("reading %s has tags %v: core-data would add a device_info row per reading", rd.Id, rd.Tags)
+				return
+			}
+		}
+		if _, has := req.Event.Tags[reading.TagSeq]; has == e.noSeq {
+			fail("event tags %v: seq tag present %v, want %v", req.Event.Tags, has, !e.noSeq)
 			return
 		}
 		e.mu.Lock()
@@ -195,5 +207,35 @@ func TestRackStatsEvents(t *testing.T) {
 	plain, _ := New(Options{HubURL: srv.URL, Devices: 1})
 	if n := len(plain.sample(plain.devices[0], time.Now()).Readings); n != 2 {
 		t.Errorf("without RackStats an event has %d readings, want 2", n)
+	}
+}
+
+// A fleet of plain EdgeX clients sends no seq at all; what it reports as acknowledged
+// carries none either.
+func TestFleetWithoutSeq(t *testing.T) {
+	check := &edgexCheck{t: t, noSeq: true, accepted: map[string][]string{}, seen: map[string]bool{}}
+	srv := httptest.NewServer(check)
+	t.Cleanup(srv.Close)
+	tokens := map[string]string{"sim-0": "tok-sim-0", "sim-1": "tok-sim-1"}
+	f, err := New(Options{HubURL: srv.URL, Devices: 2, Interval: 20 * time.Millisecond, NoSeq: true, RackStats: true, Tokens: tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := f.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	servertest.WaitFor(t, "24 readings acknowledged", func() bool { return f.Stats().AckedReadings >= 24 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range f.Acked() {
+		if s.Seq != 0 {
+			t.Fatalf("%s: acknowledged reading with seq %d from a fleet that sends none", s.Device, s.Seq)
+		}
 	}
 }
