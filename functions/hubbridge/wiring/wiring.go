@@ -220,11 +220,16 @@ func (h *Hub) locate(ctx context.Context, device string) string {
 	return d.Location
 }
 
-// ready is the readiness check: MongoDB answers. Kafka is left out on purpose: while
-// it is down devices must still be able to deliver into the outbox.
+// ready is the readiness check: MongoDB answers and, in edgex mode, the subscription
+// to EdgeX's bus is made (from then on the broker keeps what is published for it,
+// even while the bridge is away). Kafka is left out on purpose: while it is down
+// devices must still be able to deliver into the outbox.
 func (h *Hub) ready(ctx context.Context) error {
 	if err := h.client.Ping(ctx, readpref.Primary()); err != nil {
 		return fmt.Errorf("mongodb: %w", err)
+	}
+	if h.sub != nil && !h.sub.Subscribed() {
+		return errors.New("not yet subscribed to the EdgeX message bus")
 	}
 	return nil
 }
