@@ -1,14 +1,17 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/smartx-team/overcloud/functions/sender/store"
 	"github.com/smartx-team/overcloud/functions/testbed/localrun"
 	"github.com/smartx-team/overcloud/functions/testbed/servers"
 	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
@@ -24,18 +27,26 @@ type realEdgeX struct {
 	cmds map[string]string // device -> its command endpoint
 }
 
+// startRealEdgeX starts the core services (QoS 1, as the EdgeX component sets it)
+// and a Pi for each name in pis, the i-th in sector-<i+1>.
 func startRealEdgeX(t *testing.T, pis ...string) *realEdgeX {
 	t.Helper()
 	e, bus := servertest.EdgeX(t, servers.EdgeXOptions{QoS: 1})
 	r := &realEdgeX{EdgeX: e, bus: bus, pis: map[string]*servers.Proc{}, dirs: map[string]string{}, cmds: map[string]string{}}
+	r.startPis(t, nil, pis...)
+	return r
+}
+
+// startPis starts a Pi for each name, with the firmware's extra args.
+func (r *realEdgeX) startPis(t *testing.T, args []string, pis ...string) {
+	t.Helper()
 	for i, pi := range pis {
 		proc, dir, url := servertest.Pi(t, localrun.Pi{
 			Device: pi, Location: fmt.Sprintf("sector-%d", i+1), Interval: 200 * time.Millisecond,
-			HubURL: e.DataURL, MetadataURL: e.MetadataURL,
+			HubURL: r.DataURL, MetadataURL: r.MetadataURL, Args: args,
 		})
 		r.pis[pi], r.dirs[pi], r.cmds[pi] = proc, dir, url
 	}
-	return r
 }
 
 // eventCount asks core-data how many events it holds for device.
@@ -185,5 +196,67 @@ func TestFirmwareAgainstRealEdgeX(t *testing.T) {
 		} else {
 			t.Logf("%s: %d readings acknowledged, %d in core-data", pi, handed, stored)
 		}
+	}
+}
+
+// The whole EdgeX path, as a user with an EdgeX hub runs it: three Pis post to real
+// core-data, which publishes on mosquitto with QoS 1; the bridge, a process in edgex
+// mode with a persistent session, relays through its MongoDB outbox to Kafka; the
+// sender writes InfluxDB. Under load the bridge is SIGKILLed twice and restarted, and
+// core-data is frozen for longer than the firmware's HTTP timeout (the Pis re-post,
+// core-data stores and publishes those events again). Every reading a Pi's queue says
+// was acknowledged is in InfluxDB, once by its identity, with the Pi's location.
+func TestEdgeXPathToInfluxDB(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	e, bus := servertest.EdgeX(t, servers.EdgeXOptions{QoS: 1})
+	path, err := localrun.Start(ctx, localrun.Options{Dir: t.TempDir(), HubEnv: []string{
+		"HUB_MODE=edgex", "HUB_MQTT_URL=" + bus.URL, "HUB_MQTT_CLIENT_ID=smartx-hubbridge-e2e",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := path.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	r := &realEdgeX{EdgeX: e, bus: bus, pis: map[string]*servers.Proc{}, dirs: map[string]string{}, cmds: map[string]string{}}
+	pis := []string{"pi-1", "pi-2", "pi-3"}
+	r.startPis(t, []string{"--http-timeout", "1s"}, pis...)
+	for _, pi := range pis {
+		servertest.WaitFor(t, pi+"'s readings in InfluxDB", func() bool { return storedValues(t, path, pi, "") > 0 })
+	}
+
+	for range 2 {
+		time.Sleep(2 * time.Second)
+		if err := path.Hub.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second)
+		start(t, "hub", path.Hub.Start)
+	}
+	if err := e.Data.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	if err := e.Data.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+
+	for i, pi := range pis {
+		if err := r.pis[pi].Stop(); err != nil {
+			t.Fatal(err)
+		}
+		handed := handedToHub(t, localrun.PiQueue(r.dirs[pi]), pi)
+		located := fmt.Sprintf(` and r.%s == "sector-%d"`, store.TagLocation, i+1)
+		waitStored(t, path, pi, located, handed)
+		if all := storedValues(t, path, pi, ""); all != int64(handed) {
+			t.Errorf("%s: InfluxDB holds %d values, %d of them with its location; the Pi's queue says %d were acknowledged", pi, all, storedValues(t, path, pi, located), handed)
+		}
+		inCore := r.readingCount(t, pi)
+		t.Logf("%s: %d readings acknowledged; core-data holds %d (%d stored again after a re-post); InfluxDB all once, with location sector-%d", pi, handed, inCore, inCore-handed, i+1)
 	}
 }

@@ -87,21 +87,7 @@ func TestFirmwareThroughThePath(t *testing.T) {
 		if handed == 0 {
 			t.Fatalf("%s handed no reading to the hub", pi)
 		}
-		var stored int64
-		deadline := time.Now().Add(3 * time.Minute)
-		for {
-			qctx, cancel := context.WithTimeout(ctx, time.Minute)
-			stored, err = path.CountValues(qctx, fmt.Sprintf(`r._measurement == %q and r._field != %q and r._field != %q and r._field != %q`,
-				pi, store.FieldExtTemperature, store.FieldExtHumidity, store.FieldWeatherStat))
-			cancel()
-			if err == nil && stored >= int64(handed) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: InfluxDB holds %d of the %d readings the hub acknowledged (last error: %v)", pi, stored, handed, err)
-			}
-			time.Sleep(time.Second)
-		}
+		stored := waitStored(t, path, pi, "", handed)
 		if stored != int64(handed) {
 			t.Errorf("%s: InfluxDB holds %d values, the hub acknowledged %d readings", pi, stored, handed)
 		}
@@ -160,4 +146,34 @@ func handedToHub(t *testing.T, file, device string) int {
 		held += len(r.Readings)
 	}
 	return int(st.LastSeq) - held
+}
+
+// storedValues counts device's reading values in InfluxDB (the weather fields left
+// out) whose rows also match the Flux predicate extra (" and ...", or "").
+func storedValues(t *testing.T, path *localrun.Path, device, extra string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := path.CountValues(ctx, fmt.Sprintf(`r._measurement == %q and r._field != %q and r._field != %q and r._field != %q`,
+		device, store.FieldExtTemperature, store.FieldExtHumidity, store.FieldWeatherStat)+extra)
+	if err != nil {
+		t.Fatalf("count %s's values in InfluxDB: %v", device, err)
+	}
+	return n
+}
+
+// waitStored waits up to 3 minutes until storedValues reaches want, and returns it.
+func waitStored(t *testing.T, path *localrun.Path, device, extra string, want int) int64 {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		n := storedValues(t, path, device, extra)
+		if n >= int64(want) {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: InfluxDB holds %d of the %d readings acknowledged (matching %q)", device, n, want, extra)
+		}
+		time.Sleep(time.Second)
+	}
 }
