@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -22,19 +21,33 @@ const (
 
 // EdgeXOptions configure the core services.
 type EdgeXOptions struct {
-	// QoS of what core-data publishes on the message bus (default 0, EdgeX's own
-	// default; the Smart Energy component sets 1).
+	// QoS of what core-data publishes on the message bus, with EdgeX's own common
+	// configuration (default 0, EdgeX's default; the Smart Energy component sets 1).
+	// Unused with CommonConfig, which says it itself.
 	QoS int
 	// LogLevel of the services (default INFO).
 	LogLevel string
+	// CommonConfig is a common configuration to run with instead of EdgeX's own
+	// (cmd/core-common-config-bootstrapper/res/configuration.yaml of the source).
+	CommonConfig string
+	// Env is extra KEY=value settings of every service. The addresses of the services,
+	// the database and the bus, and the database credentials, are set after them.
+	Env []string
+	// BrokerConfig is extra mosquitto configuration of the message bus that
+	// servertest.EdgeX starts (NewEdgeX does not start one).
+	BrokerConfig string
+	// DBUser and DBPassword are the database credentials the services use (default
+	// EdgeXDBUser and EdgeXDBPassword, what EdgeX's own configuration names).
+	DBUser, DBPassword string
 }
 
 // EdgeX is EdgeX Foundry 4's core services, built from the edgex-go source by
 // .ci/tools.sh edgex, in non-secure mode without Consul: core-metadata, core-data and
 // core-command on free 127.0.0.1 ports, on a PostgreSQL and an MQTT broker the caller
 // runs. Each service runs from its cmd/<service> folder of the source, where it reads
-// its res/configuration.yaml; EDGEX_COMMON_CONFIG names the common configuration, a
-// copy of EdgeX's own with the database and message-bus addresses changed.
+// its res/configuration.yaml; EDGEX_COMMON_CONFIG names the common configuration
+// (EdgeX's own, or EdgeXOptions.CommonConfig), and environment overrides point it at
+// our database and message bus.
 type EdgeX struct {
 	Metadata, Data, Command *Proc
 	// MetadataURL, DataURL and CommandURL are the services' base URLs.
@@ -44,9 +57,9 @@ type EdgeX struct {
 }
 
 // NewEdgeX writes the common configuration into dir and returns the three services,
-// stopped; log receives their logs. pg must have the EdgeXDBUser and EdgeXDBPassword
-// superuser and be running (Start creates the database); mqttHost and mqttPort are
-// the message bus.
+// stopped; log receives their logs. pg must have the o.DBUser superuser (default
+// EdgeXDBUser) and be running, with the EdgeXDatabase created; mqttHost and mqttPort
+// are the message bus.
 func NewEdgeX(dir string, pg *Postgres, mqttHost string, mqttPort int, o EdgeXOptions, log io.Writer) (*EdgeX, error) {
 	src, err := edgexSource()
 	if err != nil {
@@ -58,13 +71,18 @@ func NewEdgeX(dir string, pg *Postgres, mqttHost string, mqttPort int, o EdgeXOp
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("edgex: %w", err)
 	}
-	common, err := os.ReadFile(filepath.Join(src, "cmd", "core-common-config-bootstrapper", "res", "configuration.yaml"))
-	if err != nil {
-		return nil, fmt.Errorf("edgex: the common configuration: %w", err)
+	common := []byte(o.CommonConfig)
+	if o.CommonConfig == "" {
+		if common, err = os.ReadFile(filepath.Join(src, "cmd", "core-common-config-bootstrapper", "res", "configuration.yaml")); err != nil {
+			return nil, fmt.Errorf("edgex: the common configuration: %w", err)
+		}
 	}
 	conf := filepath.Join(dir, "common-configuration.yaml")
-	if err := os.WriteFile(conf, []byte(commonConfig(string(common), pg, mqttHost, mqttPort)), 0o644); err != nil {
+	if err := os.WriteFile(conf, common, 0o644); err != nil {
 		return nil, fmt.Errorf("edgex: %w", err)
+	}
+	if o.DBUser == "" {
+		o.DBUser, o.DBPassword = EdgeXDBUser, EdgeXDBPassword
 	}
 	ports, err := freePorts(3)
 	if err != nil {
@@ -78,16 +96,25 @@ func NewEdgeX(dir string, pg *Postgres, mqttHost string, mqttPort int, o EdgeXOp
 	procs := make([]*Proc, 3)
 	for i, svc := range []string{"core-metadata", "core-data", "core-command"} {
 		urls[i] = "http://127.0.0.1:" + strconv.Itoa(ports[i])
-		env := []string{
+		// Overrides by environment, as EdgeX documents them for its configuration keys.
+		env := append(append([]string(nil), o.Env...),
 			"EDGEX_SECURITY_SECRET_STORE=false",
-			"EDGEX_COMMON_CONFIG=" + conf,
+			"EDGEX_COMMON_CONFIG="+conf,
 			"SERVICE_HOST=127.0.0.1",
 			"SERVICE_SERVERBINDADDR=127.0.0.1",
-			"SERVICE_PORT=" + strconv.Itoa(ports[i]),
+			"SERVICE_PORT="+strconv.Itoa(ports[i]),
 			"CLIENTS_CORE_METADATA_HOST=127.0.0.1",
-			"CLIENTS_CORE_METADATA_PORT=" + strconv.Itoa(ports[0]),
-			"WRITABLE_LOGLEVEL=" + o.LogLevel,
-			"MESSAGEBUS_OPTIONAL_QOS=" + strconv.Itoa(o.QoS),
+			"CLIENTS_CORE_METADATA_PORT="+strconv.Itoa(ports[0]),
+			"DATABASE_HOST="+pg.Host,
+			"DATABASE_PORT="+strconv.Itoa(pg.Port),
+			"MESSAGEBUS_HOST="+mqttHost,
+			"MESSAGEBUS_PORT="+strconv.Itoa(mqttPort),
+			"WRITABLE_INSECURESECRETS_DB_SECRETDATA_USERNAME="+o.DBUser,
+			"WRITABLE_INSECURESECRETS_DB_SECRETDATA_PASSWORD="+o.DBPassword,
+			"WRITABLE_LOGLEVEL="+o.LogLevel,
+		)
+		if o.CommonConfig == "" {
+			env = append(env, "MESSAGEBUS_OPTIONAL_QOS="+strconv.Itoa(o.QoS))
 		}
 		bin := filepath.Join(src, "cmd", svc, svc)
 		url := urls[i]
@@ -122,37 +149,6 @@ func edgexSource() (string, error) {
 
 // Procs are the three services in the order they start.
 func (e *EdgeX) Procs() []*Proc { return []*Proc{e.Metadata, e.Data, e.Command} }
-
-// commonConfig points EdgeX's common configuration at our database and broker.
-func commonConfig(text string, pg *Postgres, mqttHost string, mqttPort int) string {
-	var out []string
-	section := ""
-	for _, line := range strings.Split(text, "\n") {
-		trimmed := strings.TrimSpace(line)
-		indent := len(line) - len(strings.TrimLeft(line, " "))
-		if indent == 2 && strings.HasSuffix(trimmed, ":") {
-			section = strings.TrimSuffix(trimmed, ":")
-		}
-		if indent == 4 && (section == "Database" || section == "MessageBus") {
-			switch {
-			case strings.HasPrefix(trimmed, "Host:"):
-				host := pg.Host
-				if section == "MessageBus" {
-					host = mqttHost
-				}
-				line = "    Host: " + strconv.Quote(host)
-			case strings.HasPrefix(trimmed, "Port:"):
-				port := pg.Port
-				if section == "MessageBus" {
-					port = mqttPort
-				}
-				line = "    Port: " + strconv.Itoa(port)
-			}
-		}
-		out = append(out, line)
-	}
-	return strings.Join(out, "\n")
-}
 
 // ping wants 200 from GET /api/v3/ping.
 func ping(ctx context.Context, base string) error {

@@ -25,9 +25,10 @@ type MQTT struct {
 
 // NewMQTT writes a mosquitto configuration into dir (created if needed) that listens
 // on a free 127.0.0.1 port, allows anonymous clients, keeps nothing on disk and logs to
-// stdout, and returns the stopped broker; log receives its log (nil discards it). It
-// fails if mosquitto is not installed (see Tool).
-func NewMQTT(dir string, log io.Writer) (*MQTT, error) {
+// stdout, followed by the lines of extra (for example the broker settings of a
+// component), and returns the stopped broker; log receives its log (nil discards it).
+// It fails if mosquitto is not installed (see Tool).
+func NewMQTT(dir, extra string, log io.Writer) (*MQTT, error) {
 	bin, err := Tool("mosquitto")
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: %w", err)
@@ -50,7 +51,7 @@ func NewMQTT(dir string, log io.Writer) (*MQTT, error) {
 		"persistence false\n" +
 		"log_dest stdout\n" +
 		"log_type error\nlog_type warning\nlog_type notice\nlog_type information\n" +
-		"connection_messages true\n"
+		"connection_messages true\n" + extra
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return nil, fmt.Errorf("mqtt: %w", err)
 	}

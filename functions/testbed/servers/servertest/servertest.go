@@ -85,10 +85,13 @@ func Influx(t testing.TB) *servers.Influx {
 }
 
 // MQTT starts a mosquitto broker.
-func MQTT(t testing.TB) *servers.MQTT {
+func MQTT(t testing.TB) *servers.MQTT { return MQTTWith(t, "") }
+
+// MQTTWith starts a mosquitto broker with the extra configuration lines.
+func MQTTWith(t testing.TB, extra string) *servers.MQTT {
 	t.Helper()
 	log := logFile(t, "mqtt", nil)
-	m, err := servers.NewMQTT(t.TempDir(), log)
+	m, err := servers.NewMQTT(t.TempDir(), extra, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,17 +111,21 @@ func Postgres(t testing.TB, user, password string) *servers.Postgres {
 	return pg
 }
 
-// EdgeX starts EdgeX 4's core services on a PostgreSQL and a mosquitto of their own
-// and returns them with the broker (EdgeX's message bus).
+// EdgeX starts EdgeX 4's core services on a PostgreSQL (with o's database user) and
+// a mosquitto of their own and returns them with the broker (EdgeX's message bus).
 func EdgeX(t testing.TB, o servers.EdgeXOptions) (*servers.EdgeX, *servers.MQTT) {
 	t.Helper()
-	pg := Postgres(t, servers.EdgeXDBUser, servers.EdgeXDBPassword)
+	user, password := o.DBUser, o.DBPassword
+	if user == "" {
+		user, password = servers.EdgeXDBUser, servers.EdgeXDBPassword
+	}
+	pg := Postgres(t, user, password)
 	ctx, cancel := context.WithTimeout(context.Background(), ReadyTimeout)
 	defer cancel()
 	if err := pg.CreateDatabase(ctx, servers.EdgeXDatabase); err != nil {
 		t.Fatal(err)
 	}
-	bus := MQTT(t)
+	bus := MQTTWith(t, o.BrokerConfig)
 	log := logFile(t, "edgex", nil)
 	port, _ := strconv.Atoi(bus.Addr[strings.LastIndex(bus.Addr, ":")+1:])
 	e, err := servers.NewEdgeX(t.TempDir(), pg, "127.0.0.1", port, o, log)
