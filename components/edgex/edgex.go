@@ -12,7 +12,9 @@
 package edgex
 
 import (
+	_ "embed"
 	"fmt"
+	"strconv"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -22,9 +24,10 @@ import (
 // TypeToken is the Pulumi type of an EdgeX deployment.
 const TypeToken = "smartx:components:EdgeX"
 
-// Pinned upstream images.
+// Pinned upstream images. Version is the EdgeX release whose core services the tests
+// run (built from its source by .ci/tools.sh edgex).
 const (
-	Version       = "4.0.0"
+	Version       = "4.0.2"
 	CoreData      = "docker.io/edgexfoundry/core-data:" + Version
 	CoreMetadata  = "docker.io/edgexfoundry/core-metadata:" + Version
 	CoreCommand   = "docker.io/edgexfoundry/core-command:" + Version
@@ -40,6 +43,56 @@ const (
 	PostgresPort     = 5432
 	MQTTPort         = 1883
 )
+
+// CommonConfig is the common configuration of the core services, mounted from a
+// ConfigMap at CommonConfigPath: EdgeX's settings with the message bus at QoS 1, and
+// no address or secret in it (those come by environment, see Env).
+//
+//go:embed common-configuration.yaml
+var CommonConfig string
+
+// CommonConfigPath is where the core services read CommonConfig (EDGEX_COMMON_CONFIG).
+const CommonConfigPath = "/edgex/common-configuration.yaml"
+
+// BrokerQueue is the broker's limit on what it queues for a client that is away (the
+// hub bridge, between a restart and its return). Mosquitto's default, 1000 messages,
+// is seconds of a large fleet's events; 200000 events of about 1 KiB is some 200 MiB.
+const BrokerQueue = "max_queued_messages 200000\n"
+
+// Addresses locate one core service and what it talks to, for Env.
+type Addresses struct {
+	Host           string // the service's own host name
+	Port           int    // and port
+	DatabaseHost   string
+	DatabasePort   int
+	BusHost        string
+	BusPort        int
+	MetadataHost   string
+	MetadataPort   int
+	ServerBindAddr string // where it listens (the component: 0.0.0.0)
+}
+
+// Env is the environment of a core service besides the database password (a Secret):
+// non-secure mode without registry, CommonConfig, and every address as an override.
+func Env(a Addresses) map[string]string {
+	return map[string]string{
+		"EDGEX_SECURITY_SECRET_STORE": "false",
+		"EDGEX_USE_REGISTRY":          "false",
+		"EDGEX_COMMON_CONFIG":         CommonConfigPath,
+		"SERVICE_HOST":                a.Host,
+		"SERVICE_PORT":                strconv.Itoa(a.Port),
+		"SERVICE_SERVERBINDADDR":      a.ServerBindAddr,
+		"DATABASE_HOST":               a.DatabaseHost,
+		"DATABASE_PORT":               strconv.Itoa(a.DatabasePort),
+		"MESSAGEBUS_HOST":             a.BusHost,
+		"MESSAGEBUS_PORT":             strconv.Itoa(a.BusPort),
+		"CLIENTS_CORE_METADATA_HOST":  a.MetadataHost,
+		"CLIENTS_CORE_METADATA_PORT":  strconv.Itoa(a.MetadataPort),
+	}
+}
+
+// DatabasePasswordEnv is the override that carries EdgeX's database password.
+const DatabasePasswordEnv = "WRITABLE_INSECURESECRETS_DB_SECRETDATA_PASSWORD"
 
 // Args configures EdgeX. Role defaults to hub for every service.
 type Args struct {
@@ -113,39 +166,24 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 
 	mq := base("mqtt", MQTTImage)
 	mq.Ports = []workload.Port{{Name: "mqtt", Port: MQTTPort}}
-	mq.Files = map[string]string{"/mosquitto/config/mosquitto.conf": "listener 1883\nallow_anonymous true\npersistence false\nlog_dest stdout\n"}
+	mq.Files = map[string]string{"/mosquitto/config/mosquitto.conf": "listener 1883\nallow_anonymous true\npersistence false\nlog_dest stdout\n" + BrokerQueue}
 	mq.Writable = []string{"/mosquitto/data", "/mosquitto/log"}
 	mq.RunAsUser, mq.RunAsGroup = 1883, 1883
 	mq.Liveness = &workload.Probe{Port: MQTTPort, Period: 15}
 	mq.Readiness = &workload.Probe{Port: MQTTPort, Period: 5}
 	mq.Ingress = peers(append(append([]string(nil), core...), args.BusClients...), MQTTPort)
 
-	common := map[string]string{
-		"EDGEX_SECURITY_SECRET_STORE": "false",
-		"SERVICE_SERVERBINDADDR":      "0.0.0.0",
-		"DATABASE_HOST":               host("postgres"),
-		"DATABASE_PORT":               fmt.Sprint(PostgresPort),
-		"MESSAGEBUS_HOST":             host("mqtt"),
-		"MESSAGEBUS_PORT":             fmt.Sprint(MQTTPort),
-		"MESSAGEBUS_PROTOCOL":         "tcp",
-		"MESSAGEBUS_TYPE":             "mqtt",
-		"CLIENTS_CORE_METADATA_HOST":  host("core-metadata"),
-		"CLIENTS_CORE_DATA_HOST":      host("core-data"),
-		"EDGEX_USE_REGISTRY":          "false",
-		// EdgeX publishes with QoS 0 by default: while the hub bridge is away the broker
-		// would keep nothing for it. With QoS 1 and the bridge's persistent session
-		// the broker queues the events (tested against EdgeX 4.0.2's core-data).
-		"MESSAGEBUS_OPTIONAL_QOS":                         "1",
-		"WRITABLE_INSECURESECRETS_DB_SECRETDATA_USERNAME": "edgex",
-	}
 	service := func(svc, image string, port int, ingress []workload.Peer, egress []workload.Peer) *workload.Args {
 		a := base(svc, image)
 		a.Ports = []workload.Port{{Name: "http", Port: port}}
-		a.Env = map[string]string{"SERVICE_HOST": host(svc), "SERVICE_PORT": fmt.Sprint(port)}
-		for k, v := range common {
-			a.Env[k] = v
-		}
-		a.SecretEnv = []workload.SecretEnv{{Name: "WRITABLE_INSECURESECRETS_DB_SECRETDATA_PASSWORD", Secret: obj + "-postgres-auth", Key: "password"}}
+		a.Env = Env(Addresses{
+			Host: host(svc), Port: port, ServerBindAddr: "0.0.0.0",
+			DatabaseHost: host("postgres"), DatabasePort: PostgresPort,
+			BusHost: host("mqtt"), BusPort: MQTTPort,
+			MetadataHost: host("core-metadata"), MetadataPort: CoreMetadataPort,
+		})
+		a.Files = map[string]string{CommonConfigPath: CommonConfig}
+		a.SecretEnv = []workload.SecretEnv{{Name: DatabasePasswordEnv, Secret: obj + "-postgres-auth", Key: "password"}}
 		// EdgeX images run as 2002:2001.
 		a.RunAsUser, a.RunAsGroup = 2002, 2001
 		a.Liveness = &workload.Probe{Path: "/api/v3/ping", Port: port, InitialDelay: 15, Period: 15}

@@ -2,10 +2,12 @@ package edgex_test
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"gopkg.in/yaml.v3"
 
 	"github.com/smartx-team/overcloud/components/componenttest"
 	"github.com/smartx-team/overcloud/components/edgex"
@@ -60,9 +62,35 @@ func TestPolicies(t *testing.T) {
 	}
 }
 
-// Every core service publishes on the bus with QoS 1, so that the broker keeps the
-// events for the hub bridge's persistent session while the bridge is away.
-func TestBusQoS(t *testing.T) {
+// Every core service reads the component's common configuration, mounted from its
+// ConfigMap, and publishes on the bus with QoS 1, so that the broker keeps the events
+// for the hub bridge's persistent session while the bridge is away. The file holds no
+// password: that comes from the Secret.
+func TestCommonConfig(t *testing.T) {
+	var common struct {
+		All struct {
+			Writable struct {
+				InsecureSecrets struct {
+					DB struct {
+						SecretData map[string]string `yaml:"SecretData"`
+					} `yaml:"DB"`
+				} `yaml:"InsecureSecrets"`
+			} `yaml:"Writable"`
+			MessageBus struct {
+				Optional map[string]string `yaml:"Optional"`
+			} `yaml:"MessageBus"`
+		} `yaml:"all-services"`
+	}
+	if err := yaml.Unmarshal([]byte(edgex.CommonConfig), &common); err != nil {
+		t.Fatal(err)
+	}
+	if qos := common.All.MessageBus.Optional["Qos"]; qos != "1" {
+		t.Errorf("common configuration: MessageBus.Optional.Qos %q, want 1", qos)
+	}
+	if pw := common.All.Writable.InsecureSecrets.DB.SecretData["password"]; pw != "" {
+		t.Error("common configuration holds a database password")
+	}
+
 	m, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
 		_, err := edgex.New(ctx, "edgex", &edgex.Args{
 			Base:             workload.Base{Namespace: "smartx"},
@@ -77,25 +105,27 @@ func TestBusQoS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qos := map[string]any{}
-	for _, mf := range ms {
-		if mf.Kind != "ConfigMap" {
-			continue
-		}
-		data, _ := mf.Object["data"].(map[string]any)
-		if v, ok := data["MESSAGEBUS_OPTIONAL_QOS"]; ok {
-			qos[mf.Name] = v
-		}
-	}
 	for _, svc := range []string{"core-data", "core-metadata", "core-command"} {
-		found := false
-		for name, v := range qos {
-			if strings.Contains(name, svc) && v == "1" {
-				found = true
+		name := "edgex-" + svc
+		data := map[string]any{} // its env and files ConfigMaps
+		for _, mf := range ms {
+			if mf.Kind == "ConfigMap" && strings.HasPrefix(mf.Name, name+"-") {
+				d, _ := mf.Object["data"].(map[string]any)
+				maps.Copy(data, d)
 			}
 		}
-		if !found {
-			t.Errorf("%s: MESSAGEBUS_OPTIONAL_QOS is not 1 in its settings (found %v)", svc, qos)
+		if data["EDGEX_COMMON_CONFIG"] != edgex.CommonConfigPath {
+			t.Errorf("%s: EDGEX_COMMON_CONFIG %v, want %s", svc, data["EDGEX_COMMON_CONFIG"], edgex.CommonConfigPath)
+		}
+		mounted := false
+		for _, v := range data {
+			mounted = mounted || v == edgex.CommonConfig
+		}
+		if !mounted {
+			t.Errorf("%s: its ConfigMap does not carry the common configuration", svc)
+		}
+		if _, ok := data[edgex.DatabasePasswordEnv]; ok {
+			t.Errorf("%s: the database password is in a ConfigMap", svc)
 		}
 	}
 }

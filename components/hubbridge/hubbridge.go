@@ -121,6 +121,8 @@ func (a *Args) validate() error {
 		return fmt.Errorf("unknown Mode %q: want %q or %q", a.Mode, ModeStandalone, ModeEdgeX)
 	case a.Mode == ModeEdgeX && a.MQTTURL == "":
 		return fmt.Errorf("MQTTURL is required in %s mode", ModeEdgeX)
+	case a.Mode == ModeEdgeX && a.Overrides.Replicas != nil && *a.Overrides.Replicas > 1:
+		return fmt.Errorf("Overrides.Replicas %d in %s mode: the bridge's broker session is one client, run one replica", *a.Overrides.Replicas, ModeEdgeX)
 	}
 	return nil
 }
@@ -167,6 +169,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if a.Mode == ModeEdgeX {
 		env["HUB_MQTT_URL"] = a.MQTTURL
 		env["HUB_MQTT_TOPIC"] = "edgex/events/core/#"
+		// A client id that outlives the pod keeps the broker's session, and what the
+		// broker queued for it, across restarts.
+		env["HUB_MQTT_CLIENT_ID"] = hb.Name
 		ingress = nil
 		egress = append(egress, workload.Peer{App: workload.Or(a.MQTTApp, "edgex-mqtt"), Ports: []int{edgex.MQTTPort}})
 	}

@@ -52,6 +52,7 @@ func TestModes(t *testing.T) {
 		edgexEnv[k] = v
 	}
 	edgexEnv["HUB_MODE"], edgexEnv["HUB_MQTT_URL"], edgexEnv["HUB_MQTT_TOPIC"] = "edgex", mqttURL, "edgex/events/core/#"
+	edgexEnv["HUB_MQTT_CLIENT_ID"] = "hubbridge"
 	dns := "*:TCP 53,UDP 53"
 	for _, tc := range []struct {
 		name    string
@@ -175,6 +176,10 @@ func TestInvalidArgsNameTheKey(t *testing.T) {
 		{"no tokens", func(a *hubbridge.Args) { a.DeviceTokens = nil }, "DeviceTokens"},
 		{"unknown mode", func(a *hubbridge.Args) { a.Mode = "cloud" }, "Mode"},
 		{"edgex without bus", func(a *hubbridge.Args) { a.Mode = hubbridge.ModeEdgeX }, "MQTTURL"},
+		{"edgex with two replicas", func(a *hubbridge.Args) {
+			two := 2
+			a.Mode, a.MQTTURL, a.Overrides.Replicas = hubbridge.ModeEdgeX, "mqtt://edgex-mqtt:1883", &two
+		}, "one replica"},
 		// Several missing: always the first in declaration order.
 		{"nothing", func(a *hubbridge.Args) { *a = hubbridge.Args{} }, "Namespace"},
 	} {
