@@ -67,6 +67,14 @@ type Args struct {
 
 	// Storage, when set, makes the function a StatefulSet with one volume per pod.
 	Storage *Storage
+	// Claims mount existing PersistentVolumeClaims (see NewClaim), for a volume that
+	// several workloads share: the trainer writes models, inference reads them.
+	Claims []ClaimMount
+
+	// Schedule, when set (cron syntax, e.g. "17 * * * *"), makes the function a
+	// CronJob: one run to completion per schedule, no Service, no probes, no
+	// disruption budget; Ports, Liveness and Readiness are then optional and unused.
+	Schedule string
 
 	// RunAsUser and RunAsGroup are the non-root identity (default 65532, distroless
 	// nonroot). FSGroup owns mounted volumes (default RunAsGroup).
@@ -115,6 +123,12 @@ type Probe struct {
 	Exec []string
 	// InitialDelay, Period in seconds and FailureThreshold (defaults 0, 10, 3).
 	InitialDelay, Period, FailureThreshold int
+}
+
+// ClaimMount mounts the PersistentVolumeClaim named Claim at the directory Path.
+type ClaimMount struct {
+	Claim, Path string
+	ReadOnly    bool
 }
 
 // Storage is a StatefulSet's per-pod volume.
@@ -192,10 +206,14 @@ func (a *Args) validate(name string) error {
 		return fmt.Errorf("%s: Image is required", name)
 	case a.Role == "" && a.Overrides.NodeSelector == nil:
 		return fmt.Errorf("%s: Role is required", name)
-	case len(a.Ports) == 0:
+	case a.Schedule == "" && len(a.Ports) == 0:
 		return fmt.Errorf("%s: Ports: at least one port is required", name)
-	case a.Liveness == nil || a.Readiness == nil:
+	case a.Schedule == "" && (a.Liveness == nil || a.Readiness == nil):
 		return fmt.Errorf("%s: Liveness and Readiness probes are required", name)
+	case a.Schedule != "" && len(strings.Fields(a.Schedule)) != 5:
+		return fmt.Errorf("%s: Schedule %q: want five cron fields (minute hour day month weekday)", name, a.Schedule)
+	case a.Schedule != "" && a.Storage != nil:
+		return fmt.Errorf("%s: a scheduled function cannot have Storage (use Claims)", name)
 	case a.Storage != nil && a.Storage.Path == "":
 		return fmt.Errorf("%s: Storage.Path is required", name)
 	case a.Overrides.Replicas != nil && *a.Overrides.Replicas < 0:
@@ -219,6 +237,11 @@ func (a *Args) validate(name string) error {
 	for _, s := range a.SecretMounts {
 		if s.Secret == "" || !strings.HasPrefix(s.Path, "/") {
 			return fmt.Errorf("%s: bad SecretMount %q at %q", name, s.Secret, s.Path)
+		}
+	}
+	for _, c := range a.Claims {
+		if !dnsLabel.MatchString(c.Claim) || !strings.HasPrefix(c.Path, "/") {
+			return fmt.Errorf("%s: bad Claims entry %q at %q", name, c.Claim, c.Path)
 		}
 	}
 	for p := range a.Files {

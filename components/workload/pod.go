@@ -38,9 +38,6 @@ func podTemplate(name string, a *Args, labels map[string]string, hash string, fi
 		Name:            pulumi.String(name),
 		Image:           pulumi.String(a.image()),
 		ImagePullPolicy: pulumi.String("IfNotPresent"),
-		Ports:           containerPorts(a.Ports),
-		LivenessProbe:   probe(a.Liveness),
-		ReadinessProbe:  probe(a.Readiness),
 		Resources:       resources(a.resources()),
 		SecurityContext: &corev1.SecurityContextArgs{
 			RunAsNonRoot:             pulumi.Bool(true),
@@ -51,6 +48,15 @@ func podTemplate(name string, a *Args, labels map[string]string, hash string, fi
 			Privileged:               pulumi.Bool(false),
 			Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
 		},
+	}
+	if len(a.Ports) > 0 {
+		container.Ports = containerPorts(a.Ports)
+	}
+	if a.Liveness != nil {
+		container.LivenessProbe = probe(a.Liveness)
+	}
+	if a.Readiness != nil {
+		container.ReadinessProbe = probe(a.Readiness)
 	}
 	if len(a.Command) > 0 {
 		container.Command = pulumi.ToStringArray(a.Command)
@@ -92,6 +98,10 @@ func podTemplate(name string, a *Args, labels map[string]string, hash string, fi
 			SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
 		},
 		Containers: corev1.ContainerArray{container},
+	}
+	if a.Schedule != "" {
+		// A job's pod runs to completion; the Job retries a failed run (backoffLimit).
+		spec.RestartPolicy = pulumi.String("Never")
 	}
 	if len(volumes) > 0 {
 		spec.Volumes = volumes
@@ -149,6 +159,13 @@ func podVolumes(name string, a *Args, files []fileKey) (corev1.VolumeArray, core
 			Name: pulumi.String(name + "-files"), Items: items,
 		}})
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String(v), MountPath: pulumi.String(dir), ReadOnly: pulumi.Bool(true)})
+	}
+	for i, c := range a.Claims {
+		v := fmt.Sprintf("claim%d", i)
+		volumes = append(volumes, corev1.VolumeArgs{Name: pulumi.String(v), PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSourceArgs{
+			ClaimName: pulumi.String(c.Claim), ReadOnly: pulumi.Bool(c.ReadOnly),
+		}})
+		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String(v), MountPath: pulumi.String(c.Path), ReadOnly: pulumi.Bool(c.ReadOnly)})
 	}
 	if a.Storage != nil {
 		mounts = append(mounts, corev1.VolumeMountArgs{Name: pulumi.String("data"), MountPath: pulumi.String(a.Storage.Path)})

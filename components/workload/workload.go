@@ -6,7 +6,8 @@
 // One Workload is a ServiceAccount, ConfigMaps for plain settings and files, a
 // Deployment (or a StatefulSet with one volume per pod), a Service, a
 // PodDisruptionBudget and a NetworkPolicy that allows only the connections its Args
-// list. Pods run as a non-root user with a read-only root file system, no privilege
+// list; a scheduled one (Args.Schedule) is a CronJob and its NetworkPolicy, with no
+// ingress at all. Pods run as a non-root user with a read-only root file system, no privilege
 // escalation and no capabilities, on the nodes of their role. Secret values never pass
 // through this package: Args only name Kubernetes Secrets the caller made.
 package workload
@@ -64,10 +65,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := args.validate(obj); err != nil {
 		return nil, fmt.Errorf("workload %s: %w", name, err)
 	}
-	w := &Workload{
-		Name: obj,
-		Host: fmt.Sprintf("%s.%s.svc.cluster.local", obj, args.Namespace),
-		Port: args.Ports[0].Port,
+	w := &Workload{Name: obj, Host: fmt.Sprintf("%s.%s.svc.cluster.local", obj, args.Namespace)}
+	if len(args.Ports) > 0 {
+		w.Port = args.Ports[0].Port
 	}
 	if err := ctx.RegisterComponentResource(TypeToken, name, w, opts...); err != nil {
 		return nil, fmt.Errorf("register %s: %w", name, err)
@@ -149,6 +149,17 @@ func (w *Workload) declare(ctx *pulumi.Context, name string, a *Args) error {
 	}
 
 	template := podTemplate(o.name, a, o.labels, configHash(env, a.Files), files)
+	if a.Schedule != "" {
+		if _, err := cronJob(ctx, name, a, o, template, deps, opts); err != nil {
+			return fmt.Errorf("workload: %w", err)
+		}
+		if err := NewNetworkPolicy(ctx, name, &PolicyArgs{
+			App: o.name, Namespace: a.Namespace, Labels: o.labels, Ingress: nil, Egress: a.Egress,
+		}, opts...); err != nil {
+			return fmt.Errorf("network policy: %w", err)
+		}
+		return nil
+	}
 	var pods pulumi.Resource
 	if a.Storage == nil {
 		pods, err = appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{

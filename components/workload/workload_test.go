@@ -213,6 +213,9 @@ func TestInvalidArgsAreRejected(t *testing.T) {
 		"storage path":   {func(a *workload.Args) { a.Storage = &workload.Storage{} }, "Storage.Path"},
 		"negative count": {func(a *workload.Args) { n := -1; a.Overrides.Replicas = &n }, "Overrides.Replicas"},
 		"bad name":       {func(a *workload.Args) { a.ObjectName = "Hub_Bridge" }, "ObjectName"},
+		"bad schedule":   {func(a *workload.Args) { a.Schedule = "hourly" }, "Schedule"},
+		"schedule+disk":  {func(a *workload.Args) { a.Schedule, a.Storage = "0 * * * *", &workload.Storage{Path: "/d"} }, "Storage"},
+		"bad claim":      {func(a *workload.Args) { a.Claims = []workload.ClaimMount{{Claim: "models", Path: "m"}} }, "Claims"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := baseArgs()
@@ -273,4 +276,82 @@ func TestObjectNameKeepsKubernetesNames(t *testing.T) {
 	if got := fmt.Sprint(get(t, sts, "spec", "serviceName"), " ", get(t, sts, "spec", "template", "spec", "serviceAccountName")); got != "hubbridge-headless hubbridge" {
 		t.Errorf("StatefulSet refers to %s", got)
 	}
+}
+
+// A scheduled function is a CronJob that never overlaps its runs, with a pod that runs
+// to completion, as hardened as any other, mounting a shared claim; it has no Service,
+// no disruption budget and no ingress.
+func TestScheduledFunctionIsACronJob(t *testing.T) {
+	args := baseArgs()
+	args.Schedule = "17 * * * *"
+	args.Ports, args.Liveness, args.Readiness, args.Ingress = nil, nil, nil, nil
+	args.Claims = []workload.ClaimMount{{Claim: "models", Path: "/models"}}
+	_, ms := declare(t, args)
+	cj, ok := ms["CronJob/hubbridge"]
+	if !ok {
+		t.Fatalf("no CronJob among %v", keys(ms))
+	}
+	for _, k := range []string{"Deployment/hubbridge", "Service/hubbridge", "PodDisruptionBudget/hubbridge"} {
+		if _, ok := ms[k]; ok {
+			t.Errorf("a scheduled function has a %s", k)
+		}
+	}
+	if got := get(t, cj.Object, "spec", "schedule"); got != "17 * * * *" {
+		t.Errorf("schedule %v", got)
+	}
+	if got := get(t, cj.Object, "spec", "concurrencyPolicy"); got != "Forbid" {
+		t.Errorf("concurrencyPolicy %v, want Forbid", got)
+	}
+	pod := get(t, cj.Object, "spec", "jobTemplate", "spec", "template", "spec")
+	if got := get(t, pod, "restartPolicy"); got != "Never" {
+		t.Errorf("restartPolicy %v, want Never", got)
+	}
+	if got := get(t, pod, "containers", 0, "securityContext", "readOnlyRootFilesystem"); got != true {
+		t.Errorf("readOnlyRootFilesystem %v", got)
+	}
+	if got := get(t, pod, "volumes", 0, "persistentVolumeClaim", "claimName"); got != "models" {
+		t.Errorf("claim volume %v", got)
+	}
+	if got := get(t, pod, "containers", 0, "volumeMounts", 0, "mountPath"); got != "/models" {
+		t.Errorf("claim mount %v", got)
+	}
+	np := ms["NetworkPolicy/hubbridge"]
+	if in, _ := get(t, np.Object, "spec", "ingress").([]any); len(in) != 0 {
+		t.Errorf("a scheduled function accepts connections: %v", in)
+	}
+}
+
+// A shared claim is one PersistentVolumeClaim, ReadWriteOnce by default.
+func TestNewClaim(t *testing.T) {
+	m, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+		_, err := workload.NewClaim(ctx, "models", &workload.ClaimArgs{Name: "models", Namespace: "smartx", Size: "2Gi"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := componenttest.Manifests(m.Resources())
+	if err != nil || len(ms) != 1 || ms[0].Kind != "PersistentVolumeClaim" {
+		t.Fatalf("manifests %v, %v; want one claim", ms, err)
+	}
+	if got := get(t, ms[0].Object, "spec", "resources", "requests", "storage"); got != "2Gi" {
+		t.Errorf("size %v", got)
+	}
+	if got := get(t, ms[0].Object, "spec", "accessModes", 0); got != "ReadWriteOnce" {
+		t.Errorf("access mode %v", got)
+	}
+	if _, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+		_, err := workload.NewClaim(ctx, "models", &workload.ClaimArgs{Name: "Models"})
+		return err
+	}); err == nil {
+		t.Error("a claim without a namespace and with a bad name was accepted")
+	}
+}
+
+func keys(ms map[string]componenttest.Manifest) []string {
+	var out []string
+	for k := range ms {
+		out = append(out, k)
+	}
+	return out
 }
