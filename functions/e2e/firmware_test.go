@@ -18,8 +18,9 @@ import (
 // TestFirmwareThroughThePath runs the real firmware (--simulate) on three simulated
 // Pis against the real hub, through Kafka and the sender into InfluxDB, with a hub
 // outage in the middle, a Pi's power cut and reboot during it, and a set-point
-// command: every reading a Pi handed to the hub is stored exactly once, and what it
-// still holds is in its queue.
+// command through the hub's core-command endpoint: every reading a Pi handed to the
+// hub is stored exactly once, what it still holds is in its queue, and the set-point
+// reached the Pi (its setpoint readings say 22).
 func TestFirmwareThroughThePath(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -40,22 +41,20 @@ func TestFirmwareThroughThePath(t *testing.T) {
 		}
 	})
 	procs := map[string]*servers.Proc{}
-	var commandURL string
 	for i, pi := range pis {
-		proc, url, err := path.StartPi(ctx, localrun.Pi{
+		proc, _, err := path.StartPi(ctx, localrun.Pi{
 			Device: pi, Token: tokens[pi], Location: fmt.Sprintf("sector-%d", i+1), Interval: 200 * time.Millisecond,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		procs[pi] = proc
-		if i == 0 {
-			commandURL = url
-		}
 	}
 
 	time.Sleep(3 * time.Second)
-	setSetpoint(t, commandURL, "pi-1", "22")
+	// Through the hub's core-command endpoint, as the controller sends it in
+	// standalone mode: the hub forwards it to pi-1's registered command endpoint.
+	setSetpoint(t, path.HubURL, "pi-1", "22")
 	// The hub goes away for a while: the Pis keep sampling into their queues. Halfway,
 	// pi-2 loses power (SIGKILL) and boots again with its backlog.
 	if err := path.Hub.Stop(); err != nil {
@@ -102,7 +101,7 @@ func TestFirmwareThroughThePath(t *testing.T) {
 	}
 }
 
-// setSetpoint sends a set-point command the way EdgeX core-command does.
+// setSetpoint sends a set-point command to core-command's API at base.
 func setSetpoint(t *testing.T, base, device, value string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPut, base+"/api/v3/device/name/"+device+"/setpoint",

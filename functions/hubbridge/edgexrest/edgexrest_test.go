@@ -48,6 +48,12 @@ type testAPI struct {
 
 func newAPI(t *testing.T, tokens map[string]string) *testAPI {
 	t.Helper()
+	return newAPIWith(t, tokens, Options{})
+}
+
+// newAPIWith is newAPI with o's settings besides the intake, registry and tokens.
+func newAPIWith(t *testing.T, tokens map[string]string, o Options) *testAPI {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	db := servertest.MongoClient(t).Database("ingest_test")
@@ -82,7 +88,8 @@ func newAPI(t *testing.T, tokens map[string]string) *testAPI {
 			t.Fatal(err)
 		}
 	}
-	s, err := New(Options{Intake: in, Registry: rg, Tokens: tf, MaxBodyBytes: 8 << 10, Registerer: reg})
+	o.Intake, o.Registry, o.Tokens, o.MaxBodyBytes, o.Registerer = in, rg, tf, 8<<10, reg
+	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@
 //	PATCH /api/v3/deviceservice     [UpdateDeviceServiceRequest...] 207, item 200/404
 //	PATCH /api/v3/device            [UpdateDeviceRequest...]      207, item 200/404/401/403
 //	POST /api/v3/event/{service}/{profile}/{device}/{source}  AddEventRequest  201
+//	GET|PUT /api/v3/device/name/{name}/{command}   core-command: forwarded to the device
 //
 // An event is answered 201 only after its good readings are durable in the outbox.
 // Bad input gets a 4xx with EdgeX's response body (apiVersion, message, statusCode)
@@ -30,6 +31,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	dtoCommon "github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/common"
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +55,8 @@ type Options struct {
 	Tokens *TokenFile
 	// MaxBodyBytes bounds an event body (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// CommandTimeout bounds one command forwarded to a device (default 10 s).
+	CommandTimeout time.Duration
 	// ServiceName is reported by ping (default "smartx-hubbridge").
 	ServiceName string
 	// Registerer receives hub_http_errors_total (default: none).
@@ -71,6 +75,8 @@ type Server struct {
 	bufs sync.Pool
 	// errors counts every non-2xx answer by status and reason.
 	errors *prometheus.CounterVec
+	// client forwards commands to devices (each request has its own deadline).
+	client *http.Client
 }
 
 // New returns a Server.
@@ -84,10 +90,13 @@ func New(o Options) (*Server, error) {
 	if o.ServiceName == "" {
 		o.ServiceName = "smartx-hubbridge"
 	}
+	if o.CommandTimeout <= 0 {
+		o.CommandTimeout = defaultCommandTimeout
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: o, in: o.Intake, reg: o.Registry, log: o.Logger, mux: http.NewServeMux(),
+	s := &Server{opts: o, in: o.Intake, reg: o.Registry, log: o.Logger, mux: http.NewServeMux(), client: &http.Client{},
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hub_http_errors_total",
 			Help: "Non-2xx answers of the EdgeX REST ingest, by status and reason.",
@@ -112,6 +121,8 @@ func New(o Options) (*Server, error) {
 	s.mux.HandleFunc("PATCH /api/v3/deviceservice", s.patchServices)
 	s.mux.HandleFunc("PATCH /api/v3/device", s.patchDevices)
 	s.mux.HandleFunc("POST /api/v3/event/{service}/{profile}/{device}/{source}", s.addEvent)
+	s.mux.HandleFunc("GET /api/v3/device/name/{name}/{command}", s.command)
+	s.mux.HandleFunc("PUT /api/v3/device/name/{name}/{command}", s.command)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusNotFound, answerNoEndpoint, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -200,6 +211,10 @@ var errorAnswers = []struct {
 	{http.StatusRequestEntityTooLarge, string(intake.ReasonTooLarge)},
 	{http.StatusUnauthorized, string(intake.ReasonUnauthorized)},
 	{http.StatusForbidden, string(intake.ReasonForbidden)},
+	{http.StatusBadRequest, answerBadCommand},
+	{http.StatusNotFound, answerNoService},
+	{http.StatusServiceUnavailable, answerDeviceDown},
+	{http.StatusGatewayTimeout, answerDeviceTimeout},
 }
 
 // writeError writes EdgeX's error body ({"apiVersion":"v3","message":...,
