@@ -18,7 +18,10 @@
 //	RH    = 100 p_v / p_sat(T),  p_v = p w / (622 + w)      relative humidity, %
 //	p_sat(T) = 0.61094 exp(17.625 T / (T + 243.04)) kPa     Magnus formula
 //
-// h is the hour of the simulated day (local time of the simulated clock). The
+// h is the hour of the simulated day (local time of the simulated clock). When a
+// Weather source is given (Options.Weather, for example a simulated year), T_o and the
+// outside relative humidity are taken from it instead of the fixed daily swing: the
+// room's physics are the same, only its outside boundary changes. The
 // equations are integrated with explicit Euler steps of at most 10 simulated
 // seconds, far below the time constant C / (K + UA) of about four minutes.
 //
@@ -28,6 +31,29 @@
 // humidity. A set-point step of dS moves the room by K dS / (K + UA) with the time
 // constant C / (K + UA); steps of more than about 3 C saturate the air conditioner,
 // which then cools at Q_max.
+//
+// # Electric power of the air conditioner
+//
+// The model above gives the heat the air conditioner removes, Q_ac. What it draws is
+// Q_ac / COP, with the coefficient of performance a fixed fraction eta of the Carnot
+// COP between the coil and the condenser:
+//
+//	T_coil = S - dT_coil                                   evaporator, K below the set-point
+//	T_cond = max(T_o + dT_cond, T_cond,min)                condenser above the outside air
+//	COP    = eta (T_coil + 273.15) / (T_cond - T_coil)
+//	P_ac   = Q_ac / COP
+//
+// With eta = 0.3, dT_cond = 8 K (air-cooled condensers are selected for an approach
+// of about 8-15 K) and T_cond,min = 27 C (the head-pressure control of small split
+// units holds the condensing temperature up in cold weather), COP is about 3.8 at
+// S = 18 C and 22 C outside, that of a room air conditioner. One degree F higher
+// set-point (a warmer coil, a smaller lift) cuts the power for the same heat by 2-5 %
+// over set-points of 18-24 C and outside temperatures of 10-30 C (1.9 % at 18 C and
+// 32 C outside, where the lift is largest), the range published
+// for raising the set-point (ENERGY STAR gives 4-5 % per degree F of server inlet
+// temperature, which also counts the fans); the approach was chosen inside its usual
+// range so that the model lands in that published range. The model has no fan power
+// and no latent load.
 //
 // What the sensor returns is T and RH plus Gaussian noise (sigma 0.1 C and 0.5 %),
 // rounded to the DHT22's 0.1 steps; a fraction GlitchRate of reads fail the way
@@ -64,6 +90,9 @@ type Params struct {
 	NoiseTemp    float64 // sensor noise, C (0.1)
 	NoiseRH      float64 // sensor noise, % (0.5)
 	GlitchRate   float64 // fraction of reads that fail like a DHT22 read can (0.01)
+	COPFraction  float64 // eta: the air conditioner's COP as a fraction of Carnot's (0.3)
+	CondApproach float64 // dT_cond: condensing temperature above the outside air, K (8)
+	CondMin      float64 // T_cond,min: lowest condensing temperature, C (27)
 }
 
 // DefaultParams describe a 3 kW sector with a 7 kW air conditioner.
@@ -74,6 +103,7 @@ func DefaultParams() Params {
 		OutsideMean: 22, OutsideSwing: 6, OutsideRH: 65,
 		AirExchange: 1.0 / 3600, Drying: 1.0 / 900,
 		NoiseTemp: 0.1, NoiseRH: 0.5, GlitchRate: 0.01,
+		COPFraction: 0.3, CondApproach: 8, CondMin: 27,
 	}
 }
 
@@ -89,14 +119,18 @@ type Options struct {
 	Seed uint64
 	// Now is the real clock (default time.Now); tests step it by hand.
 	Now func() time.Time
+	// Weather, when set, gives the outside temperature (C) and relative humidity (%)
+	// at a simulated time, in place of the fixed daily swing of Params.
+	Weather func(at time.Time) (temperature, humidity float64)
 }
 
 // Room is one simulated sector. It is safe for concurrent use: the sensor is read
 // by the sampler while commands set the set-point.
 type Room struct {
-	p     Params
-	speed float64
-	now   func() time.Time
+	p       Params
+	speed   float64
+	now     func() time.Time
+	weather func(time.Time) (float64, float64)
 
 	mu       sync.Mutex
 	rng      *rand.Rand
@@ -133,7 +167,7 @@ func New(o Options) *Room {
 		o.Seed = uint64(start.UnixNano())
 	}
 	r := &Room{
-		p: p, speed: o.Speed, now: o.Now,
+		p: p, speed: o.Speed, now: o.Now, weather: o.Weather,
 		rng:   rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15)),
 		wall0: start, sim0: start, simAt: start,
 		setpoint: o.SetPoint,
@@ -166,8 +200,13 @@ func (r *Room) steady(at time.Time) (t, w float64) {
 
 func (r *Room) inputs(at time.Time) (to, wo, qit float64) {
 	h := float64(at.Hour()) + float64(at.Minute())/60 + float64(at.Second())/3600
-	to = r.p.OutsideMean + r.p.OutsideSwing*math.Cos(2*math.Pi*(h-15)/24)
-	wo = humidityRatio(to, r.p.OutsideRH)
+	rho := r.p.OutsideRH
+	if r.weather != nil {
+		to, rho = r.weather(at)
+	} else {
+		to = r.p.OutsideMean + r.p.OutsideSwing*math.Cos(2*math.Pi*(h-15)/24)
+	}
+	wo = humidityRatio(to, rho)
 	qit = r.p.ITLoad * (1 + r.p.LoadSwing*math.Cos(2*math.Pi*(h-14)/24))
 	return to, wo, qit
 }
@@ -227,7 +266,10 @@ type State struct {
 	Humidity    float64   // relative, %
 	SetPoint    float64   // C
 	Cooling     float64   // W removed by the air conditioner
+	Power       float64   // W the air conditioner draws (see "Electric power")
 	Outside     float64   // C
+	OutsideRH   float64   // %
+	ITLoad      float64   // W of server heat
 }
 
 // State returns the true state at the real clock's now.
@@ -235,11 +277,30 @@ func (r *Room) State() State {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.advance()
-	to, _, _ := r.inputs(r.simAt)
+	to, wo, qit := r.inputs(r.simAt)
+	cooling := r.duty(r.t) * r.p.ACMax
 	return State{
 		Time: r.simAt, Temperature: r.t, Humidity: relativeHumidity(r.t, r.w),
-		SetPoint: r.setpoint, Cooling: r.duty(r.t) * r.p.ACMax, Outside: to,
+		SetPoint: r.setpoint, Cooling: cooling, Power: r.p.ACPower(cooling, r.setpoint, to),
+		Outside: to, OutsideRH: relativeHumidity(to, wo), ITLoad: qit,
 	}
+}
+
+// COP is the air conditioner's coefficient of performance at set-point s and outside
+// temperature to (see "Electric power" in the package doc).
+func (p Params) COP(s, to float64) float64 {
+	coil := s - p.CoilOffset
+	cond := math.Max(to+p.CondApproach, p.CondMin)
+	return p.COPFraction * (coil + 273.15) / (cond - coil)
+}
+
+// ACPower is the electric power, W, the air conditioner draws to remove cooling W at
+// set-point s with the outside at to C.
+func (p Params) ACPower(cooling, s, to float64) float64 {
+	if cooling <= 0 {
+		return 0
+	}
+	return cooling / p.COP(s, to)
 }
 
 // ErrChecksum is the simulated DHT22 read failure.

@@ -179,3 +179,44 @@ func TestDeterministicWithSeed(t *testing.T) {
 		}
 	}
 }
+
+// The power model is calibrated to the published range: one degree F more set-point
+// cuts the power for the same heat by 2-5 %, over the usual set-points (18-24 C) and
+// outside temperatures (10-30 C); its COP is that of a room air conditioner.
+func TestACPowerPerDegreeF(t *testing.T) {
+	p := DefaultParams()
+	if cop := p.COP(18, 22); cop < 3 || cop > 4.5 {
+		t.Errorf("COP at 18 C set-point, 22 C outside = %.2f, want a room air conditioner's 3-4.5", cop)
+	}
+	const degreeF = 5.0 / 9
+	for _, s := range []float64{18, 20, 22, 24} {
+		for _, to := range []float64{10, 16, 22, 28, 30} {
+			saving := 1 - p.ACPower(5000, s+degreeF, to)/p.ACPower(5000, s, to)
+			if saving < 0.02 || saving > 0.05 {
+				t.Errorf("set-point %v C, outside %v C: %.1f %% saved per degree F, want 2-5 %%", s, to, 100*saving)
+			}
+		}
+	}
+	if got := p.ACPower(0, 18, 22); got != 0 {
+		t.Errorf("power with no cooling = %v", got)
+	}
+}
+
+// A weather source replaces the fixed daily swing as the outside boundary, and the
+// state reports the power drawn for the cooling.
+func TestWeatherDrivesTheRoom(t *testing.T) {
+	hot := func(time.Time) (float64, float64) { return 35, 80 }
+	cold := func(time.Time) (float64, float64) { return 0, 60 }
+	c := at(12)
+	sh := New(Options{SetPoint: 24, Now: c.now, Seed: 1, Weather: hot}).State()
+	sc := New(Options{SetPoint: 24, Now: c.now, Seed: 1, Weather: cold}).State()
+	if sh.Outside != 35 || sc.Outside != 0 || math.Abs(sh.OutsideRH-80) > 0.01 {
+		t.Fatalf("outside %v/%v %%, %v: the weather source was not used", sh.Outside, sh.OutsideRH, sc.Outside)
+	}
+	if !(sh.Temperature > sc.Temperature && sh.Cooling > sc.Cooling && sh.Power > sc.Power) {
+		t.Errorf("hot %+v, cold %+v: a hot day must warm the room and cost more cooling and power", sh, sc)
+	}
+	if want := DefaultParams().ACPower(sh.Cooling, 24, 35); math.Abs(sh.Power-want) > 1e-9 {
+		t.Errorf("power %v, want %v", sh.Power, want)
+	}
+}
