@@ -12,7 +12,7 @@ export SMARTX_TOOLS_BIN := $(TOOLS_BIN)
 TEST_TIMEOUT ?= 30m
 FUZZTIME ?= 15s
 
-.PHONY: help demo test tools lint unit bench fuzz build clean
+.PHONY: help demo test tools lint unit bench bench-energy fuzz build clean
 # The conformance test runs as its own step of `make test` (make e2e, see components.mk).
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v '/stacks/e2e$$')
 
@@ -42,6 +42,10 @@ unit: tools ## all Go tests (unit, integration against real servers, end to end,
 
 bench: tools ## measure the data path and print the table for the README
 	$(GO) run ./functions/devtools/bench
+
+# BENCH_ENERGY_ARGS are benchenergy's flags, e.g. make bench-energy BENCH_ENERGY_ARGS="-days 60".
+bench-energy: ## simulate a year of the server room per set-point policy and print the energy table for the README
+	$(GO) run ./functions/devtools/benchenergy $(BENCH_ENERGY_ARGS)
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	@set -e; for pkg in $$($(GO) list ./...); do \

@@ -54,6 +54,7 @@ var layoutRules = []depRule{
 	{Name: "components know the functions by image and config only", From: "components/...", Deny: []string{"functions/...", "infra/...", "stacks/..."}},
 	{Name: "infra knows only the cluster", From: "infra/...", Deny: []string{"components/...", "functions/...", "stacks/...", "device/..."}},
 	{Name: "the reading contract stands alone", From: "functions/reading", Allow: []string{}},
+	{Name: "the model contract stands alone", From: "functions/model", Allow: []string{}},
 	{Name: "the mock engine is neutral", From: "internal/pulumitest", Allow: []string{}},
 	{Name: "only stacks composes infra and components", From: "...", Except: []string{"stacks/..."}, NotBoth: [2]string{"infra/...", "components/..."}},
 	{
