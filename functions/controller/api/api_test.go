@@ -20,6 +20,7 @@ import (
 	"github.com/smartx-team/overcloud/functions/controller/influx"
 	"github.com/smartx-team/overcloud/functions/controller/internal/controllertest"
 	"github.com/smartx-team/overcloud/functions/controller/loop"
+	"github.com/smartx-team/overcloud/functions/controller/policy"
 	"github.com/smartx-team/overcloud/functions/controller/tfserving"
 	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
@@ -129,7 +130,7 @@ func TestAPI(t *testing.T) {
 		}
 		if len(st.Devices) != 2 || st.Devices[0].Device != "pi-1" || st.Devices[0].Mode != "auto" || *st.Devices[0].Current != 25 ||
 			*st.Devices[0].Recommended != 25 || st.Devices[0].LastPrediction == nil || st.Devices[1].Mode != "stale" ||
-			st.Limits.Ceiling != 26 || st.Model == nil || st.Model.Version != 3 {
+			st.Limits.Ceiling != policy.DefaultLimits().Ceiling() || st.Limits.RaiseEvery != "30m0s" || st.Model == nil || st.Model.Version != 3 {
 			t.Errorf("state %s", a.raw)
 		}
 		if a := f.do(t, http.MethodHead, "/api/v1/state", "", "", false); a.code != 200 {

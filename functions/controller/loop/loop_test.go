@@ -67,7 +67,11 @@ func newEnv(t *testing.T, devices ...string) *env {
 func (e *env) controller(t *testing.T, devices []string, mutate func(*loop.Options)) (*loop.Controller, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	o := loop.Options{Devices: devices, Now: e.clock.Now, Registerer: reg}
+	// The rules as these tests pin their numbers: margin 1, no dead band or raise
+	// interval (package policy tests those).
+	limits := policy.DefaultLimits()
+	limits.Margin, limits.Deadband, limits.RaiseEvery = 1, 0, 0
+	o := loop.Options{Devices: devices, Now: e.clock.Now, Registerer: reg, Limits: &limits}
 	if mutate != nil {
 		mutate(&o)
 	}
@@ -228,6 +232,7 @@ func TestFallbacks(t *testing.T) {
 	now := start.Add(3*time.Minute + 55*time.Second)
 	e.clock.Set(now)
 	limits := policy.DefaultLimits()
+	limits.Margin, limits.Deadband, limits.RaiseEvery = 1, 0, 0
 	limits.ModelMaxAge = 30 * 24 * time.Hour
 	c, reg := e.controller(t, []string{"pi-1"}, func(o *loop.Options) { o.Limits = &limits })
 	ctx := context.Background()

@@ -32,6 +32,8 @@ type LimitsState struct {
 	RHMax      float64 `json:"rh_max"`
 	MaxStep    float64 `json:"max_step"`
 	Hysteresis float64 `json:"hysteresis"`
+	Deadband   float64 `json:"deadband"`
+	RaiseEvery string  `json:"raise_every"`
 	Stale      string  `json:"stale"`
 	Interval   string  `json:"interval"`
 }
@@ -111,6 +113,7 @@ func (c *Controller) State() State {
 		Limits: LimitsState{
 			Min: c.l.Min, Max: c.l.Max, TempLimit: c.l.TempLimit, Margin: c.l.Margin, Ceiling: c.l.Ceiling(),
 			RHMin: c.l.RHMin, RHMax: c.l.RHMax, MaxStep: c.l.MaxStep, Hysteresis: c.l.Hysteresis,
+			Deadband: c.l.Deadband, RaiseEvery: c.l.RaiseEvery.String(),
 			Stale: c.l.Stale.String(), Interval: c.o.Interval.String(),
 		},
 	}

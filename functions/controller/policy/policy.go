@@ -19,7 +19,10 @@
 //     does).
 //  5. Hysteresis: a change smaller than Limits.Hysteresis is not made, unless the
 //     current set-point is outside the bounds or predicted to break the temperature
-//     limit (cooling for safety is never held back).
+//     limit (cooling for safety is never held back). A warmer set-point is made only
+//     when its predicted temperature is at least Limits.Deadband below the ceiling,
+//     and not within Limits.RaiseEvery of the last automated change: the room then
+//     settles in a band instead of swapping between two set-points at the ceiling.
 //  6. Rate: at most one automated change per interval (a change less than half an
 //     interval after the last is held, which tolerates a tick's jitter), and each by
 //     at most Limits.MaxStep; only a set-point outside Min..Max is brought inside at
@@ -58,8 +61,15 @@ type Limits struct {
 	// holds a one-degree change).
 	Hysteresis float64
 	// TempLimit is the highest inlet temperature allowed, C (default 27, ASHRAE's
-	// recommended upper bound); Margin is kept below it (default 1).
+	// recommended upper bound); Margin is kept below it (default 0.5: five times the
+	// trainer's held-out error on simulated rooms).
 	TempLimit, Margin float64
+	// Deadband: a warmer set-point is applied only when predicted at least this far
+	// below the ceiling, C (default 0.3).
+	Deadband float64
+	// RaiseEvery: a warmer set-point is applied at most once in this time after the
+	// last automated change (default 30m; cooler ones are never held back).
+	RaiseEvery time.Duration
 	// RHMin and RHMax bound the predicted relative humidity, % (default 20 and 80).
 	RHMin, RHMax float64
 	// Stale is how long a sector may go without a reading before automation stops for
@@ -75,7 +85,7 @@ type Limits struct {
 func DefaultLimits() Limits {
 	return Limits{
 		Min: 16, Max: 30, MaxStep: 1, Hysteresis: 1,
-		TempLimit: 27, Margin: 1, RHMin: 20, RHMax: 80,
+		TempLimit: 27, Margin: 0.5, Deadband: 0.3, RaiseEvery: 30 * time.Minute, RHMin: 20, RHMax: 80,
 		Stale: 5 * time.Minute,
 	}
 }
@@ -101,6 +111,10 @@ func (l Limits) Validate() error {
 		return bad("limit", "want 10 to 45, have %v", l.TempLimit)
 	case !finite(l.Margin) || l.Margin < 0 || l.Margin > 10:
 		return bad("margin", "want 0 to 10, have %v", l.Margin)
+	case !finite(l.Deadband) || l.Deadband < 0 || l.Deadband > 5:
+		return bad("deadband", "want 0 to 5, have %v", l.Deadband)
+	case l.RaiseEvery < 0:
+		return bad("raise-every", "want 0 (off) or more, have %v", l.RaiseEvery)
 	case !finite(l.RHMin) || !finite(l.RHMax) || l.RHMin < 0 || l.RHMax > 100 || l.RHMin >= l.RHMax:
 		return bad("rh-min/rh-max", "want 0 <= rh-min < rh-max <= 100, have %v..%v", l.RHMin, l.RHMax)
 	case l.Stale < time.Second:
@@ -478,8 +492,37 @@ func (l Limits) Decide(in Input) Decision {
 	d.Why = fmt.Sprintf("model predicts %.1f C%s at %s C (%s); ceiling %s C = limit %s - margin %s, RH %s..%s%%",
 		d.Prediction.Temperature, rhText(d.Prediction), deg(d.Recommended), d.Rule,
 		deg(l.Ceiling()), deg(l.TempLimit), deg(l.Margin), deg(l.RHMin), deg(l.RHMax))
-	l.move(&d, in, d.Recommended, urgent)
+	want := d.Recommended
+	if want > in.Current && !urgent && l.InBounds(in.Current) {
+		var held string
+		if want, held = l.warmer(in); held != "" {
+			d.Outcome, d.Target = OutcomeHysteresis, in.Current
+			d.Why += "; held at " + deg(in.Current) + " C: " + held
+			return d
+		}
+	}
+	l.move(&d, in, want, urgent)
 	return d
+}
+
+// warmer is the warmest set-point above the one in force, up to the recommended one,
+// that rule 5 lets through: predicted at least Deadband below the ceiling, and no
+// automated change within RaiseEvery. held says why none is, "" when one is.
+func (l Limits) warmer(in Input) (want float64, held string) {
+	if l.RaiseEvery > 0 && !in.LastChange.IsZero() && in.Now.Sub(in.LastChange) < l.RaiseEvery {
+		return in.Current, fmt.Sprintf("no warmer set-point within %s of the last change (%s ago)", l.RaiseEvery, in.Now.Sub(in.LastChange).Round(time.Second))
+	}
+	c := l.Choose(in.Predictions)
+	want = in.Current
+	for _, p := range in.Predictions {
+		if p.Setpoint > in.Current && p.Setpoint <= c.Setpoint && p.Temperature <= l.Ceiling()-l.Deadband {
+			want = p.Setpoint
+		}
+	}
+	if want == in.Current {
+		return want, fmt.Sprintf("a warmer set-point is predicted within %s C of the ceiling (dead band)", deg(l.Deadband))
+	}
+	return want, ""
 }
 
 // noSetpoint is the fault of a decision without a known set-point in force.

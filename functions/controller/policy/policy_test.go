@@ -52,7 +52,7 @@ func TestValidateDefaults(t *testing.T) {
 		{"stale", func(l *Limits) { l.Stale = 0 }},
 		{"model-max-age", func(l *Limits) { l.ModelMaxAge = -time.Hour }},
 	} {
-		l := DefaultLimits()
+		l := classic()
 		tt.mutate(&l)
 		err := l.Validate()
 		if !errors.Is(err, ErrLimits) || !strings.Contains(err.Error(), tt.field) {
@@ -62,7 +62,7 @@ func TestValidateDefaults(t *testing.T) {
 }
 
 func TestBounds(t *testing.T) {
-	l := DefaultLimits()
+	l := classic()
 	if got := l.Candidates(); len(got) != 15 || got[0] != 16 || got[14] != 30 {
 		t.Errorf("Candidates() = %v, want 16..30", got)
 	}
@@ -110,7 +110,7 @@ func TestStep(t *testing.T) {
 }
 
 func TestChoose(t *testing.T) {
-	l := DefaultLimits()
+	l := classic()
 	for _, tt := range []struct {
 		name  string
 		preds []Prediction
@@ -158,7 +158,7 @@ func TestChoose(t *testing.T) {
 
 // Each kind of bad model output is named, and makes Decide fall back.
 func TestFallbackForEachFault(t *testing.T) {
-	l := DefaultLimits()
+	l := classic()
 	l.ModelMaxAge = 24 * time.Hour
 	mutate := func(f func([]Prediction) []Prediction) []Prediction { return f(preds(l, 20, 0.5, 50)) }
 	for _, tt := range []struct {
@@ -204,14 +204,14 @@ func TestFallbackForEachFault(t *testing.T) {
 	if f := l.CheckModel(time.Time{}, t0); f != "" {
 		t.Errorf("model of unknown age: %s, want not checked", f)
 	}
-	off := DefaultLimits()
+	off := classic()
 	if f := off.CheckModel(t0.Add(-1000*time.Hour), t0); f != "" {
 		t.Errorf("check off: %s", f)
 	}
 }
 
 func TestDecide(t *testing.T) {
-	l := DefaultLimits()
+	l := classic()
 	for _, tt := range []struct {
 		name    string
 		limits  func(*Limits)
@@ -268,7 +268,7 @@ func TestDecide(t *testing.T) {
 		}, mode: ModeFallback, outcome: OutcomeChange, target: 30},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			l := DefaultLimits()
+			l := classic()
 			if tt.limits != nil {
 				tt.limits(&l)
 			}
@@ -295,7 +295,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestOverride(t *testing.T) {
-	l := DefaultLimits()
+	l := classic()
 	until, err := OverrideUntil(t0, 0, time.Hour, 24*time.Hour)
 	if err != nil || !until.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("default duration: %v %v", until, err)
@@ -351,7 +351,7 @@ func TestCancel(t *testing.T) {
 		}
 	}
 	// Cancelled (the caller drops it): the next decision is automatic.
-	l := DefaultLimits()
+	l := classic()
 	if d := l.Decide(input(l)); d.Mode != ModeAuto || d.OverrideExpired {
 		t.Errorf("after cancel: %+v", d)
 	}
@@ -360,7 +360,7 @@ func TestCancel(t *testing.T) {
 // Whatever the input, a change stays within the bounds and within max-step of the
 // set-point in force (unless that was outside the bounds).
 func TestDecideInvariants(t *testing.T) {
-	l := DefaultLimits()
+	l := classic()
 	for cur := 10.0; cur <= 36; cur++ {
 		for base := 10.0; base <= 35; base += 2.5 {
 			for _, safe := range []float64{0, 14, 20, 33} {
@@ -382,5 +382,60 @@ func TestDecideInvariants(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// classic is DefaultLimits as the rules were before the dead band: margin 1, no dead
+// band, no raise interval; most tests below pin their numbers on it.
+func classic() Limits {
+	l := DefaultLimits()
+	l.Margin, l.Deadband, l.RaiseEvery = 1, 0, 0
+	return l
+}
+
+// A warmer set-point needs room below the ceiling (the dead band) and time since the
+// last change; a cooler one needs neither.
+func TestDeadbandAndRaiseEvery(t *testing.T) {
+	l := classic()
+	l.Deadband, l.RaiseEvery = 0.3, 30*time.Minute
+	// The room at s C settles near s + 2 C: the ceiling (26 C) is met at 24 C,
+	// and 24 C is within 0.3 C of it only if its prediction is above 25.7 C.
+	at := func(slope float64) []Prediction {
+		var ps []Prediction
+		for _, c := range l.Candidates() {
+			ps = append(ps, Prediction{Setpoint: c, Temperature: c + slope, Humidity: 50, HasHumidity: true})
+		}
+		return ps
+	}
+	for _, tt := range []struct {
+		name       string
+		current    float64
+		slope      float64
+		lastChange time.Duration // ago; 0: never
+		want       float64
+		outcome    Outcome
+	}{
+		{"warmer with room below the ceiling", 22, 1.5, 0, 23, OutcomeChange},
+		{"warmer only up to the dead band", 23, 1.9, 0, 23, OutcomeHysteresis},
+		{"warmer but too soon after a change", 22, 1.5, 10 * time.Minute, 22, OutcomeHysteresis},
+		{"warmer once the raise interval passed", 22, 1.5, 31 * time.Minute, 23, OutcomeChange},
+		{"cooler at once, even right after a change", 25, 2, 5 * time.Minute, 24, OutcomeChange},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := input(l)
+			in.Current, in.Predictions = tt.current, at(tt.slope)
+			if tt.lastChange > 0 {
+				in.LastChange = in.Now.Add(-tt.lastChange)
+			}
+			d := l.Decide(in)
+			if d.Target != tt.want || d.Outcome != tt.outcome {
+				t.Errorf("Decide = %s -> %v (%s), want %v (%s)", d.Outcome, d.Target, d.Why, tt.want, tt.outcome)
+			}
+		})
+	}
+	bad := l
+	bad.Deadband = -1
+	if err := bad.Validate(); err == nil {
+		t.Error("a negative dead band passed Validate")
 	}
 }

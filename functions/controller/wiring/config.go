@@ -38,7 +38,9 @@ type Config struct {
 	Interval time.Duration // [CONTROLLER_INTERVAL] (default 1m)
 
 	Limit       float64       // [CONTROLLER_LIMIT] highest inlet temperature, C (default 27)
-	Margin      float64       // [CONTROLLER_MARGIN] kept below the limit, C (default 1)
+	Margin      float64       // [CONTROLLER_MARGIN] kept below the limit, C (default 0.5)
+	Deadband    float64       // [CONTROLLER_DEADBAND] a warmer set-point needs this much room below limit-margin, C (default 0.3)
+	RaiseEvery  time.Duration // [CONTROLLER_RAISE_EVERY] no warmer set-point sooner after a change (default 30m)
 	RHMin       float64       // [CONTROLLER_RH_MIN] % (default 20)
 	RHMax       float64       // [CONTROLLER_RH_MAX] % (default 80)
 	Min         float64       // [CONTROLLER_MIN] lowest set-point, C (default 16)
@@ -75,7 +77,7 @@ func Defaults() Config {
 		InferenceURL: "http://localhost:8501", ModelName: "service",
 		CommandURL: "http://localhost:59882",
 		Interval:   time.Minute,
-		Limit:      l.TempLimit, Margin: l.Margin, RHMin: l.RHMin, RHMax: l.RHMax,
+		Limit:      l.TempLimit, Margin: l.Margin, Deadband: l.Deadband, RaiseEvery: l.RaiseEvery, RHMin: l.RHMin, RHMax: l.RHMax,
 		Min: l.Min, Max: l.Max, MaxStep: l.MaxStep, Hysteresis: l.Hysteresis, Stale: l.Stale,
 		OverrideDefault: time.Hour, OverrideMax: 24 * time.Hour,
 		MongoURI: "mongodb://localhost:27017", MongoDatabase: "smartx_controller",
@@ -134,6 +136,8 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	dur(&c.Interval, "interval", "time between decisions")
 	num(&c.Limit, "limit", "highest inlet temperature allowed, C (ASHRAE's recommended upper bound)")
 	num(&c.Margin, "margin", "kept below the limit, C")
+	num(&c.Deadband, "deadband", "a warmer set-point is applied only when predicted this far below limit-margin, C")
+	dur(&c.RaiseEvery, "raise-every", "no warmer set-point within this time of the last automatic change (cooler ones are never held back)")
 	num(&c.RHMin, "rh-min", "lowest relative humidity allowed, %")
 	num(&c.RHMax, "rh-max", "highest relative humidity allowed, %")
 	num(&c.Min, "min", "lowest set-point ever applied, C (keep within each Pi's setpoint-min)")
@@ -280,7 +284,7 @@ func (c Config) DeviceList() []string { return service.SplitList(c.Devices) }
 func (c Config) Limits() policy.Limits {
 	return policy.Limits{
 		Min: c.Min, Max: c.Max, MaxStep: c.MaxStep, Hysteresis: c.Hysteresis,
-		TempLimit: c.Limit, Margin: c.Margin, RHMin: c.RHMin, RHMax: c.RHMax,
+		TempLimit: c.Limit, Margin: c.Margin, Deadband: c.Deadband, RaiseEvery: c.RaiseEvery, RHMin: c.RHMin, RHMax: c.RHMax,
 		Stale: c.Stale, ModelMaxAge: c.ModelMaxAge,
 	}
 }

@@ -89,7 +89,7 @@ func TestParseFlags(t *testing.T) {
 		t.Errorf("devices %q", got)
 	}
 	if c.Limit != 25 || c.MaxStep != 2 || c.Interval != 30*time.Second || !c.DryRun || c.InfluxToken != "env-token" ||
-		c.APITokenFile != "/run/secrets/api" || c.Margin != 1 {
+		c.APITokenFile != "/run/secrets/api" || c.Margin != 0.5 || c.Deadband != 0.3 || c.RaiseEvery != 30*time.Minute {
 		t.Errorf("parsed %+v", c)
 	}
 	t.Setenv("CONTROLLER_MARGIN", "one")
