@@ -168,6 +168,10 @@ func Flux(bucket string, q Query) (string, error) {
 	case !q.Stop.After(q.Start):
 		return "", fmt.Errorf("history: range %s to %s is empty", q.Start.Format(time.RFC3339), q.Stop.Format(time.RFC3339))
 	}
+	// aggregateWindow's windows are aligned to the epoch, but the first one starts at
+	// the range's start: a start between two steps would put the first row off the
+	// grid (a --since given as a duration). The range starts on the grid instead.
+	q.Start = q.Start.Truncate(q.Step)
 	var fields []string
 	for f := range Fields {
 		fields = append(fields, f)

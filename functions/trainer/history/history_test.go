@@ -81,6 +81,20 @@ func TestRowsFromInfluxDB(t *testing.T) {
 		t.Errorf("second step %v", v)
 	}
 
+	// A start between two steps (--since as a duration) still gives rows on the grid.
+	rows, err = r.Rows(ctx, Query{Devices: []string{"pi-1"}, Start: t0.Add(30*time.Second + 182*time.Millisecond), Stop: t0.Add(5 * time.Minute), Step: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows {
+		if row.Time.Sub(t0)%time.Minute != 0 {
+			t.Errorf("row at %s, off the one-minute grid", row.Time.Format(time.RFC3339Nano))
+		}
+	}
+	if len(rows) != 2 {
+		t.Errorf("%d rows from a start between steps, want 2", len(rows))
+	}
+
 	// Chosen devices only, the quoted name included.
 	rows, err = r.Rows(ctx, Query{Devices: []string{odd, "pi-9"}, Start: t0, Stop: t0.Add(5 * time.Minute), Step: 30 * time.Second})
 	if err != nil {
