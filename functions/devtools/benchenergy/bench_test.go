@@ -61,3 +61,39 @@ func TestBenchTable(t *testing.T) {
 		t.Errorf("-days 1: exit %d, want 2", code)
 	}
 }
+
+// Ours on a short stretch of winter (the model learns on the first days of the
+// training year's weather, every policy is scored on another year's): within the
+// limit every minute, at least 25 % less energy than the original's fixed 18 C, at
+// most 24 changes a day per air conditioner.
+func TestOursKeepsTheLimitAndSaves(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates days of four sectors per policy")
+	}
+	o := Options{Days: 8, TrainSeed: 11, ScoreSeed: 12, Limits: Limits{Inlet: 27, RHMin: 8, RHMax: 80},
+		Interval: 5 * time.Minute, Min: 16, Max: 30, Margin: 0.5, Deadband: 0.3}
+	var log bytes.Buffer
+	results, err := Bench(context.Background(), o, &log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	byName := map[string]Score{}
+	for _, r := range results {
+		byName[r.Policy] = r.Score
+	}
+	ours, ok := byName["ours (learned model, controller rules)"]
+	if !ok {
+		t.Fatalf("no result for ours: %v", results)
+	}
+	base := byName["fixed 18 C (the original)"]
+	if ours.MinutesAbove != 0 {
+		t.Errorf("ours: %d minutes above the limit", ours.MinutesAbove)
+	}
+	if saved := 1 - ours.KWh/base.KWh; saved < 0.25 {
+		t.Errorf("ours saved %.1f %% against fixed 18 C, want at least 25 %%", 100*saved)
+	}
+	if perDay := float64(ours.Changes) / ours.Days / float64(len(Sectors)); perDay > 24 {
+		t.Errorf("ours: %.1f changes a day per air conditioner, want at most 24", perDay)
+	}
+	t.Logf("\n%s", Table(o, results))
+}

@@ -17,6 +17,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/smartx-team/overcloud/functions/controller/policy"
+	"github.com/smartx-team/overcloud/functions/model"
 )
 
 // Options are the benchmark's parameters, all printed with the table.
@@ -26,6 +29,9 @@ type Options struct {
 	Limits               Limits
 	Interval             time.Duration
 	Min, Max             float64
+	// Margin and Deadband are ours, the controller's settings of the same names (its
+	// defaults unless given).
+	Margin, Deadband float64
 }
 
 func main() {
@@ -45,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Interval, "interval", 5*time.Minute, "how often a policy decides")
 	fs.Float64Var(&o.Min, "min", 16, "lowest set-point, C")
 	fs.Float64Var(&o.Max, "max", 30, "highest set-point, C")
+	fs.Float64Var(&o.Margin, "margin", policy.DefaultLimits().Margin, "ours: how far below the limit the predicted inlet must stay, C (the controller's -margin)")
+	fs.Float64Var(&o.Deadband, "deadband", policy.DefaultLimits().Deadband, "ours: the room a warmer set-point needs below limit-margin, C (the controller's -deadband)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: benchenergy [flags]\n\nSimulates a year of a four-sector server room per policy and prints cooling energy,\nsavings and limit violations as a Markdown table.\n\n")
 		fs.PrintDefaults()
@@ -59,12 +67,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "benchenergy: want -days >= 2, -interval a whole number of minutes, -min < -max")
 		return 2
 	}
-	table, err := Bench(ctx, o, stderr)
+	results, err := Bench(ctx, o, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "benchenergy:", err)
 		return 1
 	}
-	fmt.Fprint(stdout, table)
+	fmt.Fprint(stdout, Table(o, results))
 	return 0
 }
 
@@ -75,11 +83,12 @@ type Result struct {
 	Sectors int
 }
 
-// Bench runs every policy and returns the Markdown table; progress goes to log.
-func Bench(ctx context.Context, o Options, log io.Writer) (string, error) {
+// Bench runs every policy, fixed 18 C first; progress goes to log.
+func Bench(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	score := NewClimate(start, o.Days, o.ScoreSeed)
 	type policyFor func(s Sector) (Policy, float64, error) // the policy and its start set-point
+	var learned *model.Model                               // trained once, for the first sector that needs it
 	fixed := func(v float64) policyFor {
 		return func(Sector) (Policy, float64, error) { return Fixed(v), v, nil }
 	}
@@ -97,17 +106,30 @@ func Bench(ctx context.Context, o Options, log io.Writer) (string, error) {
 		{"rule thermostat", func(Sector) (Policy, float64, error) {
 			return Thermostat{Limit: o.Limits.Inlet, Near: 1.5, Far: 3, Min: o.Min, Max: o.Max}, 18, nil
 		}},
+		{"ours (learned model, controller rules)", func(Sector) (Policy, float64, error) {
+			if learned == nil {
+				m, err := Train(o, func(format string, args ...any) { fmt.Fprintf(log, format+"\n", args...) })
+				if err != nil {
+					return nil, 0, fmt.Errorf("train: %w", err)
+				}
+				learned = m
+			}
+			l := policy.DefaultLimits()
+			l.Min, l.Max, l.TempLimit, l.Margin, l.Deadband, l.RHMin, l.RHMax = o.Min, o.Max, o.Limits.Inlet, o.Margin, o.Deadband, o.Limits.RHMin, o.Limits.RHMax
+			p, err := NewLearned(learned, l, o.Interval)
+			return p, 18, err
+		}},
 	}
 	var results []Result
 	for _, p := range policies {
 		r := Result{Policy: p.name}
 		for _, s := range Sectors {
 			if err := ctx.Err(); err != nil {
-				return "", err
+				return nil, err
 			}
 			pol, initial, err := p.of(s)
 			if err != nil {
-				return "", fmt.Errorf("%s, %s: %w", p.name, s.Name, err)
+				return nil, fmt.Errorf("%s, %s: %w", p.name, s.Name, err)
 			}
 			began := time.Now()
 			sc, _ := Run(score, start, o.Days, s, o.Limits, pol, o.Interval, initial, 64)
@@ -121,7 +143,7 @@ func Bench(ctx context.Context, o Options, log io.Writer) (string, error) {
 		}
 		results = append(results, r)
 	}
-	return table(o, results), nil
+	return results, nil
 }
 
 // BestFixed is the highest whole-degree set-point that keeps the sector's inlet at or
@@ -147,7 +169,8 @@ func BestFixed(c *Climate, start time.Time, o Options, s Sector) float64 {
 	return lo
 }
 
-func table(o Options, results []Result) string {
+// Table is the Markdown table of results, with the parameters they ran with.
+func Table(o Options, results []Result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "| policy | cooling kWh | saved vs fixed 18 C | minutes above %.0f C | minutes outside %.0f-%.0f %% RH | set-point changes per day per AC |\n", o.Limits.Inlet, o.Limits.RHMin, o.Limits.RHMax)
 	b.WriteString("|---|---:|---:|---:|---:|---:|\n")
