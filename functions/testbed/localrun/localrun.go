@@ -350,3 +350,24 @@ func (p *Path) CountValues(ctx context.Context, where string) (int64, error) {
 	}
 	return n, res.Err()
 }
+
+// QueryFloat runs a Flux query and returns the value of its first record as a float
+// (0 when there is none), for a check such as a maximum.
+func (p *Path) QueryFloat(ctx context.Context, flux string) (float64, error) {
+	c := influxdb2.NewClient(p.Influx.URL, p.Influx.Token)
+	defer c.Close()
+	res, err := c.QueryAPI(p.Influx.Org).Query(ctx, flux)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Close()
+	for res.Next() {
+		switch v := res.Record().Value().(type) {
+		case float64:
+			return v, nil
+		case int64:
+			return float64(v), nil
+		}
+	}
+	return 0, res.Err()
+}
