@@ -3,18 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/smartx-team/overcloud/functions/model"
 	"github.com/smartx-team/overcloud/functions/testbed/localrun"
-	"github.com/smartx-team/overcloud/functions/testbed/servers"
 	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
@@ -36,8 +31,7 @@ func TestClosedLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ws.Close() })
-	dir := t.TempDir()
-	path, err := localrun.Start(ctx, localrun.Options{Dir: dir, WeatherURL: ws.URL, WeatherKey: "loop-key"})
+	path, err := localrun.Start(ctx, localrun.Options{Dir: t.TempDir(), WeatherURL: ws.URL, WeatherKey: "loop-key"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,47 +50,31 @@ func TestClosedLoop(t *testing.T) {
 		}
 	}
 
-	// The step test: each set-point held 12 s (12 simulated minutes, about three time
-	// constants of the room), long enough for windows of 6 steps and a horizon of 5.
+	// Each set-point held 12 s (12 simulated minutes, about three time constants of
+	// the room): long enough for windows of 6 steps and a horizon of 5.
 	began := time.Now()
-	for _, sp := range []string{"22", "26", "20", "24", "18", "25", "21", "23", "19", "18"} {
-		time.Sleep(12 * time.Second)
-		for _, pi := range pis {
-			setSetpoint(t, path.HubURL, pi, sp)
-		}
+	if err := path.Commission(ctx, pis, []float64{18, 22, 26, 20, 24, 18, 25, 21, 23, 19, 18}, 12*time.Second, nil); err != nil {
+		t.Fatal(err)
 	}
-	time.Sleep(8 * time.Second)
-
-	models := filepath.Join(dir, "models")
-	influxArgs := []string{"--influx-url", path.Influx.URL, "--influx-token", path.Influx.Token, "--influx-org", path.Influx.Org, "--influx-bucket", path.Influx.Bucket}
-	trainer := runOnce(ctx, t, "trainer", "github.com/smartx-team/overcloud/functions/trainer", append(influxArgs,
-		"--devices", strings.Join(pis, ","), "--since", time.Since(began).Round(time.Second).String(), "--step", "1s",
-		"--window", "6", "--horizon", "5", "--min-samples", "80", "--model-base", models)...)
-	t.Logf("trainer:\n%s", trainer)
-	m, err := model.Load(filepath.Join(models, "service", "1"))
+	loop, err := path.StartLoop(ctx, localrun.LoopOptions{Devices: pis, Since: time.Since(began).Round(time.Second), Limit: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("trainer:\n%s", loop.TrainerOutput)
+	m, err := model.Load(filepath.Join(loop.ModelBase, "service", "1"))
 	if err != nil {
 		t.Fatalf("the trainer wrote no usable model: %v", err)
 	}
-
-	infer := startFunction(ctx, t, "inference", "github.com/smartx-team/overcloud/functions/inference",
-		"--model-base", models, "--poll", "1s")
-	ctlAdmin := freeAddr(t)
-	ctlAPI := freeAddr(t)
-	startFunctionAt(ctx, t, "controller", "github.com/smartx-team/overcloud/functions/controller", ctlAdmin, append(influxArgs,
-		"--listen", ctlAPI, "--inference-url", "http://"+infer, "--command-url", path.HubURL,
-		"--devices", strings.Join(pis, ","), "--mongo-uri", path.Mongo.URI,
-		"--interval", "3s", "--request-timeout", "2s", "--stale", "30s", "--raise-every", "6s", "--limit", fmt.Sprint(limit))...)
 	controlled := time.Now()
 
 	var state struct {
 		Devices []struct {
 			Device  string   `json:"device"`
 			Current *float64 `json:"current_setpoint"`
-			Mode    string   `json:"mode"`
 		} `json:"devices"`
 	}
 	servertest.WaitFor(t, "the controller to raise every set-point to 21 C or more", func() bool {
-		if code := getJSON(t, "http://"+ctlAPI+"/api/v1/state", &state); code != http.StatusOK {
+		if code := getJSON(t, loop.ControllerURL+"/api/v1/state", &state); code != http.StatusOK {
 			return false
 		}
 		for _, d := range state.Devices {
@@ -130,7 +108,7 @@ func TestClosedLoop(t *testing.T) {
 			Applied       bool
 		}
 	}
-	if code := getJSON(t, "http://"+ctlAPI+"/api/v1/audit?limit=1000", &audit); code != http.StatusOK || len(audit.Entries) == 0 {
+	if code := getJSON(t, loop.ControllerURL+"/api/v1/audit?limit=1000", &audit); code != http.StatusOK || len(audit.Entries) == 0 {
 		t.Errorf("audit: HTTP %d, %d entries", code, len(audit.Entries))
 	}
 	for _, e := range audit.Entries {
@@ -139,84 +117,6 @@ func TestClosedLoop(t *testing.T) {
 		}
 	}
 	t.Logf("model v%d (%d features), %d audited changes", m.Version, len(m.Features), len(audit.Entries))
-}
-
-// runOnce builds and runs a command to completion, failing t unless it exits 0, and
-// returns its output.
-func runOnce(ctx context.Context, t *testing.T, name, pkg string, args ...string) string {
-	t.Helper()
-	bin, err := servers.BuildGo(ctx, pkg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", name, err, out)
-	}
-	return string(out)
-}
-
-// startFunction builds and starts one of our functions with --admin-listen on a free
-// port and, besides, its own --listen on another, waits for its /readyz, stops it when
-// the test ends, and returns the --listen address.
-func startFunction(ctx context.Context, t *testing.T, name, pkg string, args ...string) string {
-	t.Helper()
-	listen := freeAddr(t)
-	startFunctionAt(ctx, t, name, pkg, freeAddr(t), append(args, "--listen", listen)...)
-	return listen
-}
-
-// startFunctionAt starts a function whose admin endpoints are at admin.
-func startFunctionAt(ctx context.Context, t *testing.T, name, pkg, admin string, args ...string) *servers.Proc {
-	t.Helper()
-	bin, err := servers.BuildGo(ctx, pkg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := servers.NewProc(name, append([]string{bin, "--admin-listen", admin}, args...), nil, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+"/readyz", nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: HTTP %d", resp.StatusCode)
-		}
-		return nil
-	}, log)
-	t.Cleanup(func() {
-		if err := p.Stop(); err != nil {
-			t.Errorf("stop %s: %v", name, err)
-		}
-		if t.Failed() {
-			t.Logf("%s, last lines:\n%s", name, p.Tail())
-		}
-		_ = log.Close()
-	})
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	if err := p.Start(sctx); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	port, err := servers.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
 // influxMax is the largest value of device's field since (RFC 3339).
