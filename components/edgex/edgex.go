@@ -37,11 +37,14 @@ const (
 
 // Ports of the services.
 const (
-	CoreDataPort     = 59880
-	CoreMetadataPort = 59881
-	CoreCommandPort  = 59882
-	PostgresPort     = 5432
-	MQTTPort         = 1883
+	// DeviceCommandPort is the Pi firmware's command endpoint (its command-listen
+	// default), where core-command sends the set-points.
+	DeviceCommandPort = 59990
+	CoreDataPort      = 59880
+	CoreMetadataPort  = 59881
+	CoreCommandPort   = 59882
+	PostgresPort      = 5432
+	MQTTPort          = 1883
 )
 
 // CommonConfig is the common configuration of the core services, mounted from a
@@ -206,7 +209,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			peers([]string{obj + "-core-data", obj + "-core-command"}, CoreMetadataPort), nil)},
 		// Devices post events from outside the cluster.
 		{"core-data", service("core-data", CoreData, CoreDataPort, []workload.Peer{{Ports: []int{CoreDataPort}}}, metadata)},
-		{"core-command", service("core-command", CoreCommand, CoreCommandPort, []workload.Peer{{Ports: []int{CoreCommandPort}}}, metadata)},
+		// core-command sends commands on to the devices' services: the Pis' command
+		// endpoints, outside the cluster.
+		{"core-command", service("core-command", CoreCommand, CoreCommandPort, []workload.Peer{{Ports: []int{CoreCommandPort}}},
+			append(metadata, workload.Peer{Ports: []int{DeviceCommandPort}}))},
 	}
 	for _, s := range all {
 		if _, err := workload.New(ctx, name+"-"+s.svc, s.args, parent); err != nil {

@@ -51,6 +51,28 @@ func TestPolicies(t *testing.T) {
 			}
 		}
 	}
+	// core-command alone may reach the Pis' command endpoints, outside the cluster.
+	toDevices := map[string]bool{}
+	for _, mf := range ms {
+		if mf.Kind != "NetworkPolicy" {
+			continue
+		}
+		rules, _ := mf.Object["spec"].(map[string]any)["egress"].([]any)
+		for _, r := range rules {
+			rule := r.(map[string]any)
+			if _, scoped := rule["to"]; scoped {
+				continue
+			}
+			for _, p := range rule["ports"].([]any) {
+				if fmt.Sprint(p.(map[string]any)["port"]) == fmt.Sprint(edgex.DeviceCommandPort) {
+					toDevices[mf.Name] = true
+				}
+			}
+		}
+	}
+	if fmt.Sprint(toDevices) != "map[edgex-core-command:true]" {
+		t.Errorf("egress to the devices' command port from %v, want core-command only", toDevices)
+	}
 	if fmt.Sprint(open) != "map[edgex-core-command:true edgex-core-data:true]" {
 		t.Errorf("open to any address: %v", open)
 	}

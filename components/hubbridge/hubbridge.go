@@ -35,6 +35,9 @@ const (
 	IngestPort = 59880
 	// AdminPort serves health and metrics.
 	AdminPort = 9102
+	// DeviceCommandPort is the firmware's command endpoint (its command-listen
+	// default), which set-points are forwarded to.
+	DeviceCommandPort = 59990
 )
 
 // Where the bridge's Secrets are mounted, as its _FILE settings name them.
@@ -165,8 +168,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	egress := []workload.Peer{
 		{App: workload.Or(a.MongoApp, "mongodb"), Ports: []int{mongodb.Port}},
 		{App: workload.Or(a.KafkaApp, "kafka"), Ports: []int{kafka.Port}},
+		// core-command's set-points go on to the Pis' command endpoints, outside the
+		// cluster (standalone mode; behind EdgeX, core-command sends them).
+		{Ports: []int{DeviceCommandPort}},
 	}
 	if a.Mode == ModeEdgeX {
+		egress = egress[:2]
 		env["HUB_MQTT_URL"] = a.MQTTURL
 		env["HUB_MQTT_TOPIC"] = "edgex/events/core/#"
 		// A client id that outlives the pod keeps the broker's session, and what the

@@ -64,7 +64,8 @@ func TestModes(t *testing.T) {
 		{
 			name: "standalone", mutate: func(*hubbridge.Args) {}, env: standaloneEnv,
 			ingress: []string{"*:TCP 59880"}, // devices, from outside the cluster
-			egress:  []string{dns, "mongodb:TCP 27017", "kafka:TCP 9092"},
+			// set-points forwarded to the Pis' command endpoints, outside the cluster
+			egress: []string{dns, "mongodb:TCP 27017", "kafka:TCP 9092", "*:TCP 59990"},
 		},
 		{
 			name: "edgex", mutate: func(a *hubbridge.Args) { a.Mode, a.MQTTURL = hubbridge.ModeEdgeX, mqttURL }, env: edgexEnv,
