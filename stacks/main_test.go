@@ -32,6 +32,10 @@ var secrets = map[string]string{
 const (
 	hubImage    = "127.0.0.1:5000/hubbridge@sha256:1111111111111111111111111111111111111111111111111111111111111111"
 	senderImage = "127.0.0.1:5000/sender@sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	// The images of the trainer, inference and the controller.
+	inferenceImage  = "127.0.0.1:5000/inference@sha256:3333333333333333333333333333333333333333333333333333333333333333"
+	trainerImage    = "127.0.0.1:5000/trainer@sha256:4444444444444444444444444444444444444444444444444444444444444444"
+	controllerImage = "127.0.0.1:5000/controller@sha256:5555555555555555555555555555555555555555555555555555555555555555"
 )
 
 func project(t testing.TB) *workspace.Project {
@@ -66,7 +70,12 @@ func stackConfig(t testing.TB, stack string) map[string]string {
 // and images.
 func runStack(t testing.TB, cfg map[string]string) ([]pulumitest.Resource, error) {
 	t.Helper()
-	full := map[string]string{"smartx:hubbridgeImage": hubImage, "smartx:senderImage": senderImage}
+	full := map[string]string{
+		"smartx:hubbridgeImage": hubImage, "smartx:senderImage": senderImage,
+		"smartx:inferenceImage": inferenceImage, "smartx:trainerImage": trainerImage, "smartx:controllerImage": controllerImage,
+		// The stack files list their own; a stack on an existing cluster needs one too.
+		"smartx:airConditioners": `["pi-1"]`,
+	}
 	var keys []string
 	for k, v := range secrets {
 		full["smartx:"+k] = v

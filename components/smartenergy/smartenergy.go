@@ -1,9 +1,19 @@
 // Package smartenergy is the composite Pulumi component of the Smart Energy service:
 // the namespace, the platform (Kafka, MongoDB, InfluxDB, Grafana and, in EdgeX mode,
-// EdgeX Foundry) and our functions (hub bridge, sender), wired by Service names and
-// placed on the original deployment's node roles: hub for EdgeX, MongoDB and the hub
-// bridge; storage for InfluxDB; tower for Kafka, Grafana and the sender. It only wires
-// the components together; each declares its own objects.
+// EdgeX Foundry) and our functions (hub bridge, sender, trainer, inference,
+// controller), wired by Service names and placed on the original deployment's node
+// roles: hub for EdgeX, MongoDB and the hub bridge; storage for InfluxDB; tower for
+// Kafka, Grafana, the sender, the trainer, inference and the controller. It only wires
+// the components together; each declares its own objects, except the model claim the
+// trainer and inference share.
+//
+// The trainer writes the models into one PersistentVolumeClaim (ModelClaim) and
+// inference reads them from it. The claim is ReadWriteOnce, which on node-local
+// storage (k3s's local-path, the OverCloud's) binds a volume on one node: every pod
+// that mounts it must run on that node, and the volume's node affinity puts it there.
+// So both default to the tower role, and Args.Roles must keep them on one role (New
+// refuses otherwise; a nodeSelector in Args.Components must keep them together too):
+// a node that does not carry the volume would leave the pods unschedulable.
 //
 // The Pulumi children are named from the instance's name, so several instances fit in
 // one stack (in different namespaces); the Kubernetes objects keep the names below
@@ -13,6 +23,7 @@ package smartenergy
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -21,13 +32,16 @@ import (
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/smartx-team/overcloud/components/controller"
 	"github.com/smartx-team/overcloud/components/edgex"
 	"github.com/smartx-team/overcloud/components/grafana"
 	"github.com/smartx-team/overcloud/components/hubbridge"
+	"github.com/smartx-team/overcloud/components/inference"
 	"github.com/smartx-team/overcloud/components/influxdb"
 	"github.com/smartx-team/overcloud/components/kafka"
 	"github.com/smartx-team/overcloud/components/mongodb"
 	"github.com/smartx-team/overcloud/components/sender"
+	"github.com/smartx-team/overcloud/components/trainer"
 	"github.com/smartx-team/overcloud/components/workload"
 )
 
@@ -46,14 +60,28 @@ const (
 // names); Args.Components and Args.Roles are keyed by them (EdgeX's services by
 // "edgex-core-data" and so on).
 const (
-	HubBridge = "hubbridge"
-	Sender    = "sender"
-	Kafka     = "kafka"
-	MongoDB   = "mongodb"
-	InfluxDB  = "influxdb"
-	Grafana   = "grafana"
-	EdgeX     = "edgex"
+	HubBridge  = "hubbridge"
+	Sender     = "sender"
+	Trainer    = "trainer"
+	Inference  = "inference"
+	Controller = "controller"
+	Kafka      = "kafka"
+	MongoDB    = "mongodb"
+	InfluxDB   = "influxdb"
+	Grafana    = "grafana"
+	EdgeX      = "edgex"
 )
+
+// Dashboard is the app name of the operators' dashboard, the client the controller's
+// API admits.
+const Dashboard = "dashboard"
+
+// ModelClaim names the PersistentVolumeClaim of the models: the trainer writes them,
+// inference serves them (see the package comment for why both share a role).
+const ModelClaim = "models"
+
+// ModelName is the model the trainer writes and the controller asks inference about.
+const ModelName = "service"
 
 // Topics of the data path.
 const (
@@ -61,13 +89,14 @@ const (
 	DeadLetterTopic = "readings.dead"
 )
 
-// Images are our functions' images, by digest (required).
+// Images are our functions' images, by digest (all required).
 type Images struct {
-	HubBridge, Sender string
+	HubBridge, Sender, Inference, Trainer, Controller string
 }
 
-// Secrets are the secret settings; each must be a Pulumi secret. All but OWMAPIKey
-// are required (PostgresPassword in EdgeX mode only); nil is unset.
+// Secrets are the secret settings; each must be a Pulumi secret. All but OWMAPIKey,
+// ControllerAPIToken and CommandToken are required (PostgresPassword in EdgeX mode
+// only); nil is unset.
 type Secrets struct {
 	InfluxPassword, InfluxToken pulumi.StringInput
 	MongoPassword               pulumi.StringInput
@@ -78,6 +107,12 @@ type Secrets struct {
 	// OWMAPIKey is the OpenWeatherMap API key (optional: the sender falls back to
 	// Open-Meteo without it).
 	OWMAPIKey pulumi.StringInput
+	// ControllerAPIToken is the bearer token the controller's POST and DELETE need
+	// (optional: without it any client its policy admits may set overrides).
+	ControllerAPIToken pulumi.StringInput
+	// CommandToken is the bearer token the controller sends with every set-point
+	// (optional): the Pis' command token, which the hub bridge passes on to them.
+	CommandToken pulumi.StringInput
 }
 
 // Args configures the service.
@@ -102,6 +137,14 @@ type Args struct {
 	Location, WeatherProvider string
 	// LogLevel of our functions (default "info").
 	LogLevel string
+	// AirConditioners are the EdgeX device names of the Pis that drive an air
+	// conditioner, one per air conditioner, the controller's CONTROLLER_DEVICES
+	// (required, at least one, unless NoController: the controller does not start
+	// without one).
+	AirConditioners []string
+	// NoController leaves the controller out (default false: it is deployed and applies
+	// set-points). The trainer and inference are deployed either way.
+	NoController bool
 	// Secrets (see Secrets).
 	Secrets Secrets
 	// Roles moves a function to another node role: name -> role.
@@ -124,6 +167,8 @@ type SmartEnergy struct {
 	// KafkaBootstrap and InfluxURL locate the bus and the store.
 	KafkaBootstrap pulumi.StringOutput `pulumi:"kafkaBootstrap"`
 	InfluxURL      pulumi.StringOutput `pulumi:"influxUrl"`
+	// ControllerURL is the controller's API inside the cluster ("" with NoController).
+	ControllerURL pulumi.StringOutput `pulumi:"controllerUrl"`
 }
 
 // ArgError is the error of a bad Args field. Its message begins with Field (for example
@@ -152,7 +197,10 @@ func (a *Args) validate() error {
 		return argError("KafkaBrokers", "KafkaBrokers %d: want 1 or 3", a.KafkaBrokers)
 	}
 	// Keys in sorted order, so that the error names the same key on every run.
-	images := map[string]string{"Images.HubBridge": a.Images.HubBridge, "Images.Sender": a.Images.Sender}
+	images := map[string]string{
+		"Images.HubBridge": a.Images.HubBridge, "Images.Sender": a.Images.Sender,
+		"Images.Inference": a.Images.Inference, "Images.Trainer": a.Images.Trainer, "Images.Controller": a.Images.Controller,
+	}
 	for _, n := range slices.Sorted(maps.Keys(images)) {
 		img := images[n]
 		if img == "" {
@@ -176,8 +224,29 @@ func (a *Args) validate() error {
 	if a.HubMode == HubEdgeX && s.PostgresPassword == nil {
 		return argError("Secrets.PostgresPassword", "Secrets.PostgresPassword is required in EdgeX mode")
 	}
+	if !a.NoController && len(a.AirConditioners) == 0 {
+		return argError("AirConditioners", "AirConditioners: the controller needs at least one EdgeX device name, one per air conditioner (or NoController)")
+	}
+	// Also checked, with the same rule, by the controller; here so that the error is
+	// an *ArgError of the field.
+	seen := map[string]bool{}
+	for _, d := range a.AirConditioners {
+		if !deviceName.MatchString(d) || d == "." || d == ".." {
+			return argError("AirConditioners", "AirConditioners: %q: want 1 to 128 letters, digits or any of -_~:;=. (an EdgeX device name)", d)
+		}
+		if seen[d] {
+			return argError("AirConditioners", "AirConditioners: %q is named twice", d)
+		}
+		seen[d] = true
+	}
+	if t, i := a.role(Trainer, workload.RoleTower), a.role(Inference, workload.RoleTower); t != i {
+		return argError("Roles", "Roles: trainer on %s, inference on %s: they share the model claim (ReadWriteOnce, one node), keep them on one role", t, i)
+	}
 	return nil
 }
+
+// deviceName is EdgeX's rule for a device name.
+var deviceName = regexp.MustCompile(`^[a-zA-Z0-9\-_~:;=.]{1,128}$`)
 
 func (a *Args) defaults() {
 	a.Namespace = workload.Or(a.Namespace, "smartx")
@@ -210,6 +279,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := ctx.RegisterResourceOutputs(se, pulumi.Map{
 		"hubEndpoint": se.HubEndpoint, "dashboardUrl": se.DashboardURL,
 		"kafkaBootstrap": se.KafkaBootstrap, "influxUrl": se.InfluxURL,
+		"controllerUrl": se.ControllerURL,
 	}); err != nil {
 		return nil, fmt.Errorf("smartenergy %s outputs: %w", name, err)
 	}
@@ -230,6 +300,9 @@ func (se *SmartEnergy) declare(ctx *pulumi.Context, name string, a *Args) error 
 	}
 	hub, err := se.functions(ctx, name, a, p, deps)
 	if err != nil {
+		return err
+	}
+	if err := se.control(ctx, name, a, p, hub, deps); err != nil {
 		return err
 	}
 	// Devices send events to the bridge itself, or to EdgeX core-data in EdgeX mode.
@@ -290,6 +363,11 @@ func (se *SmartEnergy) platform(ctx *pulumi.Context, name string, a *Args, deps 
 		}
 	}
 	over := func(n string) workload.Overrides { o := a.Components[n]; o.Image = ""; return o }
+	// The controller's peers admit it only where it is deployed.
+	mongoClients, influxClients := []string{HubBridge}, []string{Sender, Grafana, Trainer}
+	if !a.NoController {
+		mongoClients, influxClients = append(mongoClients, Controller), append(influxClients, Controller)
+	}
 	var p platform
 	var err error
 	if p.kafka, err = kafka.New(ctx, name+"-"+Kafka, &kafka.Args{
@@ -302,7 +380,7 @@ func (se *SmartEnergy) platform(ctx *pulumi.Context, name string, a *Args, deps 
 	}
 	if p.mongodb, err = mongodb.New(ctx, name+"-"+MongoDB, &mongodb.Args{
 		Base: base(MongoDB, workload.RoleHub), Password: a.Secrets.MongoPassword,
-		Clients: []string{HubBridge}, URISecret: HubBridge + "-mongo", Overrides: over(MongoDB),
+		Clients: mongoClients, URISecret: HubBridge + "-mongo", Overrides: over(MongoDB),
 	}, parent); err != nil {
 		return nil, err
 	}
@@ -310,7 +388,7 @@ func (se *SmartEnergy) platform(ctx *pulumi.Context, name string, a *Args, deps 
 		Base: base(InfluxDB, workload.RoleStorage),
 		Org:  a.InfluxOrg, Bucket: a.InfluxBucket, Retention: a.InfluxRetention,
 		Password: a.Secrets.InfluxPassword, Token: a.Secrets.InfluxToken,
-		Clients: []string{Sender, Grafana}, Overrides: over(InfluxDB),
+		Clients: influxClients, Overrides: over(InfluxDB),
 	}, parent); err != nil {
 		return nil, err
 	}
@@ -371,4 +449,72 @@ func (se *SmartEnergy) functions(ctx *pulumi.Context, name string, a *Args, p *p
 		return nil, err
 	}
 	return hub, nil
+}
+
+// control declares the learning and the closed loop on platform p: the model claim,
+// the trainer (writes it) and inference (serves it) on one role, and, unless
+// NoController, the controller, which sends set-points to EdgeX core-command in EdgeX
+// mode and to the hub bridge, which serves the same API, in standalone mode.
+func (se *SmartEnergy) control(ctx *pulumi.Context, name string, a *Args, p *platform, hub *hubbridge.HubBridge, deps []pulumi.Resource) error {
+	parent := pulumi.Parent(se)
+	claim, err := workload.NewClaim(ctx, name+"-"+ModelClaim, &workload.ClaimArgs{
+		Name: ModelClaim, Namespace: a.Namespace, DependsOn: deps,
+	}, parent)
+	if err != nil {
+		return err
+	}
+	influx := p.influxdb
+	if _, err := trainer.New(ctx, name+"-"+Trainer, &trainer.Args{
+		Namespace: a.Namespace, ObjectName: Trainer, Image: a.Images.Trainer,
+		RoleLabel: a.RoleLabel, Role: a.role(Trainer, workload.RoleTower),
+		ModelClaim: ModelClaim, ModelName: ModelName,
+		InfluxURL: influx.URL, InfluxOrg: influx.Org, InfluxBucket: influx.Bucket,
+		InfluxTokenSecret: influx.TokenSecret, InfluxApp: InfluxDB,
+		LogLevel:  a.LogLevel,
+		DependsOn: deps, Backends: []pulumi.Resource{influx, claim}, Overrides: a.Components[Trainer],
+	}, parent); err != nil {
+		return err
+	}
+	inf, err := inference.New(ctx, name+"-"+Inference, &inference.Args{
+		Namespace: a.Namespace, ObjectName: Inference, Image: a.Images.Inference,
+		RoleLabel: a.RoleLabel, Role: a.role(Inference, workload.RoleTower),
+		ModelClaim: ModelClaim, Clients: []string{Controller}, LogLevel: a.LogLevel,
+		DependsOn: deps, Backends: []pulumi.Resource{claim}, Overrides: a.Components[Inference],
+	}, parent)
+	if err != nil {
+		return err
+	}
+	se.ControllerURL = pulumi.String("").ToStringOutput()
+	if a.NoController {
+		return nil
+	}
+	// Set-points go to core-command in EdgeX mode, else to the hub bridge's ingest
+	// port; both are open to any client (devices post to them from outside), so
+	// neither lists the controller.
+	commandURL, commandApp := fmt.Sprintf("http://%s.%s.svc.cluster.local:%d", hub.Name, a.Namespace, hubbridge.IngestPort), hub.Name
+	var target pulumi.Resource = hub
+	if p.edgex != nil {
+		commandApp = EdgeX + "-core-command"
+		commandURL = fmt.Sprintf("http://%s.%s.svc.cluster.local:%d", commandApp, a.Namespace, edgex.CoreCommandPort)
+		target = p.edgex
+	}
+	c, err := controller.New(ctx, name+"-"+Controller, &controller.Args{
+		Namespace: a.Namespace, ObjectName: Controller, Image: a.Images.Controller,
+		RoleLabel: a.RoleLabel, Role: a.role(Controller, workload.RoleTower),
+		Devices:   a.AirConditioners,
+		InfluxURL: influx.URL, InfluxOrg: influx.Org, InfluxBucket: influx.Bucket,
+		InfluxTokenSecret: influx.TokenSecret, InfluxApp: InfluxDB,
+		InferenceURL: inf.URL, InferenceApp: Inference, ModelName: ModelName,
+		CommandURL: commandURL, CommandApp: commandApp,
+		MongoURISecret: p.mongodb.URISecret, MongoApp: MongoDB,
+		Clients:  []string{Dashboard},
+		APIToken: a.Secrets.ControllerAPIToken, CommandToken: a.Secrets.CommandToken,
+		LogLevel:  a.LogLevel,
+		DependsOn: deps, Backends: []pulumi.Resource{influx, p.mongodb, inf, target}, Overrides: a.Components[Controller],
+	}, parent)
+	if err != nil {
+		return err
+	}
+	se.ControllerURL = pulumi.String(c.URL).ToStringOutput()
+	return nil
 }

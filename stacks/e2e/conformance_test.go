@@ -3,8 +3,9 @@
 // Kubernetes resource it declares becomes a manifest, and the manifests are
 // server-side applied to a control plane on 127.0.0.1 whose nodes (tower, hub,
 // storage) kwok simulates. The test then checks what a `pulumi up` to a real cluster
-// needs: everything rolls out, binds, schedules on its role and gets endpoints; a
-// second apply changes nothing; deleting leaves nothing behind.
+// needs: everything rolls out, binds, schedules on its role and gets endpoints; a run
+// of each CronJob is admitted and completes; a second apply changes nothing; deleting
+// leaves nothing behind.
 package e2e
 
 import (
@@ -31,8 +32,12 @@ const namespace = "smartx"
 // stackConfig is a full stack config with test secrets and extra settings.
 func stackConfig(extra map[string]string) (map[string]string, []string) {
 	cfg := map[string]string{
-		"smartx:hubbridgeImage": "127.0.0.1:5000/hubbridge@sha256:1111111111111111111111111111111111111111111111111111111111111111",
-		"smartx:senderImage":    "127.0.0.1:5000/sender@sha256:2222222222222222222222222222222222222222222222222222222222222222",
+		"smartx:hubbridgeImage":  "127.0.0.1:5000/hubbridge@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+		"smartx:senderImage":     "127.0.0.1:5000/sender@sha256:2222222222222222222222222222222222222222222222222222222222222222",
+		"smartx:inferenceImage":  "127.0.0.1:5000/inference@sha256:3333333333333333333333333333333333333333333333333333333333333333",
+		"smartx:trainerImage":    "127.0.0.1:5000/trainer@sha256:4444444444444444444444444444444444444444444444444444444444444444",
+		"smartx:controllerImage": "127.0.0.1:5000/controller@sha256:5555555555555555555555555555555555555555555555555555555555555555",
+		"smartx:airConditioners": `["pi-1","pi-2"]`,
 	}
 	for k, v := range extra {
 		cfg["smartx:"+k] = v
@@ -42,6 +47,7 @@ func stackConfig(extra map[string]string) (map[string]string, []string) {
 		"influxPassword": "e2e-influx-pass", "influxToken": "e2e-influx-token", "mongoPassword": "e2e-mongo-pass",
 		"postgresPassword": "e2e-pg-pass", "grafanaPassword": "e2e-grafana-pass",
 		"deviceTokens": `{"pi-1":"e2e-device-token"}`, "owmApiKey": "e2e-owm-key",
+		"controllerApiToken": "e2e-controller-token", "commandToken": "e2e-command-token",
 	} {
 		cfg["smartx:"+k] = v
 		keys = append(keys, "smartx:"+k)
@@ -149,12 +155,16 @@ func conform(ctx context.Context, t *testing.T, cluster *controlplane.Cluster, d
 	ph.end("apply to ready")
 
 	ph.begin()
-	before := snapshot(t, kubectl)
+	runCronJobs(ctx, t, cluster, manifests, kubectl)
+	ph.end("a run of each CronJob")
+
+	ph.begin()
+	before := snapshot(t, kubectl, manifests)
 	if out, err := cluster.Kubectl(ctx, nil, "diff", "--server-side", "--field-manager", "smartx-e2e", "-f", applyFile); err != nil {
 		t.Errorf("kubectl diff after rollout: %v\n%s", err, out)
 	}
 	apply()
-	after := snapshot(t, kubectl)
+	after := snapshot(t, kubectl, manifests)
 	for id, v := range before {
 		if after[id] != v {
 			t.Errorf("second apply changed %s: %s -> %s", id, v, after[id])
@@ -230,6 +240,16 @@ type object struct {
 	} `json:"endpoints"`
 }
 
+// ownedBy says whether an owner of o is of kind.
+func (o object) ownedBy(kind string) bool {
+	for _, r := range o.Metadata.OwnerReferences {
+		if r.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
 func get(ctx context.Context, c *controlplane.Cluster, args ...string) (list, error) {
 	out, err := c.Kubectl(ctx, nil, append([]string{"get", "-o", "json"}, args...)...)
 	if err != nil {
@@ -258,11 +278,16 @@ func notReady(ctx context.Context, c *controlplane.Cluster, manifests []componen
 	if err != nil {
 		return nil, err
 	}
-	if len(deploys.Items) != want["Deployment"] || len(sets.Items) != want["StatefulSet"] {
-		problems = append(problems, fmt.Sprintf("%d Deployments and %d StatefulSets exist, %d and %d declared",
-			len(deploys.Items), len(sets.Items), want["Deployment"], want["StatefulSet"]))
+	crons, err := get(ctx, c, append(ns, "cronjobs")...)
+	if err != nil {
+		return nil, err
 	}
-	claims := int64(0)
+	if len(deploys.Items) != want["Deployment"] || len(sets.Items) != want["StatefulSet"] || len(crons.Items) != want["CronJob"] {
+		problems = append(problems, fmt.Sprintf("%d Deployments, %d StatefulSets and %d CronJobs exist, %d, %d and %d declared",
+			len(deploys.Items), len(sets.Items), len(crons.Items), want["Deployment"], want["StatefulSet"], want["CronJob"]))
+	}
+	// The StatefulSets' claims, one per replica, and the declared ones (shared claims).
+	claims := int64(want["PersistentVolumeClaim"])
 	for _, d := range deploys.Items {
 		r := *d.Spec.Replicas
 		if d.Status.ObservedGeneration < d.Metadata.Generation || d.Status.UpdatedReplicas != r || d.Status.AvailableReplicas != r {
@@ -345,6 +370,36 @@ func notReady(ctx context.Context, c *controlplane.Cluster, manifests []componen
 	return problems, nil
 }
 
+// runCronJobs starts one run of every declared CronJob now, as `kubectl create job
+// --from=cronjob/...` does, and waits until each has completed. A CronJob's pod
+// template is only warned about by Pod Security admission; its run's pod is where the
+// namespace's restricted level is enforced, and it must also be scheduled on its role
+// with its claims (the trainer's shared model claim) bound.
+func runCronJobs(ctx context.Context, t *testing.T, c *controlplane.Cluster, manifests []componenttest.Manifest, kubectl func(...string) []byte) {
+	t.Helper()
+	var runs []string
+	for _, m := range manifests {
+		if m.Kind == "CronJob" {
+			runs = append(runs, m.Name+"-e2e")
+			kubectl("create", "job", "-n", namespace, "--from=cronjob/"+m.Name, m.Name+"-e2e")
+		}
+	}
+	if len(runs) == 0 {
+		t.Fatal("the stack declares no CronJob (the trainer)")
+	}
+	waitReady(ctx, t, c, manifests)
+	jobs, err := get(ctx, c, "-n", namespace, "jobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, run := range runs {
+		i := slices.IndexFunc(jobs.Items, func(j object) bool { return j.Metadata.Name == run })
+		if i < 0 || jobs.Items[i].Status.Succeeded < 1 {
+			t.Errorf("run %s of its CronJob did not complete", run)
+		}
+	}
+}
+
 func waitReady(ctx context.Context, t *testing.T, c *controlplane.Cluster, manifests []componenttest.Manifest) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
@@ -367,22 +422,27 @@ func waitReady(ctx context.Context, t *testing.T, c *controlplane.Cluster, manif
 }
 
 // ourKinds are the kinds the stack declares and their controllers make.
-const ourKinds = "namespaces,serviceaccounts,configmaps,secrets,services,deployments,statefulsets,jobs,poddisruptionbudgets,networkpolicies,persistentvolumeclaims"
+const ourKinds = "namespaces,serviceaccounts,configmaps,secrets,services,deployments,statefulsets,cronjobs,jobs,poddisruptionbudgets,networkpolicies,persistentvolumeclaims"
 
 // snapshot maps every object the stack declared to its version: the generation where
 // the object has a spec (controllers update statuses on their own), else the
 // resourceVersion.
-func snapshot(t *testing.T, kubectl func(...string) []byte) map[string]string {
+func snapshot(t *testing.T, kubectl func(...string) []byte, manifests []componenttest.Manifest) map[string]string {
 	t.Helper()
 	var l list
 	if err := json.Unmarshal(kubectl("get", "-o", "json", "-n", namespace, ourKinds), &l); err != nil {
 		t.Fatal(err)
 	}
+	declared := map[string]bool{}
+	for _, m := range manifests {
+		declared[m.Kind+"/"+m.Name] = true
+	}
 	out := map[string]string{}
 	for _, o := range l.Items {
 		if o.Kind == "ConfigMap" && o.Metadata.Name == "kube-root-ca.crt" || o.Kind == "ServiceAccount" && o.Metadata.Name == "default" ||
-			o.Kind == "PersistentVolumeClaim" {
-			continue // made by controllers, not declared
+			o.Kind == "PersistentVolumeClaim" && !declared["PersistentVolumeClaim/"+o.Metadata.Name] ||
+			o.Kind == "Job" && o.ownedBy("CronJob") {
+			continue // made by controllers (a StatefulSet's claims, a CronJob's runs), not declared
 		}
 		id := o.Kind + "/" + o.Metadata.Name
 		if o.Metadata.Generation > 0 {

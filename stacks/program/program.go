@@ -42,14 +42,22 @@ var Defaults = map[string]string{
 	"logLevel":        "info",
 	"hubbridgeImage":  "",
 	"senderImage":     "",
+	"inferenceImage":  "",
+	"trainerImage":    "",
+	"controllerImage": "",
 	"allowImageTags":  "false",
+	"controller":      "true",
 	"registry":        "", // read by `make images` only
 }
+
+// ObjectKeys are the config keys holding JSON values (objects, arrays), each
+// declared in Pulumi.yaml with an empty default.
+var ObjectKeys = []string{"components", "roles", "airConditioners"}
 
 // SecretKeys are the secret config keys. RequiredSecrets says which a stack must set;
 // the others are declared in Pulumi.yaml with the default "", and the program treats
 // an empty secret exactly as an unset one.
-var SecretKeys = []string{"influxPassword", "influxToken", "mongoPassword", "postgresPassword", "grafanaPassword", "deviceTokens", "owmApiKey"}
+var SecretKeys = []string{"influxPassword", "influxToken", "mongoPassword", "postgresPassword", "grafanaPassword", "deviceTokens", "owmApiKey", "controllerApiToken", "commandToken"}
 
 // requiredSecrets are the secret keys every stack needs: Pulumi.yaml declares them
 // without a default, so the engine asks for them before the program runs.
@@ -72,6 +80,8 @@ func RequiredSecrets(hubMode string) []string {
 var ArgKeys = map[string]string{
 	"HubMode": "hubMode", "KafkaBrokers": "kafkaBrokers",
 	"Images.HubBridge": "hubbridgeImage", "Images.Sender": "senderImage",
+	"Images.Inference": "inferenceImage", "Images.Trainer": "trainerImage", "Images.Controller": "controllerImage",
+	"AirConditioners": "airConditioners", "Roles": "roles",
 	"Secrets.InfluxPassword": "influxPassword", "Secrets.InfluxToken": "influxToken",
 	"Secrets.MongoPassword": "mongoPassword", "Secrets.PostgresPassword": "postgresPassword",
 	"Secrets.GrafanaPassword": "grafanaPassword", "Secrets.DeviceTokens": "deviceTokens",
@@ -111,10 +121,13 @@ func DeclareOn(ctx *pulumi.Context, target Target) (*smartenergy.SmartEnergy, er
 		return Defaults[k]
 	}
 	args := &smartenergy.Args{
-		Namespace:       get("namespace"),
-		RoleLabel:       get("roleLabel"),
-		HubMode:         get("hubMode"),
-		Images:          smartenergy.Images{HubBridge: get("hubbridgeImage"), Sender: get("senderImage")},
+		Namespace: get("namespace"),
+		RoleLabel: get("roleLabel"),
+		HubMode:   get("hubMode"),
+		Images: smartenergy.Images{
+			HubBridge: get("hubbridgeImage"), Sender: get("senderImage"),
+			Inference: get("inferenceImage"), Trainer: get("trainerImage"), Controller: get("controllerImage"),
+		},
 		InfluxOrg:       get("influxOrg"),
 		InfluxBucket:    get("influxBucket"),
 		InfluxRetention: get("influxRetention"),
@@ -126,11 +139,16 @@ func DeclareOn(ctx *pulumi.Context, target Target) (*smartenergy.SmartEnergy, er
 	if args.KafkaBrokers, err = atoi("kafkaBrokers", get("kafkaBrokers")); err != nil {
 		return nil, err
 	}
-	switch v := get("allowImageTags"); v {
-	case "true", "false":
-		args.AllowTags = v == "true"
-	default:
-		return nil, fmt.Errorf("config smartx:allowImageTags %q: want true or false", v)
+	if args.AllowTags, err = boolean("allowImageTags", get("allowImageTags")); err != nil {
+		return nil, err
+	}
+	controllerOn, err := boolean("controller", get("controller"))
+	if err != nil {
+		return nil, err
+	}
+	args.NoController = !controllerOn
+	if err := optionalObject(cfg, "airConditioners", &args.AirConditioners); err != nil {
+		return nil, err
 	}
 	if err := optionalObject(cfg, "components", &args.Components); err != nil {
 		return nil, err
@@ -161,7 +179,8 @@ func DeclareOn(ctx *pulumi.Context, target Target) (*smartenergy.SmartEnergy, er
 		InfluxPassword: secret["influxPassword"], InfluxToken: secret["influxToken"],
 		MongoPassword: secret["mongoPassword"], PostgresPassword: secret["postgresPassword"],
 		GrafanaPassword: secret["grafanaPassword"], DeviceTokens: secret["deviceTokens"],
-		OWMAPIKey: secret["owmApiKey"],
+		OWMAPIKey:          secret["owmApiKey"],
+		ControllerAPIToken: secret["controllerApiToken"], CommandToken: secret["commandToken"],
 	}
 
 	pargs := &kubernetes.ProviderArgs{
@@ -182,7 +201,11 @@ func DeclareOn(ctx *pulumi.Context, target Target) (*smartenergy.SmartEnergy, er
 	if err != nil {
 		var bad *smartenergy.ArgError
 		if errors.As(err, &bad) && ArgKeys[bad.Field] != "" {
-			return nil, fmt.Errorf("config smartx:%s: %w", ArgKeys[bad.Field], err)
+			hint := ""
+			if bad.Field == "AirConditioners" && len(args.AirConditioners) == 0 {
+				hint = `: list the Pis that drive an air conditioner, e.g. pulumi config set --path 'smartx:airConditioners[0]' pi-1, or set smartx:controller false`
+			}
+			return nil, fmt.Errorf("config smartx:%s: %w%s", ArgKeys[bad.Field], err, hint)
 		}
 		return nil, err
 	}
@@ -197,6 +220,7 @@ func DeclareOn(ctx *pulumi.Context, target Target) (*smartenergy.SmartEnergy, er
 	ctx.Export("dashboardUrl", dashboard)
 	ctx.Export("kafkaBootstrap", se.KafkaBootstrap)
 	ctx.Export("influxUrl", se.InfluxURL)
+	ctx.Export("controllerUrl", se.ControllerURL)
 	return se, nil
 }
 
@@ -212,7 +236,16 @@ func atoi(key, v string) (int, error) {
 	return n, nil
 }
 
-// optionalObject reads a JSON object key into out when it is set.
+// boolean parses the boolean config value v of key: true or false.
+func boolean(key, v string) (bool, error) {
+	switch v {
+	case "true", "false":
+		return v == "true", nil
+	}
+	return false, fmt.Errorf("config smartx:%s %q: want true or false", key, v)
+}
+
+// optionalObject reads a JSON object (or array) key into out when it is set.
 func optionalObject(cfg *config.Config, key string, out any) error {
 	if _, err := cfg.Try(key); err != nil {
 		return nil // not set

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,25 +23,34 @@ import (
 
 // Secret values of the test config: none may appear outside a Secret.
 var secrets = map[string]string{
-	"influxPassword":   "influx-pass-7f3a",
-	"influxToken":      "influx-token-91bc",
-	"mongoPassword":    "mongo-pass-0d2e",
-	"postgresPassword": "pg-pass-55aa",
-	"grafanaPassword":  "grafana-pass-c4c4",
-	"deviceTokens":     `{"pi-1":"device-token-e8e8"}`,
-	"owmApiKey":        "owm-key-1b1b",
+	"influxPassword":     "influx-pass-7f3a",
+	"influxToken":        "influx-token-91bc",
+	"mongoPassword":      "mongo-pass-0d2e",
+	"postgresPassword":   "pg-pass-55aa",
+	"grafanaPassword":    "grafana-pass-c4c4",
+	"deviceTokens":       `{"pi-1":"device-token-e8e8"}`,
+	"owmApiKey":          "owm-key-1b1b",
+	"controllerApiToken": "controller-api-token-3e3e",
+	"commandToken":       "command-token-4f4f",
 }
 
 const (
-	hubImage    = "127.0.0.1:5000/hubbridge@sha256:1111111111111111111111111111111111111111111111111111111111111111"
-	senderImage = "127.0.0.1:5000/sender@sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	hubImage        = "127.0.0.1:5000/hubbridge@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	senderImage     = "127.0.0.1:5000/sender@sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	inferenceImage  = "127.0.0.1:5000/inference@sha256:3333333333333333333333333333333333333333333333333333333333333333"
+	trainerImage    = "127.0.0.1:5000/trainer@sha256:4444444444444444444444444444444444444444444444444444444444444444"
+	controllerImage = "127.0.0.1:5000/controller@sha256:5555555555555555555555555555555555555555555555555555555555555555"
 )
 
 // Config returns a full stack config plus extra, and the secret keys.
 func Config(extra map[string]string) (map[string]string, []string) {
 	cfg := map[string]string{
-		"smartx:hubbridgeImage": hubImage,
-		"smartx:senderImage":    senderImage,
+		"smartx:hubbridgeImage":  hubImage,
+		"smartx:senderImage":     senderImage,
+		"smartx:inferenceImage":  inferenceImage,
+		"smartx:trainerImage":    trainerImage,
+		"smartx:controllerImage": controllerImage,
+		"smartx:airConditioners": `["pi-1","pi-2"]`,
 	}
 	var keys []string
 	for k, v := range secrets {
@@ -69,7 +79,7 @@ func run(t testing.TB, extra map[string]string) ([]pulumitest.Resource, []compon
 		if err != nil {
 			return err
 		}
-		pulumi.All(se.HubEndpoint, se.DashboardURL, se.KafkaBootstrap, se.InfluxURL).ApplyT(func(vs []any) error {
+		pulumi.All(se.HubEndpoint, se.DashboardURL, se.KafkaBootstrap, se.InfluxURL, se.ControllerURL).ApplyT(func(vs []any) error {
 			out.mu.Lock()
 			defer out.mu.Unlock()
 			for _, v := range vs {
@@ -93,7 +103,7 @@ func run(t testing.TB, extra map[string]string) ([]pulumitest.Resource, []compon
 func functions(edgex bool) map[string]string {
 	f := map[string]string{
 		"hubbridge": "hub", "mongodb": "hub", "sender": "tower", "kafka": "tower",
-		"grafana": "tower", "influxdb": "storage",
+		"grafana": "tower", "influxdb": "storage", "inference": "tower", "controller": "tower",
 	}
 	if edgex {
 		for _, s := range []string{"edgex-core-data", "edgex-core-metadata", "edgex-core-command", "edgex-postgres", "edgex-mqtt"} {
@@ -142,10 +152,51 @@ func TestStackGraph(t *testing.T) {
 					t.Errorf("%s: not hardened", name)
 				}
 			}
-			for name, img := range map[string]string{"hubbridge": hubImage, "sender": senderImage} {
+			for name, img := range map[string]string{"hubbridge": hubImage, "sender": senderImage, "inference": inferenceImage, "controller": controllerImage} {
 				if got := componenttest.Field(byID["Deployment/"+name].Object, "spec", "template", "spec", "containers", 0, "image"); got != img {
 					t.Errorf("%s image = %v, want %s", name, got, img)
 				}
+			}
+			// The trainer runs to completion on a schedule: a CronJob, hardened and
+			// placed like the others, with no Service, probes or disruption budget.
+			cron, ok := byID["CronJob/trainer"]
+			if !ok {
+				t.Fatal("trainer: no CronJob")
+			}
+			pod := componenttest.Field(cron.Object, "spec", "jobTemplate", "spec", "template", "spec")
+			c := componenttest.Field(pod, "containers", 0)
+			if got := componenttest.Field(c, "image"); got != trainerImage {
+				t.Errorf("trainer image = %v, want %s", got, trainerImage)
+			}
+			if got := componenttest.Field(pod, "nodeSelector", workload.DefaultRoleLabel); got != "tower" {
+				t.Errorf("trainer: placed on role %v, want tower", got)
+			}
+			if componenttest.Field(c, "securityContext", "readOnlyRootFilesystem") != true || componenttest.Field(pod, "securityContext", "runAsNonRoot") != true ||
+				componenttest.Field(c, "securityContext", "allowPrivilegeEscalation") != false {
+				t.Errorf("trainer: not hardened")
+			}
+			if componenttest.Field(c, "resources", "limits", "memory") == nil {
+				t.Error("trainer: no memory limit")
+			}
+			for _, kind := range []string{"NetworkPolicy", "ServiceAccount"} {
+				if _, ok := byID[kind+"/trainer"]; !ok {
+					t.Errorf("trainer: no %s", kind)
+				}
+			}
+			for _, kind := range []string{"Service", "PodDisruptionBudget", "Deployment"} {
+				if _, ok := byID[kind+"/trainer"]; ok {
+					t.Errorf("trainer: a %s", kind)
+				}
+			}
+			if _, ok := byID["PersistentVolumeClaim/models"]; !ok {
+				t.Error("no model claim")
+			}
+			command := map[string]string{"standalone": "http://hubbridge.smartx.svc.cluster.local:59880", "edgex": "http://edgex-core-command.smartx.svc.cluster.local:59882"}[mode]
+			if got := componenttest.Field(byID["ConfigMap/controller-env"].Object, "data", "CONTROLLER_COMMAND_URL"); got != command {
+				t.Errorf("controller command URL %v, want %s", got, command)
+			}
+			if got := componenttest.Field(byID["ConfigMap/controller-env"].Object, "data", "CONTROLLER_DEVICES"); got != "pi-1,pi-2" {
+				t.Errorf("controller devices %v", got)
 			}
 			if _, ok := byID["NetworkPolicy/default-deny"]; !ok {
 				t.Error("no default-deny NetworkPolicy")
@@ -156,8 +207,10 @@ func TestStackGraph(t *testing.T) {
 					t.Errorf("hub bridge env in edgex mode: %v", env)
 				}
 			}
-			if len(outs) != 4 {
-				t.Errorf("got %d outputs, want 4", len(outs))
+			if len(outs) != 5 {
+				t.Errorf("got %d outputs, want 5", len(outs))
+			} else if outs[4] != "http://controller.smartx.svc.cluster.local:8080" {
+				t.Errorf("controllerUrl %q", outs[4])
 			}
 			for _, o := range outs {
 				noSecret(t, "output", o)
@@ -273,6 +326,14 @@ func TestBadConfigIsRejected(t *testing.T) {
 		{"image tags", map[string]string{"allowImageTags": "yes"}, "smartx:allowImageTags"},
 		{"components", map[string]string{"components": `{"sender": {"replicas": "many"}}`}, "smartx:components"},
 		{"roles", map[string]string{"roles": `["sender"]`}, "smartx:roles"},
+		{"no inference image", map[string]string{"inferenceImage": ""}, "smartx:inferenceImage"},
+		{"no trainer image", map[string]string{"trainerImage": ""}, "smartx:trainerImage"},
+		{"tagged controller image", map[string]string{"controllerImage": "example.org/controller:1"}, "smartx:controllerImage"},
+		{"no air conditioners", map[string]string{"airConditioners": "[]"}, "smartx:airConditioners"},
+		{"air conditioners not a list", map[string]string{"airConditioners": "pi-1"}, "smartx:airConditioners"},
+		{"bad air conditioner", map[string]string{"airConditioners": `["pi 1"]`}, "smartx:airConditioners"},
+		{"controller", map[string]string{"controller": "yes"}, "smartx:controller"},
+		{"trainer apart from inference", map[string]string{"roles": `{"trainer": "storage"}`}, "smartx:roles"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, keys := Config(tc.extra)
@@ -359,9 +420,14 @@ func TestProjectFileDeclaresConfig(t *testing.T) {
 			t.Errorf("%s default %q, program's %q", k, got, def)
 		}
 	}
-	for _, k := range append([]string{"components", "roles"}, program.SecretKeys...) {
+	for _, k := range append(slices.Clone(program.ObjectKeys), program.SecretKeys...) {
 		if c, ok := proj.Config[k]; !ok || c.Description == "" {
 			t.Errorf("Pulumi.yaml does not describe %s", k)
+		}
+	}
+	for _, k := range program.ObjectKeys {
+		if got := fmt.Sprint(proj.Config[k].Default); got != "[]" && got != "map[]" {
+			t.Errorf("%s default %s, want empty", k, got)
 		}
 	}
 	for _, k := range program.SecretKeys {
@@ -400,7 +466,7 @@ func BenchmarkProgram(b *testing.B) {
 // components know the functions only by these names, so a rename must fail here.
 func TestFunctionSettingsAreDocumented(t *testing.T) {
 	_, ms, _ := run(t, map[string]string{"hubMode": "edgex"})
-	for _, fn := range []string{"hubbridge", "sender"} {
+	for _, fn := range []string{"hubbridge", "sender", "inference", "trainer", "controller"} {
 		bin := filepath.Join(t.TempDir(), fn)
 		build := exec.Command("go", "build", "-o", bin, "./functions/"+fn)
 		build.Dir = filepath.Join("..", "..")
@@ -430,6 +496,81 @@ func TestFunctionSettingsAreDocumented(t *testing.T) {
 			if !documented[k] {
 				t.Errorf("%s: setting %s is not in its --help", fn, k)
 			}
+		}
+	}
+}
+
+// With smartx:controller false the stack needs no air conditioners and declares no
+// controller (controllerUrl is empty); the trainer and inference stay, and the
+// controller's peers do not admit it.
+func TestControllerOff(t *testing.T) {
+	cfg, keys := Config(map[string]string{"controller": "false"})
+	delete(cfg, "smartx:airConditioners")
+	var url string
+	done := make(chan struct{})
+	m, err := pulumitest.Run(program.Project, "test", cfg, keys, func(ctx *pulumi.Context) error {
+		se, err := program.Declare(ctx)
+		if err != nil {
+			return err
+		}
+		se.ControllerURL.ApplyT(func(u string) string { url = u; close(done); return u })
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("program: %v", err)
+	}
+	<-done
+	if url != "" {
+		t.Errorf("controllerUrl %q, want empty", url)
+	}
+	ms, err := componenttest.Manifests(m.Resources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, mf := range ms {
+		found[mf.Kind+"/"+mf.Name] = true
+		if mf.Name == "controller" || strings.HasPrefix(mf.Name, "controller-") {
+			t.Errorf("declared %s", mf.ID())
+		}
+	}
+	for _, want := range []string{"CronJob/trainer", "Deployment/inference", "PersistentVolumeClaim/models"} {
+		if !found[want] {
+			t.Errorf("no %s", want)
+		}
+	}
+}
+
+// `make images` sets smartx:<name>Image for every function stacks/images/images.sh
+// builds: each is a key the program reads, and each function with a component in
+// components/ is built.
+func TestImageKeysMatchImagesScript(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "images", "images.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^functions=\(([^)]*)\)$`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("images.sh has no functions=(...) line")
+	}
+	built := strings.Fields(string(m[1]))
+	for _, f := range built {
+		if _, ok := program.Defaults[f+"Image"]; !ok {
+			t.Errorf("images.sh builds %s, but the program reads no smartx:%sImage", f, f)
+		}
+	}
+	for k := range program.Defaults {
+		if f, ok := strings.CutSuffix(k, "Image"); ok && !slices.Contains(built, f) {
+			t.Errorf("the program reads smartx:%s, which images.sh does not build", k)
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join("..", "..", "functions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if _, err := os.Stat(filepath.Join("..", "..", "components", e.Name())); e.IsDir() && err == nil && !slices.Contains(built, e.Name()) {
+			t.Errorf("functions/%s has a component but images.sh does not build it", e.Name())
 		}
 	}
 }
