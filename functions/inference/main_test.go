@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/smartx-team/overcloud/functions/testbed/leakcheck"
 	"io"
 	"net"
 	"net/http"
@@ -27,7 +28,7 @@ import (
 
 const pkg = "github.com/smartx-team/overcloud/functions/inference"
 
-func TestMain(m *testing.M) { inferencetest.LeakMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m, inferencetest.Packages...) }
 
 func build(t *testing.T) string {
 	t.Helper()

@@ -3,6 +3,7 @@ package loop_test
 import (
 	"context"
 	"errors"
+	"github.com/smartx-team/overcloud/functions/testbed/leakcheck"
 	"math"
 	"net/http"
 	"slices"
@@ -25,7 +26,9 @@ import (
 	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
-func TestMain(m *testing.M) { controllertest.Main(m) }
+func TestMain(m *testing.M) {
+	leakcheck.Main(m, "github.com/smartx-team/overcloud/functions/controller/")
+}
 
 // start is a minute boundary; samples run from it every 10 s.
 var start = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)

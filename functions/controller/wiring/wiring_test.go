@@ -3,6 +3,7 @@ package wiring
 import (
 	"context"
 	"encoding/json"
+	"github.com/smartx-team/overcloud/functions/testbed/leakcheck"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,7 +21,9 @@ import (
 	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
-func TestMain(m *testing.M) { controllertest.Main(m) }
+func TestMain(m *testing.M) {
+	leakcheck.Main(m, "github.com/smartx-team/overcloud/functions/controller/")
+}
 
 func addr(t *testing.T) string {
 	t.Helper()

@@ -3,7 +3,9 @@ package edgexrest
 import (
 	"testing"
 
-	"github.com/smartx-team/overcloud/functions/hubbridge/internal/leakcheck"
+	"github.com/smartx-team/overcloud/functions/testbed/leakcheck"
 )
 
-func TestMain(m *testing.M) { leakcheck.Main(m) }
+func TestMain(m *testing.M) {
+	leakcheck.Main(m, "github.com/smartx-team/overcloud/functions/hubbridge/")
+}

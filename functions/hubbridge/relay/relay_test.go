@@ -10,15 +10,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/smartx-team/overcloud/functions/hubbridge/internal/leakcheck"
 	"github.com/smartx-team/overcloud/functions/hubbridge/internal/outboxtest"
 	"github.com/smartx-team/overcloud/functions/hubbridge/outbox"
 	"github.com/smartx-team/overcloud/functions/reading"
+	"github.com/smartx-team/overcloud/functions/testbed/leakcheck"
 	"github.com/smartx-team/overcloud/functions/testbed/servers"
 	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
-func TestMain(m *testing.M) { leakcheck.Main(m) }
+func TestMain(m *testing.M) {
+	leakcheck.Main(m, "github.com/smartx-team/overcloud/functions/hubbridge/")
+}
 
 const topic = "readings"
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/smartx-team/overcloud/functions/testbed/leakcheck"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,7 +22,7 @@ import (
 	"github.com/smartx-team/overcloud/functions/model"
 )
 
-func TestMain(m *testing.M) { inferencetest.LeakMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m, inferencetest.Packages...) }
 
 const name = inferencetest.Name
 

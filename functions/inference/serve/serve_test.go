@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/smartx-team/overcloud/functions/testbed/leakcheck"
 	"io"
 	"log/slog"
 	"math"
@@ -26,7 +27,7 @@ import (
 	"github.com/smartx-team/overcloud/functions/model"
 )
 
-func TestMain(m *testing.M) { inferencetest.LeakMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m, inferencetest.Packages...) }
 
 var _ Models = (*registry.Registry)(nil)
 

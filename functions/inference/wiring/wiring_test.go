@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/smartx-team/overcloud/functions/testbed/leakcheck"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -19,7 +20,7 @@ import (
 	"github.com/smartx-team/overcloud/functions/testbed/promscrape"
 )
 
-func TestMain(m *testing.M) { inferencetest.LeakMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m, inferencetest.Packages...) }
 
 const name = inferencetest.Name
 

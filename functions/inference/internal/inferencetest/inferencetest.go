@@ -1,6 +1,6 @@
 // Package inferencetest holds what the tests of inference share: models of the
 // original's baseline shape written as the trainer writes them, requests in
-// TF-Serving's forms, and a check that tests leave no goroutine of inference running.
+// TF-Serving's forms, and the packages whose goroutines the tests check are stopped (Packages).
 // Only tests import it.
 package inferencetest
 
@@ -9,10 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/smartx-team/overcloud/functions/model"
 )
@@ -138,53 +135,9 @@ func Predict(t testing.TB, m *model.Model, windows ...[][]float64) [][]float64 {
 	return out
 }
 
-// ours marks a goroutine as inference's: its stack runs or was started by it, or by
+// Packages are the prefixes whose goroutines leakcheck.Main checks: inference's, and
 // the shared service package it runs its servers with (service.Serve, service.Run).
-const (
-	ours    = "github.com/smartx-team/overcloud/functions/inference/"
-	service = "github.com/smartx-team/overcloud/functions/internal/service."
-)
-
-// LeakMain runs the tests, then checks (for up to 10 s, as stopping takes a moment)
-// that no goroutine of inference is left. Use it as TestMain.
-func LeakMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			leaked := Leaked()
-			if leaked == "" {
-				break
-			}
-			if time.Now().After(deadline) {
-				fmt.Fprintf(os.Stderr, "inferencetest: goroutines left after the tests:\n\n%s\n", leaked)
-				code = 1
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	os.Exit(code)
-}
-
-// Leaked returns the stacks of inference's goroutines other than the caller's, ""
-// if there are none.
-func Leaked() string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var out []string
-	for i, g := range strings.Split(string(buf), "\n\n") {
-		if i == 0 || !(strings.Contains(g, ours) || strings.Contains(g, service)) || strings.Contains(g, ours+"internal/inferencetest.") {
-			continue // the first is the caller's
-		}
-		out = append(out, g)
-	}
-	return strings.Join(out, "\n\n")
+var Packages = []string{
+	"github.com/smartx-team/overcloud/functions/inference/",
+	"github.com/smartx-team/overcloud/functions/internal/service.",
 }
