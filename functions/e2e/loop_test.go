@@ -51,7 +51,7 @@ func TestClosedLoop(t *testing.T) {
 	}
 
 	// Each set-point held 12 s (12 simulated minutes, about three time constants of
-	// the room): long enough for windows of 6 steps and a horizon of 5.
+	// the room): long enough for windows of 4 steps and a horizon of 5.
 	began := time.Now()
 	if err := path.Commission(ctx, pis, []float64{18, 22, 26, 20, 24, 18, 25, 21, 23, 19, 18}, 12*time.Second, nil); err != nil {
 		t.Fatal(err)

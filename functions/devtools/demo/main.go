@@ -1,8 +1,10 @@
-// Command demo runs the Smart Energy data path on this machine with no cloud and no
+// Command demo runs the Smart Energy service on this machine with no cloud and no
 // cluster: real servers on 127.0.0.1 (Kafka protocol, MongoDB protocol, InfluxDB), the
-// hub and the sender as their own processes, a local weather station, and a fleet of
-// simulated devices. It prints where to look, reports progress, and on Ctrl-C stops
-// everything by PID.
+// hub and the sender as their own processes, a local weather station, firmware Pis and
+// a fleet of simulated devices; then, with -loop (the default), the closed loop: a
+// commissioning step test of the Pis' set-points, the trainer, inference and the
+// controller, whose decisions it prints. It prints where to look, reports progress,
+// and on Ctrl-C stops everything by PID.
 //
 //	go run ./functions/devtools/demo [flags]    (or: make demo)
 package main
@@ -21,6 +23,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/smartx-team/overcloud/functions/internal/service"
@@ -42,6 +45,9 @@ type config struct {
 	dir      string
 	keep     bool
 	duration time.Duration
+	loop     bool
+	simSpeed float64
+	hold     time.Duration
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -53,6 +59,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("dir", "DEMO_DIR", ".demo", "folder for the servers' data and the logs")
 	keep := fs.Bool("keep", "DEMO_KEEP", false, "keep the data of an earlier run in -dir instead of starting afresh")
 	duration := fs.Duration("duration", "DEMO_DURATION", 0, "stop by itself after this long (0: run until Ctrl-C)")
+	loop := fs.Bool("loop", "DEMO_LOOP", true, "run the closed loop on the Pis: step test, trainer, inference, controller")
+	simSpeed := fs.String("sim-speed", "DEMO_SIM_SPEED", "60", "how much faster than real time the Pis' rooms run (60: a second is a minute)")
+	hold := fs.Duration("commission-hold", "DEMO_COMMISSION_HOLD", 12*time.Second, "how long each set-point of the step test is held")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -60,9 +69,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "demo:", err)
 		return 2
 	}
-	c := config{pis: *pis, devices: *devices, interval: *interval, dir: *dir, keep: *keep, duration: *duration}
+	speed, err := strconv.ParseFloat(*simSpeed, 64)
+	if err != nil || !(speed > 0 && speed <= 10000) {
+		fmt.Fprintf(stderr, "demo: -sim-speed %q: want a number in (0, 10000]\n", *simSpeed)
+		return 2
+	}
+	c := config{pis: *pis, devices: *devices, interval: *interval, dir: *dir, keep: *keep, duration: *duration,
+		loop: *loop, simSpeed: speed, hold: *hold}
 	if c.pis < 0 || c.devices <= 0 || c.interval <= 0 {
 		fmt.Fprintln(stderr, "demo: -devices and -interval must be positive, -pis not negative")
+		return 2
+	}
+	if c.loop && (c.pis == 0 || c.hold < time.Second) {
+		fmt.Fprintln(stderr, "demo: -loop needs at least one Pi (-pis) and a -commission-hold of 1s or more")
 		return 2
 	}
 	if err := demo(ctx, c, stdout); err != nil {
@@ -80,7 +99,12 @@ func demo(ctx context.Context, c config, out io.Writer) error {
 	if err := prepareDir(dir, c.keep); err != nil {
 		return err
 	}
-	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	var sayMu sync.Mutex // the report and the loop print from their own goroutines
+	say := func(format string, args ...any) {
+		sayMu.Lock()
+		defer sayMu.Unlock()
+		fmt.Fprintf(out, format+"\n", args...)
+	}
 
 	key := randomHex(16) // the weather key and device tokens are secrets even here
 	weather, err := localrun.StartWeatherStation(key, 8.5, 64)
@@ -138,8 +162,18 @@ func demo(ctx context.Context, c config, out io.Writer) error {
 	}
 	fleetDone := make(chan error, 1)
 	go func() { fleetDone <- f.Run(runCtx) }()
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		if c.loop {
+			if err := closeTheLoop(runCtx, path, c, say); err != nil && runCtx.Err() == nil {
+				say("loop: %v", err)
+			}
+		}
+	}()
 	report(runCtx, f, path, weather, say)
 	<-fleetDone
+	<-loopDone
 	st := f.Stats()
 	say("simulated devices posted %d events (%d refused or unanswered), %d readings acknowledged; %s temperature and humidity values in InfluxDB from them and the Pis",
 		st.Posted, st.Failed, st.AckedReadings, countOrUnknown(path.CountValues(context.Background(), storedClimate)))
@@ -169,9 +203,11 @@ func startPis(ctx context.Context, path *localrun.Path, c config, tokens map[str
 	for i := range c.pis {
 		name := piName(i)
 		say("starting %s (firmware --simulate) ...", name)
-		_, url, err := path.StartPi(ctx, localrun.Pi{
-			Device: name, Token: tokens[name], Location: fmt.Sprintf("sector-%d", i%4+1), Interval: c.interval,
-		})
+		pi := localrun.Pi{Device: name, Token: tokens[name], Location: fmt.Sprintf("sector-%d", i%4+1), Interval: c.interval}
+		if c.loop {
+			pi.Args = []string{"--sim-speed", strconv.FormatFloat(c.simSpeed, 'f', -1, 64), "--setpoint-initial", "18"}
+		}
+		_, url, err := path.StartPi(ctx, pi)
 		if err != nil {
 			return "", err
 		}

@@ -16,7 +16,7 @@ import (
 // set-point hint is printed, and everything stops by itself.
 func TestDemo(t *testing.T) {
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), []string{"-dir", t.TempDir(), "-duration", "20s", "-devices", "5", "-pis", "2"}, &out, &errOut)
+	code := run(context.Background(), []string{"-dir", t.TempDir(), "-duration", "20s", "-devices", "5", "-pis", "2", "-loop=false"}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, &out, &errOut)
 	}
@@ -37,8 +37,30 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// With the loop (make demo's default) the demo commissions its Pis, trains, starts
+// inference and the controller, and prints what the controller decides: set-points
+// from the original's 18 C upwards.
+func TestDemoLoop(t *testing.T) {
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"-dir", t.TempDir(), "-duration", "180s", "-devices", "2", "-pis", "2", "-commission-hold", "12s"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, &out, &errOut)
+	}
+	text := out.String()
+	for _, want := range []string{"loop: a step test", "commissioning: set-point 26 C", "loop: model trained", "/api/v1/state"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	if !regexp.MustCompile(`controller \S+  pi-1: auto, set-point (19|2\d) C: model predicts`).MatchString(text) {
+		t.Errorf("no decision of the controller raising pi-1 from 18 C in:\n%s", text)
+	}
+}
+
 func TestDemoRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-devices", "0"}, {"-pis", "-1"}, {"-interval", "0s"}, {"-nope"}} {
+	for _, args := range [][]string{{"-devices", "0"}, {"-pis", "-1"}, {"-interval", "0s"}, {"-nope"},
+		{"-sim-speed", "0"}, {"-pis", "0"}, {"-commission-hold", "0s"}} {
 		var out, errOut bytes.Buffer
 		if code := run(context.Background(), args, &out, &errOut); code != 2 {
 			t.Errorf("demo %v exited %d, want 2 (stderr %q)", args, code, &errOut)

@@ -70,10 +70,13 @@ type LoopOptions struct {
 	Devices []string
 	// Since is how much history the trainer reads (default 5m).
 	Since time.Duration
-	// Step of the model (default 1s), Window and Horizon in steps (default 6 and 5),
-	// MinSamples the fewest the trainer writes a model from (default 80).
+	// Step of the model (default 1s), Window and Horizon in steps (default 4 and 5),
+	// MinSamples the fewest the trainer writes a model from (default 80). A few minutes
+	// of history give a hundred or two samples: a short window and a firmer ridge
+	// penalty (Lambda, default 0.01) keep the model from fitting their noise.
 	Step                        time.Duration
 	Window, Horizon, MinSamples int
+	Lambda                      float64
 	// Interval between the controller's decisions (default 3s), RaiseEvery its
 	// raise interval (default 6s), Stale its stale-sensor time (default 30s).
 	Interval, RaiseEvery, Stale time.Duration
@@ -94,7 +97,7 @@ func (o *LoopOptions) defaults() {
 	}
 	durOr(&o.Since, 5*time.Minute)
 	durOr(&o.Step, time.Second)
-	intOr(&o.Window, 6)
+	intOr(&o.Window, 4)
 	intOr(&o.Horizon, 5)
 	intOr(&o.MinSamples, 80)
 	durOr(&o.Interval, 3*time.Second)
@@ -102,6 +105,9 @@ func (o *LoopOptions) defaults() {
 	durOr(&o.Stale, 30*time.Second)
 	if o.Limit == 0 {
 		o.Limit = 27
+	}
+	if o.Lambda <= 0 {
+		o.Lambda = 0.01
 	}
 }
 
@@ -148,12 +154,14 @@ func (p *Path) StartLoop(ctx context.Context, o LoopOptions) (*Loop, error) {
 	cmd.Env = append(os.Environ(), append(influx("TRAINER"),
 		"TRAINER_DEVICES="+devices, "TRAINER_SINCE="+o.Since.String(), "TRAINER_STEP="+o.Step.String(),
 		"TRAINER_WINDOW="+strconv.Itoa(o.Window), "TRAINER_HORIZON="+strconv.Itoa(o.Horizon),
-		"TRAINER_MIN_SAMPLES="+strconv.Itoa(o.MinSamples), "TRAINER_MODEL_BASE="+l.ModelBase)...)
+		"TRAINER_MIN_SAMPLES="+strconv.Itoa(o.MinSamples), "TRAINER_LAMBDA="+strconv.FormatFloat(o.Lambda, 'g', -1, 64),
+		"TRAINER_MODEL_BASE="+l.ModelBase)...)
 	out, err := cmd.CombinedOutput()
 	_, _ = p.logs["trainer"].Write(out)
 	l.TrainerOutput = string(out)
 	if err != nil {
-		return nil, fmt.Errorf("trainer: %w (log: %s)", err, p.LogPath("trainer"))
+		lines := strings.Split(strings.TrimSpace(l.TrainerOutput), "\n")
+		return nil, fmt.Errorf("trainer: %w: %s (log: %s)", err, lines[len(lines)-1], p.LogPath("trainer"))
 	}
 
 	port, _, err := p.function(ctx, "inference", InferencePackage, "INFERENCE", true,
