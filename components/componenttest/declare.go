@@ -76,3 +76,34 @@ func PolicyRules(np Manifest, dir, peer string) []string {
 	}
 	return out
 }
+
+// Children checks a component's children: every resource but the Kubernetes provider
+// and the component (typeToken, name) itself is named from name and has the component
+// as an ancestor, and there is at least one. It fails t otherwise.
+func Children(t testing.TB, rs []pulumitest.Resource, typeToken, name string) {
+	t.Helper()
+	comp, err := pulumitest.Find(rs, typeToken, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	children := 0
+	for _, r := range rs {
+		if r.Type == "pulumi:providers:kubernetes" || r.Key() == comp.Key() {
+			continue
+		}
+		if !strings.HasPrefix(r.Name, name) {
+			t.Errorf("%s is not named from the component's name", r.Key())
+		}
+		p, ok := pulumitest.ParentOf(rs, r)
+		for ok && p.Key() != comp.Key() {
+			p, ok = pulumitest.ParentOf(rs, p)
+		}
+		if !ok {
+			t.Errorf("%s is outside the component", r.Key())
+		}
+		children++
+	}
+	if children == 0 {
+		t.Fatal("no children")
+	}
+}

@@ -237,30 +237,7 @@ func TestChildrenNamedFromName(t *testing.T) {
 	args.ObjectName = "controller"
 	args.APIToken = secret(apiToken)
 	rs, m, _ := declare(t, "se-controller", args)
-	comp, err := pulumitest.Find(rs, controller.TypeToken, "se-controller")
-	if err != nil {
-		t.Fatal(err)
-	}
-	children := 0
-	for _, r := range rs {
-		if r.Type == "pulumi:providers:kubernetes" || r.Key() == comp.Key() {
-			continue
-		}
-		if !strings.HasPrefix(r.Name, "se-controller") {
-			t.Errorf("%s is not named from the component's name", r.Key())
-		}
-		p, ok := pulumitest.ParentOf(rs, r)
-		for ok && p.Key() != comp.Key() {
-			p, ok = pulumitest.ParentOf(rs, p)
-		}
-		if !ok {
-			t.Errorf("%s is outside the component", r.Key())
-		}
-		children++
-	}
-	if children == 0 {
-		t.Fatal("no children")
-	}
+	componenttest.Children(t, rs, controller.TypeToken, "se-controller")
 	for _, want := range []string{"Deployment/controller", "Service/controller", "Secret/controller-tokens", "ConfigMap/controller-env", "NetworkPolicy/controller"} {
 		if _, ok := m[want]; !ok {
 			t.Errorf("no %s", want)

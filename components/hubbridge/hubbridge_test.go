@@ -132,30 +132,7 @@ func TestChildrenNamedFromName(t *testing.T) {
 	args := validArgs()
 	args.ObjectName = "hubbridge"
 	rs, m := declare(t, "se-hubbridge", args)
-	comp, err := pulumitest.Find(rs, hubbridge.TypeToken, "se-hubbridge")
-	if err != nil {
-		t.Fatal(err)
-	}
-	children := 0
-	for _, r := range rs {
-		if r.Type == "pulumi:providers:kubernetes" || r.Key() == comp.Key() {
-			continue
-		}
-		if !strings.HasPrefix(r.Name, "se-hubbridge") {
-			t.Errorf("%s is not named from the component's name", r.Key())
-		}
-		p, ok := pulumitest.ParentOf(rs, r)
-		for ok && p.Key() != comp.Key() {
-			p, ok = pulumitest.ParentOf(rs, p)
-		}
-		if !ok {
-			t.Errorf("%s is outside the component", r.Key())
-		}
-		children++
-	}
-	if children == 0 {
-		t.Fatal("no children")
-	}
+	componenttest.Children(t, rs, hubbridge.TypeToken, "se-hubbridge")
 	for _, want := range []string{"Deployment/hubbridge", "Service/hubbridge", "Secret/hubbridge-devices", "ConfigMap/hubbridge-env"} {
 		if _, ok := m[want]; !ok {
 			t.Errorf("no %s", want)

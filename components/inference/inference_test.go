@@ -130,30 +130,7 @@ func TestChildrenNamedFromName(t *testing.T) {
 	args := validArgs()
 	args.ObjectName = "inference"
 	rs, m, _ := declare(t, "se-inference", args)
-	comp, err := pulumitest.Find(rs, inference.TypeToken, "se-inference")
-	if err != nil {
-		t.Fatal(err)
-	}
-	children := 0
-	for _, r := range rs {
-		if r.Type == "pulumi:providers:kubernetes" || r.Key() == comp.Key() {
-			continue
-		}
-		if !strings.HasPrefix(r.Name, "se-inference") {
-			t.Errorf("%s is not named from the component's name", r.Key())
-		}
-		p, ok := pulumitest.ParentOf(rs, r)
-		for ok && p.Key() != comp.Key() {
-			p, ok = pulumitest.ParentOf(rs, p)
-		}
-		if !ok {
-			t.Errorf("%s is outside the component", r.Key())
-		}
-		children++
-	}
-	if children == 0 {
-		t.Fatal("no children")
-	}
+	componenttest.Children(t, rs, inference.TypeToken, "se-inference")
 	for _, want := range []string{"Deployment/inference", "Service/inference", "ConfigMap/inference-env", "NetworkPolicy/inference"} {
 		if _, ok := m[want]; !ok {
 			t.Errorf("no %s", want)

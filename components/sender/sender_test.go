@@ -137,30 +137,7 @@ func TestChildrenNamedFromName(t *testing.T) {
 	args.ObjectName = "sender"
 	args.OWMAPIKey = pulumi.ToSecret(pulumi.String(owmKey)).(pulumi.StringOutput)
 	rs, m := declare(t, "se-sender", args)
-	comp, err := pulumitest.Find(rs, sender.TypeToken, "se-sender")
-	if err != nil {
-		t.Fatal(err)
-	}
-	children := 0
-	for _, r := range rs {
-		if r.Type == "pulumi:providers:kubernetes" || r.Key() == comp.Key() {
-			continue
-		}
-		if !strings.HasPrefix(r.Name, "se-sender") {
-			t.Errorf("%s is not named from the component's name", r.Key())
-		}
-		p, ok := pulumitest.ParentOf(rs, r)
-		for ok && p.Key() != comp.Key() {
-			p, ok = pulumitest.ParentOf(rs, p)
-		}
-		if !ok {
-			t.Errorf("%s is outside the component", r.Key())
-		}
-		children++
-	}
-	if children == 0 {
-		t.Fatal("no children")
-	}
+	componenttest.Children(t, rs, sender.TypeToken, "se-sender")
 	for _, want := range []string{"Deployment/sender", "Service/sender", "Secret/sender-weather", "ConfigMap/sender-env"} {
 		if _, ok := m[want]; !ok {
 			t.Errorf("no %s", want)

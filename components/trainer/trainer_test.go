@@ -162,30 +162,7 @@ func TestChildrenNamedFromName(t *testing.T) {
 	args := validArgs()
 	args.ObjectName = "trainer"
 	rs, m := declare(t, "room-trainer", args)
-	comp, err := pulumitest.Find(rs, trainer.TypeToken, "room-trainer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	children := 0
-	for _, r := range rs {
-		if r.Type == "pulumi:providers:kubernetes" || r.Key() == comp.Key() {
-			continue
-		}
-		if !strings.HasPrefix(r.Name, "room-trainer") {
-			t.Errorf("%s is not named from the component's name", r.Key())
-		}
-		p, ok := pulumitest.ParentOf(rs, r)
-		for ok && p.Key() != comp.Key() {
-			p, ok = pulumitest.ParentOf(rs, p)
-		}
-		if !ok {
-			t.Errorf("%s is outside the component", r.Key())
-		}
-		children++
-	}
-	if children == 0 {
-		t.Fatal("no children")
-	}
+	componenttest.Children(t, rs, trainer.TypeToken, "room-trainer")
 	for _, want := range []string{"CronJob/trainer", "ConfigMap/trainer-env", "NetworkPolicy/trainer", "ServiceAccount/trainer"} {
 		if _, ok := m[want]; !ok {
 			t.Errorf("no %s among %v", want, keys(m))
