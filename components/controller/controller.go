@@ -280,6 +280,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		ingress = append(ingress, workload.Peer{App: cl, Ports: []int{Port}})
 	}
 	w, err := workload.New(ctx, name, &workload.Args{
+		// An update must not run two controllers at once: both would send set-points.
+		Recreate:  true,
 		Namespace: a.Namespace, ObjectName: c.Name,
 		RoleLabel: a.RoleLabel, Role: workload.Or(a.Role, workload.RoleTower),
 		Image:        a.Image,

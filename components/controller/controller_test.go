@@ -121,6 +121,9 @@ func TestSettings(t *testing.T) {
 			if got := componenttest.Field(m["ConfigMap/controller-env"].Object, "data"); !reflect.DeepEqual(got, tc.env) {
 				t.Errorf("env\n got %v\nwant %v", got, tc.env)
 			}
+			if got := componenttest.Field(m["Deployment/controller"].Object, "spec", "strategy", "type"); got != "Recreate" {
+				t.Errorf("update strategy %v, want Recreate: two controllers would both send set-points", got)
+			}
 			pod := componenttest.Field(m["Deployment/controller"].Object, "spec", "template", "spec")
 			byVolume := map[string]string{}
 			var secrets []string

@@ -183,6 +183,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		egress = append(egress, workload.Peer{App: workload.Or(a.MQTTApp, "edgex-mqtt"), Ports: []int{edgex.MQTTPort}})
 	}
 	w, err := workload.New(ctx, name, &workload.Args{
+		// Behind EdgeX the bridge is one broker session: an update must not run two.
+		Recreate:  a.Mode == ModeEdgeX,
 		Namespace: a.Namespace, ObjectName: hb.Name,
 		RoleLabel: a.RoleLabel, Role: workload.Or(a.Role, workload.RoleHub),
 		Image: a.Image,

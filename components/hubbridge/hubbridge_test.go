@@ -94,6 +94,10 @@ func TestModes(t *testing.T) {
 			if got := componenttest.PolicyRules(np, "egress", "to"); !reflect.DeepEqual(got, tc.egress) {
 				t.Errorf("egress %v, want %v", got, tc.egress)
 			}
+			strategy := componenttest.Field(m["Deployment/hubbridge"].Object, "spec", "strategy", "type")
+			if want := map[bool]any{false: nil, true: "Recreate"}[tc.name == "edgex"]; strategy != want {
+				t.Errorf("update strategy %v, want %v (behind EdgeX the bridge is one broker session)", strategy, want)
+			}
 			pod := componenttest.Field(m["Deployment/hubbridge"].Object, "spec", "template", "spec")
 			mounted := map[string]bool{}
 			for _, v := range componenttest.Field(pod, "volumes").([]any) {

@@ -65,6 +65,12 @@ type Args struct {
 	Liveness  *Probe
 	Readiness *Probe
 
+	// Recreate stops the old pods before new ones start on an update (the
+	// Deployment's Recreate strategy), for a function that must never run twice at
+	// once, such as one that sends set-points or holds a broker session. Default false:
+	// a rolling update.
+	Recreate bool
+
 	// Storage, when set, makes the function a StatefulSet with one volume per pod.
 	Storage *Storage
 	// Claims mount existing PersistentVolumeClaims (see NewClaim), for a volume that

@@ -162,13 +162,16 @@ func (w *Workload) declare(ctx *pulumi.Context, name string, a *Args) error {
 	}
 	var pods pulumi.Resource
 	if a.Storage == nil {
+		spec := &appsv1.DeploymentSpecArgs{
+			Replicas: pulumi.Int(a.replicas()),
+			Selector: &metav1.LabelSelectorArgs{MatchLabels: stringMap(o.selector)},
+			Template: template,
+		}
+		if a.Recreate {
+			spec.Strategy = &appsv1.DeploymentStrategyArgs{Type: pulumi.String("Recreate")}
+		}
 		pods, err = appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{
-			Metadata: o.meta(o.name),
-			Spec: &appsv1.DeploymentSpecArgs{
-				Replicas: pulumi.Int(a.replicas()),
-				Selector: &metav1.LabelSelectorArgs{MatchLabels: stringMap(o.selector)},
-				Template: template,
-			},
+			Metadata: o.meta(o.name), Spec: spec,
 		}, append(opts, pulumi.DependsOn(deps))...)
 	} else {
 		pods, err = statefulSet(ctx, name, a, o, template, deps, opts)

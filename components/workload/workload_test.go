@@ -355,3 +355,17 @@ func keys(ms map[string]componenttest.Manifest) []string {
 	}
 	return out
 }
+
+// Recreate makes the Deployment stop its old pods before it starts new ones; without
+// it the update is rolling.
+func TestRecreate(t *testing.T) {
+	for _, recreate := range []bool{false, true} {
+		args := baseArgs()
+		args.Recreate = recreate
+		_, ms := declare(t, args)
+		got := componenttest.Field(ms["Deployment/hubbridge"].Object, "spec", "strategy", "type")
+		if want := map[bool]any{false: nil, true: "Recreate"}[recreate]; got != want {
+			t.Errorf("Recreate %v: strategy %v, want %v", recreate, got, want)
+		}
+	}
+}
