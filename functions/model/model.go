@@ -34,6 +34,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Format names the one model format, a standardized linear model.
@@ -86,6 +87,9 @@ type Model struct {
 	// Horizon is how many steps ahead the outputs are, StepSeconds how long a step is.
 	Horizon     int     `json:"horizon"`
 	StepSeconds float64 `json:"step_seconds"`
+	// TrainedAt is when the model was fitted (optional; the controller can refuse a
+	// model older than it allows).
+	TrainedAt time.Time `json:"trained_at,omitzero"`
 
 	Mean    []float64   `json:"mean"`
 	Scale   []float64   `json:"scale"`

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // small is a valid two-step model of y = 2 (last setpoint) + 1, z-scored.
@@ -76,6 +77,7 @@ func TestWriteLoadVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Version = 3
+	m.TrainedAt = time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
 	dir, err := Write(base, m, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +97,7 @@ func TestWriteLoadVersions(t *testing.T) {
 		t.Fatalf("Versions = %v, %v; want [1 3]", vs, err)
 	}
 	got, err := Load(dir)
-	if err != nil || got.Version != 3 {
+	if err != nil || got.Version != 3 || !got.TrainedAt.Equal(m.TrainedAt) {
 		t.Fatalf("Load = %+v, %v", got, err)
 	}
 	// A directory whose name disagrees with the version inside is refused.

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/smartx-team/overcloud/functions/model"
 )
@@ -227,6 +228,20 @@ func TestAppendError(t *testing.T) {
 	var body ErrorBody
 	if err := json.Unmarshal(got, &body); err != nil || body.Error != `bad "quote" and <tag>` || !bytes.HasSuffix(got, []byte("\n")) {
 		t.Errorf("AppendError = %s (%v)", got, err)
+	}
+}
+
+// When the model says when it was trained, the metadata does (the controller's
+// model-max-age needs it); when it does not, the field is left out.
+func TestMetadataTrainedAt(t *testing.T) {
+	m := &model.Model{Format: model.Format, Name: "service", Version: 3, Steps: 6, Features: model.BaselineFeatures,
+		Outputs: []string{model.OutputTemperature}, Horizon: 5, StepSeconds: 60}
+	if b, _ := json.Marshal(NewMetadata("service", m)); strings.Contains(string(b), "trained_at") {
+		t.Errorf("trained_at without a training time: %s", b)
+	}
+	m.TrainedAt = time.Date(2026, 12, 2, 3, 0, 0, 0, time.FixedZone("KST", 9*3600))
+	if got := NewMetadata("service", m).Metadata.Smartx.TrainedAt; got != "2026-12-01T18:00:00Z" {
+		t.Errorf("trained_at %q, want 2026-12-01T18:00:00Z", got)
 	}
 }
 

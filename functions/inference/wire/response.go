@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/smartx-team/overcloud/functions/model"
 )
@@ -169,6 +170,8 @@ type SmartxMetadata struct {
 	Outputs     []string `json:"outputs"`
 	Horizon     int      `json:"horizon"`
 	StepSeconds float64  `json:"step_seconds"`
+	// TrainedAt is when the model was fitted, when it says (RFC 3339).
+	TrainedAt string `json:"trained_at,omitempty"`
 }
 
 // NewMetadata is the metadata of m, served under the name name.
@@ -192,7 +195,15 @@ func NewMetadata(name string, m *model.Model) Metadata {
 			Smartx: SmartxMetadata{
 				Format: m.Format, Name: m.Name, Version: m.Version, Steps: m.Steps,
 				Features: m.Features, Outputs: m.Outputs, Horizon: m.Horizon, StepSeconds: m.StepSeconds,
+				TrainedAt: trainedAt(m.TrainedAt),
 			},
 		},
 	}
+}
+
+func trainedAt(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }

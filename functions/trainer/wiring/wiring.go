@@ -237,6 +237,7 @@ func Train(rows []learn.Row, cfg Config, src Source, log *slog.Logger, stdout io
 		return rep, err
 	}
 	m.Version = version
+	m.TrainedAt = time.Now().UTC().Truncate(time.Second)
 	dir, err := model.Write(cfg.ModelBase, m, map[string]any{model.MetricsFile: rep.Metrics, model.WindowFile: rep.Window})
 	if err != nil {
 		return rep, fmt.Errorf("write model: %w", err)

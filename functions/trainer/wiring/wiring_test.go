@@ -54,6 +54,9 @@ func TestTrainSimulatedRoom(t *testing.T) {
 	if !slices.Equal(m.Features, learn.OurFeatures) || m.Steps != 6 || m.Horizon != 10 || m.StepSeconds != 60 {
 		t.Errorf("model %v x %d, horizon %d", m.Features, m.Steps, m.Horizon)
 	}
+	if age := time.Since(m.TrainedAt); m.TrainedAt.IsZero() || age < 0 || age > time.Minute {
+		t.Errorf("model trained at %v, want just now", m.TrainedAt)
+	}
 	var met Metrics
 	var win Window
 	readJSON(t, filepath.Join(dir, model.MetricsFile), &met)
