@@ -10,9 +10,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
 
@@ -32,29 +29,11 @@ func main() {
 // code: 0 after a clean stop or --help, 2 for bad settings (with a message naming the
 // setting on stderr), 1 when a part fails.
 func run(ctx context.Context, args []string, stderr io.Writer) int {
-	cfg, err := wiring.ParseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err == nil {
-		err = cfg.Validate()
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "inference:", err)
-		return 2
-	}
-	log, err := service.NewLogger(stderr, "inference", cfg.LogLevel)
-	if err != nil {
-		fmt.Fprintln(stderr, "inference:", err)
-		return 2
-	}
-	if err := wiring.Run(ctx, cfg, log); err != nil {
-		if errors.Is(err, wiring.ErrConfig) { // the model base is missing, ...
-			fmt.Fprintln(stderr, "inference:", err)
-			return 2
-		}
-		log.Error("inference stopped", "err", err)
-		return 1
-	}
-	return 0
+	return service.Program[wiring.Config]{
+		Name:      "inference",
+		Parse:     wiring.ParseFlags,
+		LogLevel:  func(c wiring.Config) string { return c.LogLevel },
+		Run:       wiring.Run,
+		ErrConfig: wiring.ErrConfig,
+	}.Main(ctx, args, stderr)
 }

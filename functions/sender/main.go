@@ -10,9 +10,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
 
@@ -36,29 +33,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "replay" {
 		return replay.Command(ctx, args[1:], os.Stdout, stderr)
 	}
-	cfg, err := wiring.ParseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err == nil {
-		err = cfg.Validate()
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "sender:", err)
-		return 2
-	}
-	log, err := service.NewLogger(stderr, "sender", cfg.LogLevel)
-	if err != nil {
-		fmt.Fprintln(stderr, "sender:", err)
-		return 2
-	}
-	if err := wiring.Run(ctx, cfg, log); err != nil {
-		if errors.Is(err, wiring.ErrConfig) { // a secret file that cannot be read, ...
-			fmt.Fprintln(stderr, "sender:", err)
-			return 2
-		}
-		log.Error("sender stopped", "err", err)
-		return 1
-	}
-	return 0
+	return service.Program[wiring.Config]{
+		Name:      "sender",
+		Parse:     wiring.ParseFlags,
+		LogLevel:  func(c wiring.Config) string { return c.LogLevel },
+		Run:       wiring.Run,
+		ErrConfig: wiring.ErrConfig,
+	}.Main(ctx, args, stderr)
 }

@@ -9,10 +9,8 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/smartx-team/overcloud/functions/internal/service"
@@ -31,30 +29,16 @@ func main() {
 // the model is written or after --help, 2 for bad settings (with a message naming the
 // setting), 1 when the run fails or the checks refuse the model.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, err := wiring.ParseFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err == nil {
-		err = cfg.Validate()
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "trainer:", err)
-		return 2
-	}
-	log, err := service.NewLogger(stderr, "trainer", cfg.LogLevel)
-	if err != nil {
-		fmt.Fprintln(stderr, "trainer:", err)
-		return 2
-	}
-	log.Info("trainer starting", "config", cfg)
-	if _, err := wiring.Run(ctx, cfg, log, stdout); err != nil {
-		if errors.Is(err, wiring.ErrConfig) {
-			fmt.Fprintln(stderr, "trainer:", err)
-			return 2
-		}
-		log.Error("trainer failed", "err", err)
-		return 1
-	}
-	return 0
+	return service.Program[wiring.Config]{
+		Name:     "trainer",
+		Parse:    wiring.ParseFlags,
+		LogLevel: func(c wiring.Config) string { return c.LogLevel },
+		Run: func(ctx context.Context, cfg wiring.Config, log *slog.Logger) error {
+			log.Info("trainer starting", "config", cfg)
+			_, err := wiring.Run(ctx, cfg, log, stdout)
+			return err
+		},
+		ErrConfig: wiring.ErrConfig,
+		Failed:    "trainer failed",
+	}.Main(ctx, args, stderr)
 }
