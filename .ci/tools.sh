@@ -2,7 +2,7 @@
 # Installs the tools the tests, the demo and the benchmark need, each built once per
 # version into a cache outside the clone, so a warm run only checks that they exist.
 #
-#   .ci/tools.sh all|staticcheck|influxd|ferretdb|mosquitto|crosscc|qemu|sshd|shellcheck|etcd|kubernetes|kwok|ko|crane|postgres|edgex
+#   .ci/tools.sh all|staticcheck|influxd|ferretdb|mosquitto|crosscc|qemu|sshd|shellcheck|etcd|kubernetes|kwok|ko|crane|postgres|edgex|chromium
 #   prints nothing when warm
 #
 # TOOLS_DIR (default $XDG_CACHE_HOME/smartx-overcloud/tools) holds one folder per
@@ -303,8 +303,15 @@ edgex() {
 	link edgex-src "$dir/src"
 }
 
+# Chromium from Debian, for the dashboard's browser test (driven by chromedp). The
+# test starts it headless with a fresh profile and no background networking.
+chromium() {
+	apt_install chromium fonts-dejavu-core
+	link chromium "$(type -P chromium)"
+}
+
 case ${1:-all} in
-all) staticcheck; influxd; ferretdb; mosquitto; crosscc; qemu; sshd; shellcheck; etcd; kubernetes; kwok; ko; crane; postgres; edgex ;;
-staticcheck | influxd | ferretdb | mosquitto | crosscc | qemu | sshd | shellcheck | etcd | kubernetes | kwok | ko | crane | postgres | edgex) "$1" ;;
-*) echo "usage: $0 [all|staticcheck|influxd|ferretdb|mosquitto|crosscc|qemu|sshd|shellcheck|etcd|kubernetes|kwok|ko|crane|postgres|edgex]" >&2; exit 2 ;;
+all) staticcheck; influxd; ferretdb; mosquitto; crosscc; qemu; sshd; shellcheck; etcd; kubernetes; kwok; ko; crane; postgres; edgex; chromium ;;
+staticcheck | influxd | ferretdb | mosquitto | crosscc | qemu | sshd | shellcheck | etcd | kubernetes | kwok | ko | crane | postgres | edgex | chromium) "$1" ;;
+*) echo "usage: $0 [all|staticcheck|influxd|ferretdb|mosquitto|crosscc|qemu|sshd|shellcheck|etcd|kubernetes|kwok|ko|crane|postgres|edgex|chromium]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,68 @@
+package charts
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"math"
+	"testing"
+	"time"
+)
+
+func TestSVG(t *testing.T) {
+	from := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	var inside, outside []Point
+	for i := range 60 {
+		at := from.Add(time.Duration(i) * time.Minute)
+		inside = append(inside, Point{T: at, V: 22 + math.Sin(float64(i)/10)})
+		outside = append(outside, Point{T: at, V: 5})
+	}
+	inside = append(inside, Point{T: from.Add(time.Minute), V: math.NaN()}, Point{T: from.Add(-time.Hour), V: 99})
+	c := Chart{Title: "Temperature", YLabel: "°C", From: from, To: from.Add(time.Hour),
+		Lines: []Line{{Label: "sector-a", Points: inside}, {Label: "outside", Points: outside, Dashed: true}},
+		Rules: []Rule{{Label: "limit 27 °C", Y: 27}, {Label: "far away", Y: 500}}}
+	for name, th := range map[string]Theme{"light": Light, "dark": Dark} {
+		t.Run(name, func(t *testing.T) {
+			b, err := SVG(c, th)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Well-formed XML whose root is an svg element.
+			d := xml.NewDecoder(bytes.NewReader(b))
+			var root string
+			for {
+				tok, err := d.Token()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatalf("not XML: %v", err)
+				}
+				if se, ok := tok.(xml.StartElement); ok && root == "" {
+					root = se.Name.Local
+				}
+			}
+			if root != "svg" {
+				t.Fatalf("root element %q, want svg", root)
+			}
+			for _, want := range []string{"Temperature", "sector-a", "outside", "limit 27 °C", "09:"} {
+				if !bytes.Contains(b, []byte(want)) {
+					t.Errorf("chart lacks %q", want)
+				}
+			}
+			if bytes.Contains(b, []byte("far away")) {
+				t.Error("a rule far from the data was drawn")
+			}
+		})
+	}
+}
+
+func TestSVGNoData(t *testing.T) {
+	from := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	_, err := SVG(Chart{Title: "x", From: from, To: from.Add(time.Hour),
+		Lines: []Line{{Label: "old", Points: []Point{{T: from.Add(-2 * time.Hour), V: 1}}}, {Label: "none"}}}, Light)
+	if !errors.Is(err, ErrNoData) {
+		t.Fatalf("SVG = %v, want ErrNoData", err)
+	}
+}
