@@ -36,6 +36,7 @@ const (
 	inferenceImage  = "127.0.0.1:5000/inference@sha256:3333333333333333333333333333333333333333333333333333333333333333"
 	trainerImage    = "127.0.0.1:5000/trainer@sha256:4444444444444444444444444444444444444444444444444444444444444444"
 	controllerImage = "127.0.0.1:5000/controller@sha256:5555555555555555555555555555555555555555555555555555555555555555"
+	dashboardImage  = "127.0.0.1:5000/dashboard@sha256:6666666666666666666666666666666666666666666666666666666666666666"
 )
 
 func project(t testing.TB) *workspace.Project {
@@ -174,6 +175,31 @@ func TestAWSStacks(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// With users, the AWS stack's ingress serves the operators' dashboard over HTTPS
+// instead of Grafana, and the dashboard is marked as behind TLS by Traefik.
+func TestAWSIngressServesTheDashboard(t *testing.T) {
+	cfg := stackConfig(t, "aws-dev")
+	cfg["smartx:dashboardImage"] = dashboardImage
+	cfg["smartx:dashboardUsers"] = "kim:$2y$10$aws-dashboard-users"
+	rs, err := runStack(t, cfg)
+	if err != nil {
+		t.Fatalf("program: %v", err)
+	}
+	ing, err := pulumitest.Find(rs, "kubernetes:networking.k8s.io/v1:Ingress", "dashboard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := fmt.Sprint(ing.Inputs)
+	for _, want := range []string{"websecure", "name:{dashboard}", "8090"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("ingress lacks %s: %s", want, s)
+		}
+	}
+	if strings.Contains(s, "3000") {
+		t.Errorf("ingress still routes to Grafana: %s", s)
 	}
 }
 

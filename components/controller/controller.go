@@ -145,7 +145,6 @@ type Controller struct {
 }
 
 var (
-	appName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	// deviceName is EdgeX's rule for a device name, as the controller checks it.
 	deviceName = regexp.MustCompile(`^[a-zA-Z0-9\-_~:;=.]{1,128}$`)
 )
@@ -179,13 +178,11 @@ func (a *Args) validate() error {
 	if _, err := commandPort(a.CommandURL); err != nil {
 		return fmt.Errorf("%s %q: %w", "CommandURL", a.CommandURL, err)
 	}
-	if !appName.MatchString(a.CommandApp) {
+	if !workload.IsAppName(a.CommandApp) {
 		return fmt.Errorf("%s %q: want an app name (a DNS label)", "CommandApp", a.CommandApp)
 	}
-	for _, c := range a.Clients {
-		if !appName.MatchString(c) {
-			return fmt.Errorf("%s: %q is not an app name (a DNS label); an empty one would admit any address", "Clients", c)
-		}
+	if err := workload.CheckClients("Clients", a.Clients); err != nil {
+		return err
 	}
 	if r := a.Overrides.Replicas; r != nil && *r > 1 {
 		return fmt.Errorf("%s %d: the controller is one decision loop, run at most one replica", "Overrides.Replicas", *r)

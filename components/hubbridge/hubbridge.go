@@ -92,6 +92,10 @@ type Args struct {
 	// Backends are what the bridge connects to (MongoDB, Kafka): its workload waits
 	// for them as well (optional).
 	Backends []pulumi.Resource
+	// MetricsClients are the app names allowed to read the admin port's /metrics
+	// (optional, default none: the kubelet's probes need no policy). The operators'
+	// dashboard reads the pipeline's health there.
+	MetricsClients []string
 	// Overrides are the user's settings of the bridge (optional).
 	Overrides workload.Overrides
 }
@@ -127,7 +131,7 @@ func (a *Args) validate() error {
 	case a.Mode == ModeEdgeX && a.Overrides.Replicas != nil && *a.Overrides.Replicas > 1:
 		return fmt.Errorf("Overrides.Replicas %d in %s mode: the bridge's broker session is one client, run one replica", *a.Overrides.Replicas, ModeEdgeX)
 	}
-	return nil
+	return workload.CheckClients("MetricsClients", a.MetricsClients)
 }
 
 // New declares the hub bridge name: its children are named from name. Pass the
@@ -181,6 +185,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		env["HUB_MQTT_CLIENT_ID"] = hb.Name
 		ingress = nil
 		egress = append(egress, workload.Peer{App: workload.Or(a.MQTTApp, "edgex-mqtt"), Ports: []int{edgex.MQTTPort}})
+	}
+	for _, c := range a.MetricsClients {
+		ingress = append(ingress, workload.Peer{App: c, Ports: []int{AdminPort}})
 	}
 	w, err := workload.New(ctx, name, &workload.Args{
 		// Behind EdgeX the bridge is one broker session: an update must not run two.

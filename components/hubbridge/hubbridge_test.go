@@ -68,6 +68,11 @@ func TestModes(t *testing.T) {
 			egress: []string{dns, "mongodb:TCP 27017", "kafka:TCP 9092", "*:TCP 59990"},
 		},
 		{
+			name: "standalone, metrics read by the dashboard", mutate: func(a *hubbridge.Args) { a.MetricsClients = []string{"dashboard"} }, env: standaloneEnv,
+			ingress: []string{"*:TCP 59880", "dashboard:TCP 9102"},
+			egress:  []string{dns, "mongodb:TCP 27017", "kafka:TCP 9092", "*:TCP 59990"},
+		},
+		{
 			name: "edgex", mutate: func(a *hubbridge.Args) { a.Mode, a.MQTTURL = hubbridge.ModeEdgeX, mqttURL }, env: edgexEnv,
 			ingress: nil, // the bridge only subscribes
 			egress:  []string{dns, "mongodb:TCP 27017", "kafka:TCP 9092", "edgex-mqtt:TCP 1883"},

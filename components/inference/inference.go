@@ -12,7 +12,6 @@ package inference
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -86,8 +85,6 @@ type Inference struct {
 	Endpoint pulumi.StringOutput `pulumi:"endpoint"`
 }
 
-var appName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-
 // validate names the first missing or bad key.
 func (a *Args) validate() error {
 	for _, f := range []struct{ key, value string }{
@@ -97,10 +94,8 @@ func (a *Args) validate() error {
 			return fmt.Errorf("%s is required", f.key)
 		}
 	}
-	for _, c := range a.Clients {
-		if !appName.MatchString(c) {
-			return fmt.Errorf("%s: %q is not an app name (a DNS label); an empty one would admit any address", "Clients", c)
-		}
+	if err := workload.CheckClients("Clients", a.Clients); err != nil {
+		return err
 	}
 	// The keys are the Args fields' names, as in the messages above.
 	switch {

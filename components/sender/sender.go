@@ -75,6 +75,10 @@ type Args struct {
 	// Backends are what the sender connects to (Kafka, InfluxDB): its workload waits
 	// for them as well (optional).
 	Backends []pulumi.Resource
+	// MetricsClients are the app names allowed to read the admin port's /metrics
+	// (optional, default none: the kubelet's probes need no policy). The operators'
+	// dashboard reads the pipeline's health there.
+	MetricsClients []string
 	// Overrides are the user's settings of the sender (optional).
 	Overrides workload.Overrides
 }
@@ -102,7 +106,7 @@ func (a *Args) validate() error {
 			return fmt.Errorf("%s is required", f.key)
 		}
 	}
-	return nil
+	return workload.CheckClients("MetricsClients", a.MetricsClients)
 }
 
 // New declares the sender name: its children are named from name. Pass the Kubernetes
@@ -152,8 +156,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		env["SENDER_OWM_API_KEY_FILE"] = weatherDir + "/owm-api-key"
 		mounts = append(mounts, workload.SecretMount{Secret: s.Name + "-weather", Path: weatherDir})
 	}
+	var ingress []workload.Peer
+	for _, c := range a.MetricsClients {
+		ingress = append(ingress, workload.Peer{App: c, Ports: []int{AdminPort}})
+	}
 	w, err := workload.New(ctx, name, &workload.Args{
 		Namespace: a.Namespace, ObjectName: s.Name,
+		Ingress:   ingress,
 		RoleLabel: a.RoleLabel, Role: workload.Or(a.Role, workload.RoleTower),
 		Image:        a.Image,
 		Ports:        []workload.Port{{Name: "admin", Port: AdminPort}},

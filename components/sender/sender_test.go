@@ -161,7 +161,8 @@ func TestInvalidArgsNameTheKey(t *testing.T) {
 		{"no bucket", func(a *sender.Args) { a.InfluxBucket = "" }, "InfluxBucket"},
 		{"no token", func(a *sender.Args) { a.InfluxTokenSecret = "" }, "InfluxTokenSecret"},
 		// Several missing: always the first in declaration order.
-		{"nothing", func(a *sender.Args) { *a = sender.Args{} }, "Namespace"},
+		{"nothing", func(a *sender.Args) { *a = sender.Args{} }, "Namespace is required"},
+		{"empty metrics client", func(a *sender.Args) { a.MetricsClients = []string{""} }, "MetricsClients: \"\" is not an app name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := validArgs()
@@ -170,9 +171,22 @@ func TestInvalidArgsNameTheKey(t *testing.T) {
 				_, err := sender.New(ctx, "sender", args)
 				return err
 			})
-			if err == nil || !strings.Contains(err.Error(), tc.key+" is required") {
+			if !strings.Contains(tc.key, " ") {
+				tc.key += " is required"
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.key) {
 				t.Fatalf("err = %v, want one naming %s", err, tc.key)
 			}
 		})
+	}
+}
+
+// The dashboard may read the admin port's /metrics when it is listed, and nothing else.
+func TestMetricsClients(t *testing.T) {
+	args := validArgs()
+	args.MetricsClients = []string{"dashboard"}
+	_, m := declare(t, "sender", args)
+	if got := componenttest.PolicyRules(m["NetworkPolicy/sender"], "ingress", "from"); !reflect.DeepEqual(got, []string{"dashboard:TCP 9103"}) {
+		t.Errorf("ingress %v, want the dashboard on the admin port only", got)
 	}
 }

@@ -1,11 +1,13 @@
 // Package smartenergy is the composite Pulumi component of the Smart Energy service:
 // the namespace, the platform (Kafka, MongoDB, InfluxDB, Grafana and, in EdgeX mode,
 // EdgeX Foundry) and our functions (hub bridge, sender, trainer, inference,
-// controller), wired by Service names and placed on the original deployment's node
-// roles: hub for EdgeX, MongoDB and the hub bridge; storage for InfluxDB; tower for
-// Kafka, Grafana, the sender, the trainer, inference and the controller. It only wires
-// the components together; each declares its own objects, except the model claim the
-// trainer and inference share.
+// controller and, with users, the operators' dashboard), wired by Service names and
+// placed on the original deployment's node roles: hub for EdgeX, MongoDB and the hub
+// bridge; storage for InfluxDB; tower for Kafka, Grafana, the sender, the trainer,
+// inference, the controller and the dashboard. It wires the components together; each
+// declares its own objects. It declares only what belongs to none of them: the
+// namespace, its default-deny NetworkPolicy and the model claim the trainer and
+// inference share.
 //
 // The trainer writes the models into one PersistentVolumeClaim (ModelClaim) and
 // inference reads them from it. The claim is ReadWriteOnce, which on node-local
@@ -33,6 +35,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/smartx-team/overcloud/components/controller"
+	"github.com/smartx-team/overcloud/components/dashboard"
 	"github.com/smartx-team/overcloud/components/edgex"
 	"github.com/smartx-team/overcloud/components/grafana"
 	"github.com/smartx-team/overcloud/components/hubbridge"
@@ -89,9 +92,10 @@ const (
 	DeadLetterTopic = "readings.dead"
 )
 
-// Images are our functions' images, by digest (all required).
+// Images are our functions' images, by digest (all required; Dashboard only when the
+// dashboard is deployed, see Secrets.DashboardUsers).
 type Images struct {
-	HubBridge, Sender, Inference, Trainer, Controller string
+	HubBridge, Sender, Inference, Trainer, Controller, Dashboard string
 }
 
 // Secrets are the secret settings; each must be a Pulumi secret. All but OWMAPIKey,
@@ -113,6 +117,10 @@ type Secrets struct {
 	// CommandToken is the bearer token the controller sends with every set-point
 	// (optional): the Pis' command token, which the hub bridge passes on to them.
 	CommandToken pulumi.StringInput
+	// DashboardUsers is the operators' dashboard's users file, one name:bcrypt-hash
+	// line per operator (optional: without it the dashboard is not deployed, since no
+	// one could log in).
+	DashboardUsers pulumi.StringInput
 }
 
 // Args configures the service.
@@ -162,8 +170,11 @@ type SmartEnergy struct {
 	// HubEndpoint is where devices send EdgeX v3 events (inside the cluster; expose it
 	// with Components[...].ServiceType).
 	HubEndpoint pulumi.StringOutput `pulumi:"hubEndpoint"`
-	// DashboardURL is Grafana's Smart Energy dashboard.
+	// DashboardURL is the operators' dashboard inside the cluster ("" when it is not
+	// deployed).
 	DashboardURL pulumi.StringOutput `pulumi:"dashboardUrl"`
+	// GrafanaURL is Grafana's Smart Energy dashboard.
+	GrafanaURL pulumi.StringOutput `pulumi:"grafanaUrl"`
 	// KafkaBootstrap and InfluxURL locate the bus and the store.
 	KafkaBootstrap pulumi.StringOutput `pulumi:"kafkaBootstrap"`
 	InfluxURL      pulumi.StringOutput `pulumi:"influxUrl"`
@@ -200,6 +211,9 @@ func (a *Args) validate() error {
 	images := map[string]string{
 		"Images.HubBridge": a.Images.HubBridge, "Images.Sender": a.Images.Sender,
 		"Images.Inference": a.Images.Inference, "Images.Trainer": a.Images.Trainer, "Images.Controller": a.Images.Controller,
+	}
+	if a.Secrets.DashboardUsers != nil {
+		images["Images.Dashboard"] = a.Images.Dashboard
 	}
 	for _, n := range slices.Sorted(maps.Keys(images)) {
 		img := images[n]
@@ -277,7 +291,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("smartenergy %s: %w", name, err)
 	}
 	if err := ctx.RegisterResourceOutputs(se, pulumi.Map{
-		"hubEndpoint": se.HubEndpoint, "dashboardUrl": se.DashboardURL,
+		"hubEndpoint": se.HubEndpoint, "dashboardUrl": se.DashboardURL, "grafanaUrl": se.GrafanaURL,
 		"kafkaBootstrap": se.KafkaBootstrap, "influxUrl": se.InfluxURL,
 		"controllerUrl": se.ControllerURL,
 	}); err != nil {
@@ -302,7 +316,11 @@ func (se *SmartEnergy) declare(ctx *pulumi.Context, name string, a *Args) error 
 	if err != nil {
 		return err
 	}
-	if err := se.control(ctx, name, a, p, hub, deps); err != nil {
+	ctl, err := se.control(ctx, name, a, p, hub, deps)
+	if err != nil {
+		return err
+	}
+	if err := se.dashboard(ctx, name, a, p, ctl, deps); err != nil {
 		return err
 	}
 	// Devices send events to the bridge itself, or to EdgeX core-data in EdgeX mode.
@@ -310,7 +328,7 @@ func (se *SmartEnergy) declare(ctx *pulumi.Context, name string, a *Args) error 
 	if p.edgex != nil {
 		se.HubEndpoint = p.edgex.CoreDataOutput
 	}
-	se.DashboardURL = p.grafana.URLOutput
+	se.GrafanaURL = p.grafana.URLOutput
 	se.KafkaBootstrap = p.kafka.BootstrapOutput
 	se.InfluxURL = p.influxdb.URLOutput
 	return nil
@@ -367,6 +385,9 @@ func (se *SmartEnergy) platform(ctx *pulumi.Context, name string, a *Args, deps 
 	mongoClients, influxClients := []string{HubBridge}, []string{Sender, Grafana, Trainer}
 	if !a.NoController {
 		mongoClients, influxClients = append(mongoClients, Controller), append(influxClients, Controller)
+	}
+	if a.Secrets.DashboardUsers != nil {
+		influxClients = append(influxClients, Dashboard)
 	}
 	var p platform
 	var err error
@@ -425,7 +446,7 @@ func (se *SmartEnergy) functions(ctx *pulumi.Context, name string, a *Args, p *p
 		RoleLabel: a.RoleLabel, Role: a.role(HubBridge, workload.RoleHub), Mode: a.HubMode,
 		KafkaBootstrap: p.kafka.Bootstrap, KafkaApp: Kafka, Topic: ReadingsTopic,
 		MongoURISecret: p.mongodb.URISecret, MongoApp: MongoDB,
-		DeviceTokens: a.Secrets.DeviceTokens, LogLevel: a.LogLevel,
+		DeviceTokens: a.Secrets.DeviceTokens, LogLevel: a.LogLevel, MetricsClients: a.metricsClients(),
 		DependsOn: deps, Backends: []pulumi.Resource{p.mongodb, p.kafka}, Overrides: a.Components[HubBridge],
 	}
 	if p.edgex != nil {
@@ -443,7 +464,7 @@ func (se *SmartEnergy) functions(ctx *pulumi.Context, name string, a *Args, p *p
 		InfluxURL: influx.URL, InfluxOrg: influx.Org, InfluxBucket: influx.Bucket,
 		InfluxTokenSecret: influx.TokenSecret, InfluxApp: InfluxDB,
 		Location: a.Location, WeatherProvider: a.WeatherProvider, OWMAPIKey: a.Secrets.OWMAPIKey,
-		LogLevel:  a.LogLevel,
+		LogLevel: a.LogLevel, MetricsClients: a.metricsClients(),
 		DependsOn: deps, Backends: []pulumi.Resource{p.kafka, influx}, Overrides: a.Components[Sender],
 	}, pulumi.Parent(se)); err != nil {
 		return nil, err
@@ -455,13 +476,13 @@ func (se *SmartEnergy) functions(ctx *pulumi.Context, name string, a *Args, p *p
 // the trainer (writes it) and inference (serves it) on one role, and, unless
 // NoController, the controller, which sends set-points to EdgeX core-command in EdgeX
 // mode and to the hub bridge, which serves the same API, in standalone mode.
-func (se *SmartEnergy) control(ctx *pulumi.Context, name string, a *Args, p *platform, hub *hubbridge.HubBridge, deps []pulumi.Resource) error {
+func (se *SmartEnergy) control(ctx *pulumi.Context, name string, a *Args, p *platform, hub *hubbridge.HubBridge, deps []pulumi.Resource) (*controller.Controller, error) {
 	parent := pulumi.Parent(se)
 	claim, err := workload.NewClaim(ctx, name+"-"+ModelClaim, &workload.ClaimArgs{
 		Name: ModelClaim, Namespace: a.Namespace, DependsOn: deps,
 	}, parent)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	influx := p.influxdb
 	if _, err := trainer.New(ctx, name+"-"+Trainer, &trainer.Args{
@@ -473,7 +494,7 @@ func (se *SmartEnergy) control(ctx *pulumi.Context, name string, a *Args, p *pla
 		LogLevel:  a.LogLevel,
 		DependsOn: deps, Backends: []pulumi.Resource{influx, claim}, Overrides: a.Components[Trainer],
 	}, parent); err != nil {
-		return err
+		return nil, err
 	}
 	inf, err := inference.New(ctx, name+"-"+Inference, &inference.Args{
 		Namespace: a.Namespace, ObjectName: Inference, Image: a.Images.Inference,
@@ -482,11 +503,11 @@ func (se *SmartEnergy) control(ctx *pulumi.Context, name string, a *Args, p *pla
 		DependsOn: deps, Backends: []pulumi.Resource{claim}, Overrides: a.Components[Inference],
 	}, parent)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	se.ControllerURL = pulumi.String("").ToStringOutput()
 	if a.NoController {
-		return nil
+		return nil, nil
 	}
 	// Set-points go to core-command in EdgeX mode, else to the hub bridge's ingest
 	// port; both are open to any client (devices post to them from outside), so
@@ -513,8 +534,55 @@ func (se *SmartEnergy) control(ctx *pulumi.Context, name string, a *Args, p *pla
 		DependsOn: deps, Backends: []pulumi.Resource{influx, p.mongodb, inf, target}, Overrides: a.Components[Controller],
 	}, parent)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	se.ControllerURL = pulumi.String(c.URL).ToStringOutput()
+	return c, nil
+}
+
+// metricsClients are the apps that read the hub bridge's and the sender's /metrics:
+// the dashboard, where it is deployed.
+func (a *Args) metricsClients() []string {
+	if a.Secrets.DashboardUsers == nil {
+		return nil
+	}
+	return []string{Dashboard}
+}
+
+// dashboard declares the operators' dashboard, when it has users: it reads InfluxDB,
+// the controller's API (ctl; nil with NoController, when the panel says the controller
+// is not there) and the hub bridge's and the sender's /metrics.
+func (se *SmartEnergy) dashboard(ctx *pulumi.Context, name string, a *Args, p *platform, ctl *controller.Controller, deps []pulumi.Resource) error {
+	se.DashboardURL = pulumi.String("").ToStringOutput()
+	if a.Secrets.DashboardUsers == nil {
+		return nil
+	}
+	svc := func(app string, port int) string {
+		return fmt.Sprintf("http://%s.%s.svc.cluster.local:%d", app, a.Namespace, port)
+	}
+	influx := p.influxdb
+	backends := []pulumi.Resource{influx}
+	ctlURL := svc(Controller, controller.Port)
+	if ctl != nil {
+		ctlURL = ctl.URL
+		backends = append(backends, ctl)
+	}
+	d, err := dashboard.New(ctx, name+"-"+Dashboard, &dashboard.Args{
+		Base: workload.Base{
+			Namespace: a.Namespace, ObjectName: Dashboard, Image: a.Images.Dashboard,
+			RoleLabel: a.RoleLabel, Role: a.role(Dashboard, workload.RoleTower), DependsOn: deps,
+		},
+		Users:     a.Secrets.DashboardUsers,
+		InfluxURL: influx.URL, InfluxOrg: influx.Org, InfluxBucket: influx.Bucket,
+		InfluxTokenSecret: influx.TokenSecret, InfluxApp: InfluxDB,
+		ControllerURL: ctlURL, ControllerApp: Controller, ControllerToken: a.Secrets.ControllerAPIToken,
+		HubMetricsURL: svc(HubBridge, hubbridge.AdminPort) + "/metrics", HubApp: HubBridge,
+		SenderMetricsURL: svc(Sender, sender.AdminPort) + "/metrics", SenderApp: Sender,
+		LogLevel: a.LogLevel, Backends: backends, Overrides: a.Components[Dashboard],
+	}, pulumi.Parent(se))
+	if err != nil {
+		return err
+	}
+	se.DashboardURL = d.URLOutput
 	return nil
 }

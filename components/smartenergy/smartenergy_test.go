@@ -58,6 +58,13 @@ func TestArgsValidation(t *testing.T) {
 		"trainer moved alone":                {func(a *smartenergy.Args) { a.Roles = map[string]string{"trainer": "storage"} }, "Roles"},
 		"inference moved alone":              {func(a *smartenergy.Args) { a.Roles = map[string]string{"inference": "hub"} }, "Roles"},
 		"both moved":                         {func(a *smartenergy.Args) { a.Roles = map[string]string{"trainer": "storage", "inference": "storage"} }, ""},
+		"dashboard without its image": {func(a *smartenergy.Args) {
+			a.Secrets.DashboardUsers = pulumi.ToSecret(pulumi.String("kim:$2y$10$x")).(pulumi.StringOutput)
+		}, "Images.Dashboard"},
+		"dashboard": {func(a *smartenergy.Args) {
+			a.Secrets.DashboardUsers = pulumi.ToSecret(pulumi.String("kim:$2y$10$x")).(pulumi.StringOutput)
+			a.Images.Dashboard = "r/dashboard@sha256:ff"
+		}, ""},
 		"optional tokens": {func(a *smartenergy.Args) {
 			a.Secrets.ControllerAPIToken = pulumi.ToSecret(pulumi.String("x")).(pulumi.StringOutput)
 			a.Secrets.CommandToken = pulumi.ToSecret(pulumi.String("y")).(pulumi.StringOutput)
@@ -395,5 +402,56 @@ func TestControllerTokens(t *testing.T) {
 	env := componenttest.Field(m["ConfigMap/controller-env"].Object, "data")
 	if componenttest.Field(env, "CONTROLLER_API_TOKEN_FILE") == nil || componenttest.Field(env, "CONTROLLER_COMMAND_TOKEN_FILE") == nil {
 		t.Errorf("controller env %v", env)
+	}
+}
+
+// With users, the dashboard is deployed and every part it reads admits it: InfluxDB,
+// the controller's API, and the admin ports of the hub bridge and the sender. Without
+// users, none of that exists.
+func TestDashboardWiring(t *testing.T) {
+	withUsers := func(a *smartenergy.Args) {
+		a.Secrets.DashboardUsers = pulumi.ToSecret(pulumi.String("kim:$2y$10$x")).(pulumi.StringOutput)
+		a.Images.Dashboard = "r/dashboard@sha256:ff"
+		a.Secrets.ControllerAPIToken = pulumi.ToSecret(pulumi.String("api-token-1")).(pulumi.StringOutput)
+	}
+	admits := func(m map[string]componenttest.Manifest, peer, rule string) bool {
+		return slices.Contains(componenttest.PolicyRules(m["NetworkPolicy/"+peer], "ingress", "from"), rule)
+	}
+	m, _ := declare(t, withUsers)
+	if _, ok := m["Deployment/dashboard"]; !ok {
+		t.Fatal("no dashboard Deployment")
+	}
+	for peer, rule := range map[string]string{
+		"influxdb": "dashboard:TCP 8086", "controller": "dashboard:TCP 8080",
+		"hubbridge": "dashboard:TCP 9102", "sender": "dashboard:TCP 9103",
+	} {
+		if !admits(m, peer, rule) {
+			t.Errorf("%s does not admit %s: %v", peer, rule, componenttest.PolicyRules(m["NetworkPolicy/"+peer], "ingress", "from"))
+		}
+	}
+	env := componenttest.Field(m["ConfigMap/dashboard-env"].Object, "data").(map[string]any)
+	for k, want := range map[string]string{
+		"DASHBOARD_CONTROLLER_URL":        "http://controller.smartx.svc.cluster.local:8080",
+		"DASHBOARD_HUB_METRICS_URL":       "http://hubbridge.smartx.svc.cluster.local:9102/metrics",
+		"DASHBOARD_SENDER_METRICS_URL":    "http://sender.smartx.svc.cluster.local:9103/metrics",
+		"DASHBOARD_CONTROLLER_TOKEN_FILE": "/var/run/secrets/smartx/dashboard/controller-token",
+	} {
+		if env[k] != want {
+			t.Errorf("%s = %v, want %s", k, env[k], want)
+		}
+	}
+
+	m, _ = declare(t, func(*smartenergy.Args) {})
+	for id := range m {
+		if strings.Contains(id, "/dashboard") {
+			t.Errorf("declared %s without users", id)
+		}
+	}
+	for _, peer := range []string{"influxdb", "hubbridge", "sender"} {
+		for _, r := range componenttest.PolicyRules(m["NetworkPolicy/"+peer], "ingress", "from") {
+			if strings.HasPrefix(r, "dashboard:") {
+				t.Errorf("%s admits the dashboard, which is not deployed", peer)
+			}
+		}
 	}
 }

@@ -385,3 +385,20 @@ func Or(s, def string) string {
 	}
 	return def
 }
+
+// appName is Kubernetes' rule for a label value used as an app name: a DNS label.
+var appName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// IsAppName reports whether s can name an app (app.kubernetes.io/name) in a policy.
+func IsAppName(s string) bool { return len(s) <= 63 && appName.MatchString(s) }
+
+// CheckClients checks a list of app names a policy admits, named key in the error. An
+// empty name is refused: a peer without an app admits every address.
+func CheckClients(key string, names []string) error {
+	for _, n := range names {
+		if !IsAppName(n) {
+			return fmt.Errorf("%s: %q is not an app name (a DNS label); an empty one would admit any address", key, n)
+		}
+	}
+	return nil
+}

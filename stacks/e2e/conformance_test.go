@@ -37,6 +37,7 @@ func stackConfig(extra map[string]string) (map[string]string, []string) {
 		"smartx:inferenceImage":  "127.0.0.1:5000/inference@sha256:3333333333333333333333333333333333333333333333333333333333333333",
 		"smartx:trainerImage":    "127.0.0.1:5000/trainer@sha256:4444444444444444444444444444444444444444444444444444444444444444",
 		"smartx:controllerImage": "127.0.0.1:5000/controller@sha256:5555555555555555555555555555555555555555555555555555555555555555",
+		"smartx:dashboardImage":  "127.0.0.1:5000/dashboard@sha256:6666666666666666666666666666666666666666666666666666666666666666",
 		"smartx:airConditioners": `["pi-1","pi-2"]`,
 	}
 	for k, v := range extra {
@@ -48,6 +49,7 @@ func stackConfig(extra map[string]string) (map[string]string, []string) {
 		"postgresPassword": "e2e-pg-pass", "grafanaPassword": "e2e-grafana-pass",
 		"deviceTokens": `{"pi-1":"e2e-device-token"}`, "owmApiKey": "e2e-owm-key",
 		"controllerApiToken": "e2e-controller-token", "commandToken": "e2e-command-token",
+		"dashboardUsers": "e2e:$2y$10$e2e-dashboard-users",
 	} {
 		cfg["smartx:"+k] = v
 		keys = append(keys, "smartx:"+k)

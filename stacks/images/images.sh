@@ -13,7 +13,7 @@ set -euo pipefail
 
 registry=${1:?usage: stacks/images/images.sh REGISTRY}
 bin=${SMARTX_TOOLS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/smartx-overcloud/tools/bin}
-functions=(hubbridge sender inference trainer controller)
+functions=(hubbridge sender inference trainer controller dashboard)
 platforms=(amd64 arm64)
 
 work=$(mktemp -d)

@@ -102,7 +102,7 @@ func TestImages(t *testing.T) {
 	t.Logf("phase %-28s %8.2fs", "images (rebuild)", time.Since(start).Seconds())
 
 	crane := filepath.Join(controlplane.Tools(), "crane")
-	for _, name := range []string{"hubbridge", "sender", "inference", "trainer", "controller"} {
+	for _, name := range []string{"hubbridge", "sender", "inference", "trainer", "controller", "dashboard"} {
 		ref := first[name]
 		if !strings.HasPrefix(ref, repo+"/"+name+"@sha256:") {
 			t.Errorf("%s: reference %q is not by digest in %s", name, ref, repo)

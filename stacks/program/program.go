@@ -18,6 +18,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
 
+	dashboardcomp "github.com/smartx-team/overcloud/components/dashboard"
 	"github.com/smartx-team/overcloud/components/grafana"
 	"github.com/smartx-team/overcloud/components/smartenergy"
 	"github.com/smartx-team/overcloud/components/workload"
@@ -45,6 +46,7 @@ var Defaults = map[string]string{
 	"inferenceImage":  "",
 	"trainerImage":    "",
 	"controllerImage": "",
+	"dashboardImage":  "",
 	"allowImageTags":  "false",
 	"controller":      "true",
 	"registry":        "", // read by `make images` only
@@ -57,7 +59,7 @@ var ObjectKeys = []string{"components", "roles", "airConditioners"}
 // SecretKeys are the secret config keys. RequiredSecrets says which a stack must set;
 // the others are declared in Pulumi.yaml with the default "", and the program treats
 // an empty secret exactly as an unset one.
-var SecretKeys = []string{"influxPassword", "influxToken", "mongoPassword", "postgresPassword", "grafanaPassword", "deviceTokens", "owmApiKey", "controllerApiToken", "commandToken"}
+var SecretKeys = []string{"influxPassword", "influxToken", "mongoPassword", "postgresPassword", "grafanaPassword", "deviceTokens", "owmApiKey", "controllerApiToken", "commandToken", "dashboardUsers"}
 
 // requiredSecrets are the secret keys every stack needs: Pulumi.yaml declares them
 // without a default, so the engine asks for them before the program runs.
@@ -81,7 +83,8 @@ var ArgKeys = map[string]string{
 	"HubMode": "hubMode", "KafkaBrokers": "kafkaBrokers",
 	"Images.HubBridge": "hubbridgeImage", "Images.Sender": "senderImage",
 	"Images.Inference": "inferenceImage", "Images.Trainer": "trainerImage", "Images.Controller": "controllerImage",
-	"AirConditioners": "airConditioners", "Roles": "roles",
+	"Images.Dashboard": "dashboardImage",
+	"AirConditioners":  "airConditioners", "Roles": "roles",
 	"Secrets.InfluxPassword": "influxPassword", "Secrets.InfluxToken": "influxToken",
 	"Secrets.MongoPassword": "mongoPassword", "Secrets.PostgresPassword": "postgresPassword",
 	"Secrets.GrafanaPassword": "grafanaPassword", "Secrets.DeviceTokens": "deviceTokens",
@@ -127,6 +130,7 @@ func DeclareOn(ctx *pulumi.Context, target Target) (*smartenergy.SmartEnergy, er
 		Images: smartenergy.Images{
 			HubBridge: get("hubbridgeImage"), Sender: get("senderImage"),
 			Inference: get("inferenceImage"), Trainer: get("trainerImage"), Controller: get("controllerImage"),
+			Dashboard: get("dashboardImage"),
 		},
 		InfluxOrg:       get("influxOrg"),
 		InfluxBucket:    get("influxBucket"),
@@ -181,6 +185,7 @@ func DeclareOn(ctx *pulumi.Context, target Target) (*smartenergy.SmartEnergy, er
 		GrafanaPassword: secret["grafanaPassword"], DeviceTokens: secret["deviceTokens"],
 		OWMAPIKey:          secret["owmApiKey"],
 		ControllerAPIToken: secret["controllerApiToken"], CommandToken: secret["commandToken"],
+		DashboardUsers: secret["dashboardUsers"],
 	}
 
 	pargs := &kubernetes.ProviderArgs{
@@ -209,15 +214,21 @@ func DeclareOn(ctx *pulumi.Context, target Target) (*smartenergy.SmartEnergy, er
 		}
 		return nil, err
 	}
-	dashboard := se.DashboardURL
+	dashboard, grafanaURL := se.DashboardURL, se.GrafanaURL
 	if target.PublicHost != nil {
-		if dashboard, err = exposeDashboard(ctx, se, target.PublicHost, provider); err != nil {
+		if args.Secrets.DashboardUsers != nil {
+			dashboard, err = expose(ctx, se, target.PublicHost, provider, smartenergy.Dashboard, dashboardcomp.Port, dashboard)
+		} else {
+			grafanaURL, err = expose(ctx, se, target.PublicHost, provider, smartenergy.Grafana, grafana.Port, grafanaURL)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
 	ctx.Export("namespace", pulumi.String(se.Namespace))
 	ctx.Export("hubEndpoint", se.HubEndpoint)
 	ctx.Export("dashboardUrl", dashboard)
+	ctx.Export("grafanaUrl", grafanaURL)
 	ctx.Export("kafkaBootstrap", se.KafkaBootstrap)
 	ctx.Export("influxUrl", se.InfluxURL)
 	ctx.Export("controllerUrl", se.ControllerURL)
@@ -263,11 +274,14 @@ func optional(s string) pulumi.StringPtrInput {
 	return pulumi.String(s)
 }
 
-// exposeDashboard routes HTTPS on the cluster's Traefik ingress (the websecure entry
-// point only, so nothing is served over plain HTTP) to Grafana, and returns the
-// dashboard's public URL on host. Traefik serves its default certificate until one
-// is configured.
-func exposeDashboard(ctx *pulumi.Context, se *smartenergy.SmartEnergy, host pulumi.StringInput, provider pulumi.ProviderResource) (pulumi.StringOutput, error) {
+// expose routes HTTPS on the cluster's Traefik ingress (the websecure entry point
+// only, so nothing is served over plain HTTP) to the Service app on port, and returns
+// the public URL on host of the in-cluster URL inside: the operators' dashboard when
+// it is deployed, else Grafana (which stays reachable in the cluster either way).
+// Traefik serves its default certificate until one is configured, and tells the
+// dashboard the request came over TLS (X-Forwarded-Proto), so its session cookie is
+// Secure.
+func expose(ctx *pulumi.Context, se *smartenergy.SmartEnergy, host pulumi.StringInput, provider pulumi.ProviderResource, app string, port int, inside pulumi.StringOutput) (pulumi.StringOutput, error) {
 	_, err := networkingv1.NewIngress(ctx, "dashboard", &networkingv1.IngressArgs{
 		Metadata: &metav1.ObjectMetaArgs{
 			Name:      pulumi.String("dashboard"),
@@ -283,8 +297,8 @@ func exposeDashboard(ctx *pulumi.Context, se *smartenergy.SmartEnergy, host pulu
 				Http: &networkingv1.HTTPIngressRuleValueArgs{Paths: networkingv1.HTTPIngressPathArray{networkingv1.HTTPIngressPathArgs{
 					Path: pulumi.String("/"), PathType: pulumi.String("Prefix"),
 					Backend: networkingv1.IngressBackendArgs{Service: &networkingv1.IngressServiceBackendArgs{
-						Name: pulumi.String(smartenergy.Grafana),
-						Port: &networkingv1.ServiceBackendPortArgs{Number: pulumi.Int(grafana.Port)},
+						Name: pulumi.String(app),
+						Port: &networkingv1.ServiceBackendPortArgs{Number: pulumi.Int(port)},
 					}},
 				}}},
 			}},
@@ -293,7 +307,7 @@ func exposeDashboard(ctx *pulumi.Context, se *smartenergy.SmartEnergy, host pulu
 	if err != nil {
 		return pulumi.StringOutput{}, fmt.Errorf("dashboard ingress: %w", err)
 	}
-	return pulumi.All(host, se.DashboardURL).ApplyT(func(v []any) (string, error) {
+	return pulumi.All(host, inside).ApplyT(func(v []any) (string, error) {
 		u, err := url.Parse(v[1].(string))
 		if err != nil {
 			return "", fmt.Errorf("dashboard url: %w", err)

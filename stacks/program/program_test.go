@@ -32,6 +32,7 @@ var secrets = map[string]string{
 	"owmApiKey":          "owm-key-1b1b",
 	"controllerApiToken": "controller-api-token-3e3e",
 	"commandToken":       "command-token-4f4f",
+	"dashboardUsers":     "kim:$2y$10$dashboard-users-5e5e",
 }
 
 const (
@@ -40,6 +41,7 @@ const (
 	inferenceImage  = "127.0.0.1:5000/inference@sha256:3333333333333333333333333333333333333333333333333333333333333333"
 	trainerImage    = "127.0.0.1:5000/trainer@sha256:4444444444444444444444444444444444444444444444444444444444444444"
 	controllerImage = "127.0.0.1:5000/controller@sha256:5555555555555555555555555555555555555555555555555555555555555555"
+	dashboardImage  = "127.0.0.1:5000/dashboard@sha256:6666666666666666666666666666666666666666666666666666666666666666"
 )
 
 // Config returns a full stack config plus extra, and the secret keys.
@@ -50,6 +52,7 @@ func Config(extra map[string]string) (map[string]string, []string) {
 		"smartx:inferenceImage":  inferenceImage,
 		"smartx:trainerImage":    trainerImage,
 		"smartx:controllerImage": controllerImage,
+		"smartx:dashboardImage":  dashboardImage,
 		"smartx:airConditioners": `["pi-1","pi-2"]`,
 	}
 	var keys []string
