@@ -124,10 +124,28 @@ type EdgeX struct {
 	CoreDataOutput pulumi.StringOutput `pulumi:"coreData"`
 }
 
+// validate names the first missing key, in declaration order.
+func (a *Args) validate() error {
+	for _, f := range []struct {
+		key string
+		set bool
+	}{
+		{"Namespace", a.Namespace != ""}, {"PostgresPassword", a.PostgresPassword != nil},
+	} {
+		if !f.set {
+			return fmt.Errorf("%s is required", f.key)
+		}
+	}
+	return nil
+}
+
 // New declares EdgeX name.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*EdgeX, error) {
-	if args == nil || args.PostgresPassword == nil {
-		return nil, fmt.Errorf("edgex %s: PostgresPassword is required", name)
+	if args == nil {
+		return nil, fmt.Errorf("edgex %s: nil args", name)
+	}
+	if err := args.validate(); err != nil {
+		return nil, fmt.Errorf("edgex %s: %w", name, err)
 	}
 	e := &EdgeX{}
 	if err := ctx.RegisterComponentResource(TypeToken, name, e, opts...); err != nil {

@@ -151,3 +151,27 @@ func TestCommonConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestInvalidArgsNameTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args *edgex.Args
+		want string
+	}{
+		{"nil args", nil, "nil args"},
+		{"no namespace", &edgex.Args{PostgresPassword: pulumi.ToSecret(pulumi.String("pg")).(pulumi.StringOutput)}, "Namespace is required"},
+		{"no password", &edgex.Args{Base: workload.Base{Namespace: "smartx"}}, "PostgresPassword is required"},
+		// Several missing: always the first in declaration order.
+		{"nothing", &edgex.Args{}, "Namespace is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+				_, err := edgex.New(ctx, "edgex", tc.args)
+				return err
+			})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -51,10 +51,29 @@ type InfluxDB struct {
 	URLOutput pulumi.StringOutput `pulumi:"url"`
 }
 
+// validate names the first missing key, in declaration order, so that the message
+// says which one to set rather than a list to check.
+func (a *Args) validate() error {
+	for _, f := range []struct {
+		key string
+		set bool
+	}{
+		{"Namespace", a.Namespace != ""}, {"Password", a.Password != nil}, {"Token", a.Token != nil},
+	} {
+		if !f.set {
+			return fmt.Errorf("%s is required", f.key)
+		}
+	}
+	return nil
+}
+
 // New declares the server name.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*InfluxDB, error) {
-	if args == nil || args.Password == nil || args.Token == nil {
-		return nil, fmt.Errorf("influxdb %s: Password and Token are required", name)
+	if args == nil {
+		return nil, fmt.Errorf("influxdb %s: nil args", name)
+	}
+	if err := args.validate(); err != nil {
+		return nil, fmt.Errorf("influxdb %s: %w", name, err)
 	}
 	obj := workload.Or(args.ObjectName, name)
 	db := &InfluxDB{

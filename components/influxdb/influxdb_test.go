@@ -1,6 +1,7 @@
 package influxdb_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -51,5 +52,38 @@ func TestClientSecretHoldsOnlyTheToken(t *testing.T) {
 	}
 	if found != 2 {
 		t.Errorf("found %d of the token Secret and the env ConfigMap", found)
+	}
+}
+
+func TestInvalidArgsNameTheKey(t *testing.T) {
+	valid := func() *influxdb.Args {
+		return &influxdb.Args{
+			Base:     workload.Base{Namespace: "smartx"},
+			Password: pulumi.ToSecret(pulumi.String("pw")).(pulumi.StringOutput),
+			Token:    pulumi.ToSecret(pulumi.String("tok")).(pulumi.StringOutput),
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*influxdb.Args)
+		want   string
+	}{
+		{"no namespace", func(a *influxdb.Args) { a.Namespace = "" }, "Namespace is required"},
+		{"no password", func(a *influxdb.Args) { a.Password = nil }, "Password is required"},
+		{"no token", func(a *influxdb.Args) { a.Token = nil }, "Token is required"},
+		// Several missing: always the first in declaration order.
+		{"nothing", func(a *influxdb.Args) { *a = influxdb.Args{} }, "Namespace is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := valid()
+			tc.mutate(args)
+			_, err := pulumitest.Run("smartx", "test", nil, nil, func(ctx *pulumi.Context) error {
+				_, err := influxdb.New(ctx, "influxdb", args)
+				return err
+			})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one saying %q", err, tc.want)
+			}
+		})
 	}
 }

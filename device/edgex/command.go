@@ -192,7 +192,7 @@ func DecodeSetpoint(body []byte, lo, hi float64) (float64, error) {
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
-		return 0, fmt.Errorf("%w: want a JSON object: %v", ErrBadCommand, err)
+		return 0, fmt.Errorf("%w: want a JSON object: %w", ErrBadCommand, err)
 	}
 	if dec.More() {
 		return 0, fmt.Errorf("%w: trailing data after the object", ErrBadCommand)

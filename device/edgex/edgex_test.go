@@ -369,3 +369,17 @@ func FuzzDecodeSetpoint(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeSetpointKeepsTheDecodeError: a body cut short in transit and one that is
+// not JSON at all are different faults; the decoder's error tells them apart.
+func TestDecodeSetpointKeepsTheDecodeError(t *testing.T) {
+	_, err := DecodeSetpoint([]byte(`{"setpoint":`), 16, 30)
+	if !errors.Is(err, ErrBadCommand) || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("DecodeSetpoint of a cut body = %v, want ErrBadCommand and io.ErrUnexpectedEOF", err)
+	}
+	_, err = DecodeSetpoint([]byte(`not json`), 16, 30)
+	var syn *json.SyntaxError
+	if !errors.Is(err, ErrBadCommand) || !errors.As(err, &syn) {
+		t.Errorf("DecodeSetpoint of not JSON = %v, want ErrBadCommand wrapping a *json.SyntaxError", err)
+	}
+}

@@ -205,7 +205,9 @@ func TestFirmwareAgainstRealEdgeX(t *testing.T) {
 // sender writes InfluxDB. Under load the bridge is SIGKILLed twice and restarted, and
 // core-data is frozen for longer than the firmware's HTTP timeout (the Pis re-post,
 // core-data stores and publishes those events again). Every reading a Pi's queue says
-// was acknowledged is in InfluxDB, once by its identity, with the Pi's location.
+// was acknowledged is in InfluxDB with the Pi's location, none missing, none extra (a
+// duplicate would overwrite its point there), and in Kafka, where the records per
+// reading id give the duplicates the faults caused as a figure.
 func TestEdgeXPathToInfluxDB(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -246,17 +248,21 @@ func TestEdgeXPathToInfluxDB(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second)
 
+	acked := map[string]map[uint64]bool{}
 	for i, pi := range pis {
 		if err := r.pis[pi].Stop(); err != nil {
 			t.Fatal(err)
 		}
-		handed := handedToHub(t, localrun.PiQueue(r.dirs[pi]), pi)
+		acked[pi] = ackedSeqs(t, localrun.PiQueue(r.dirs[pi]), pi)
+		handed := len(acked[pi])
 		located := fmt.Sprintf(` and r.%s == "sector-%d"`, store.TagLocation, i+1)
 		waitStored(t, path, pi, located, handed)
 		if all := storedValues(t, path, pi, ""); all != int64(handed) {
 			t.Errorf("%s: InfluxDB holds %d values, %d of them with its location; the Pi's queue says %d were acknowledged", pi, all, storedValues(t, path, pi, located), handed)
 		}
 		inCore := r.readingCount(t, pi)
-		t.Logf("%s: %d readings acknowledged; core-data holds %d (%d stored again after a re-post); InfluxDB all once, with location sector-%d", pi, handed, inCore, inCore-handed, i+1)
+		t.Logf("%s: %d readings acknowledged; core-data holds %d (%d stored again after a re-post); InfluxDB: none missing, none extra, with location sector-%d", pi, handed, inCore, inCore-handed, i+1)
 	}
+	// InfluxDB is complete, so the relay has put everything in Kafka.
+	checkPisInKafka(t, path.Kafka.Addr, acked)
 }

@@ -132,3 +132,13 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestParseKeepsTheDecodeError: a caller that reports where a model.json is broken
+// needs the decoder's error (its offset), not only ErrInvalid.
+func TestParseKeepsTheDecodeError(t *testing.T) {
+	_, err := Parse([]byte(`{"format": 1,}`))
+	var syn *json.SyntaxError
+	if !errors.Is(err, ErrInvalid) || !errors.As(err, &syn) || syn.Offset == 0 {
+		t.Fatalf("Parse = %v, want ErrInvalid wrapping a *json.SyntaxError with its offset", err)
+	}
+}

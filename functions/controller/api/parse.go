@@ -146,7 +146,7 @@ func strict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("want a JSON object of the documented fields: %v", err)
+		return fmt.Errorf("want a JSON object of the documented fields: %w", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("trailing data after the JSON object")

@@ -132,11 +132,11 @@ type signatureJSON struct {
 func ParseMetadata(b []byte) (Signature, error) {
 	var m metadataJSON
 	if err := json.Unmarshal(b, &m); err != nil {
-		return Signature{}, fmt.Errorf("%w: metadata: %v", ErrMalformed, err)
+		return Signature{}, fmt.Errorf("%w: metadata: %w", ErrMalformed, err)
 	}
 	version, err := parseVersion(m.ModelSpec.Version)
 	if err != nil {
-		return Signature{}, fmt.Errorf("%w: metadata: model_spec.version: %v", ErrMalformed, err)
+		return Signature{}, fmt.Errorf("%w: metadata: model_spec.version: %w", ErrMalformed, err)
 	}
 	raw, ok := m.Metadata[MetadataField]
 	if !ok {
@@ -144,7 +144,7 @@ func ParseMetadata(b []byte) (Signature, error) {
 	}
 	var sj signatureJSON
 	if err := json.Unmarshal(raw, &sj); err != nil {
-		return Signature{}, fmt.Errorf("%w: metadata.%s: %v", ErrBadSignature, MetadataField, err)
+		return Signature{}, fmt.Errorf("%w: metadata.%s: %w", ErrBadSignature, MetadataField, err)
 	}
 	if !(sj.StepSeconds > 0) || sj.StepSeconds > 86400 {
 		return Signature{}, fmt.Errorf("%w: step_seconds %v, want more than 0, at most 86400", ErrBadSignature, sj.StepSeconds)

@@ -18,7 +18,7 @@ func ParsePredictions(b []byte, n int, outputs []string) ([][]float64, error) {
 		Error       string          `json:"error"`
 	}
 	if err := json.Unmarshal(quoteSpecials(b), &resp); err != nil {
-		return nil, fmt.Errorf("%w: predictions: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: predictions: %w", ErrMalformed, err)
 	}
 	if resp.Error != "" {
 		return nil, fmt.Errorf("%w: predictions: the server says %q", ErrMalformed, resp.Error)
@@ -34,7 +34,7 @@ func ParsePredictions(b []byte, n int, outputs []string) ([][]float64, error) {
 	for i, item := range items {
 		row, err := parseItem(item, outputs)
 		if err != nil {
-			return nil, fmt.Errorf("%w: prediction %d: %v", ErrMalformed, i, err)
+			return nil, fmt.Errorf("%w: prediction %d: %w", ErrMalformed, i, err)
 		}
 		rows[i] = row
 	}
@@ -61,7 +61,7 @@ func parseItem(item json.RawMessage, outputs []string) ([]float64, error) {
 		for j, v := range vals {
 			f, err := parseNumber(v)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %v", outputs[j], err)
+				return nil, fmt.Errorf("%s: %w", outputs[j], err)
 			}
 			row[j] = f
 		}
@@ -79,7 +79,7 @@ func parseItem(item json.RawMessage, outputs []string) ([]float64, error) {
 			}
 			f, err := parseNumber(unwrapOne(v))
 			if err != nil {
-				return nil, fmt.Errorf("%s: %v", name, err)
+				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 			row[j] = f
 		}

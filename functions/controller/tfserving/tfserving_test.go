@@ -2,6 +2,7 @@ package tfserving_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"net/http"
@@ -289,4 +290,22 @@ func FuzzParseMetadata(f *testing.F) {
 			t.Fatalf("returned an invalid signature: %v", err)
 		}
 	})
+}
+
+// TestParseErrorsKeepTheDecodeError: the decoder's error names the field of the
+// signature that has the wrong type, or the place where the answer stops being JSON;
+// an operator reading the controller's log needs it beside the sentinel.
+func TestParseErrorsKeepTheDecodeError(t *testing.T) {
+	meta := `{"model_spec": {"name": "service", "version": "7"}, "metadata": {
+		"smartx": {"features": ["setpoint"], "steps": "6", "outputs": ["temperature"], "horizon": 2, "step_seconds": 600}}}`
+	_, err := tfserving.ParseMetadata([]byte(meta))
+	var typ *json.UnmarshalTypeError
+	if !errors.Is(err, tfserving.ErrBadSignature) || !errors.As(err, &typ) || typ.Field != "steps" {
+		t.Errorf("ParseMetadata with a string steps = %v, want ErrBadSignature wrapping a type error of steps", err)
+	}
+	_, err = tfserving.ParsePredictions([]byte(`{"predictions": [1,}`), 1, []string{"temperature"})
+	var syn *json.SyntaxError
+	if !errors.Is(err, tfserving.ErrMalformed) || !errors.As(err, &syn) {
+		t.Errorf("ParsePredictions of broken JSON = %v, want ErrMalformed wrapping a *json.SyntaxError", err)
+	}
 }

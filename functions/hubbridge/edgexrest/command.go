@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,7 +36,16 @@ const (
 	answerNoService     = "no_device_service"  // 404: the device's service is not registered or has no address
 	answerDeviceDown    = "device_unreachable" // 503: the device's command endpoint did not answer
 	answerDeviceTimeout = "device_timeout"     // 504: the device's command endpoint answered too late
+	answerDeviceAnswer  = "device_answer"      // the device's own non-2xx answer, passed back with its status
 )
+
+// deviceAnswers are the non-2xx statuses the firmware's command endpoint answers with
+// (device/edgex): their device_answer series exist from the start. Another status
+// (a proxy's 502, say) is counted too, from its first answer.
+var deviceAnswers = []int{
+	http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound, http.StatusMethodNotAllowed,
+	http.StatusInternalServerError, http.StatusServiceUnavailable,
+}
 
 // defaultCommandTimeout bounds one forwarded command (an infra-red send takes well
 // under 1 s).
@@ -120,6 +130,11 @@ func (s *Server) command(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("command forwarded", "device", name, "command", cmd, "method", r.Method, "status", resp.StatusCode)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// The device's refusal goes back as it is, but it is a failed command all the
+		// same: counted with the hub's own non-2xx answers, so one metric shows them all.
+		s.errors.WithLabelValues(strconv.Itoa(resp.StatusCode), answerDeviceAnswer).Inc()
+	}
 	if ct := resp.Header.Get("Content-Type"); ct != "" {
 		w.Header().Set("Content-Type", ct)
 	}

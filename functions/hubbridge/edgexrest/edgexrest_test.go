@@ -21,12 +21,15 @@ import (
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/requests"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/smartx-team/overcloud/functions/hubbridge/intake"
 	"github.com/smartx-team/overcloud/functions/hubbridge/outbox"
 	"github.com/smartx-team/overcloud/functions/hubbridge/registry"
 	"github.com/smartx-team/overcloud/functions/reading"
 	"github.com/smartx-team/overcloud/functions/testbed/promscrape"
+	"github.com/smartx-team/overcloud/functions/testbed/servers"
 	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
@@ -44,7 +47,15 @@ type testAPI struct {
 	tokens map[string]string
 	// stopOutbox stops the outbox's writer (safe to call twice): stores then fail.
 	stopOutbox func()
+	// mongo is the FerretDB behind the outbox and the registry; killing it makes
+	// every database call fail within mongoSelectTimeout.
+	mongo *servers.Mongo
 }
+
+// mongoSelectTimeout bounds how long a database call waits for a server after
+// FerretDB is gone (the driver's default, 30 s, would stall a test that kills it);
+// a local FerretDB that is up is selected in milliseconds.
+const mongoSelectTimeout = 3 * time.Second
 
 func newAPI(t *testing.T, tokens map[string]string) *testAPI {
 	t.Helper()
@@ -56,7 +67,13 @@ func newAPIWith(t *testing.T, tokens map[string]string, o Options) *testAPI {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db := servertest.MongoClient(t).Database("ingest_test")
+	m := servertest.Mongo(t)
+	client, err := mongo.Connect(options.Client().ApplyURI(m.URI).SetServerSelectionTimeout(mongoSelectTimeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	db := client.Database("ingest_test")
 	reg := prometheus.NewRegistry()
 	ob, err := outbox.Open(ctx, outbox.Options{Database: db, Registerer: reg})
 	if err != nil {
@@ -95,7 +112,7 @@ func newAPIWith(t *testing.T, tokens map[string]string, o Options) *testAPI {
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	return &testAPI{URL: srv.URL, reg: reg, outbox: ob, tokens: tokens, stopOutbox: stopOutbox}
+	return &testAPI{URL: srv.URL, reg: reg, outbox: ob, tokens: tokens, stopOutbox: stopOutbox, mongo: m}
 }
 
 // post sends body and returns the status and the decoded JSON answer.
@@ -522,7 +539,9 @@ func TestNoAuth(t *testing.T) {
 
 // Every non-2xx answer is counted by status and reason, each series from zero, and so
 // is every rejection reason: a store that fails (the outbox has stopped) answers 503
-// and shows as store_failed.
+// and shows as store_failed, and so does a failed sequence lookup (an event without
+// seq tags when MongoDB is gone); a registry that does not answer shows as
+// registry_unavailable, and a device's own refusal of a command as device_answer.
 func TestErrorAnswersCounted(t *testing.T) {
 	a := newAPI(t, nil)
 	fams, err := promscrape.Gather(a.reg)
@@ -534,6 +553,11 @@ func TestErrorAnswersCounted(t *testing.T) {
 			t.Errorf("hub_http_errors_total{status=%d,reason=%s} = %v (present %v), want 0 from the start", e.status, e.reason, v, ok)
 		}
 	}
+	for _, status := range deviceAnswers {
+		if v, ok := fams.Value("hub_http_errors_total", "status", strconv.Itoa(status), "reason", answerDeviceAnswer); !ok || v != 0 {
+			t.Errorf("hub_http_errors_total{status=%d,reason=%s} = %v (present %v), want 0 from the start", status, answerDeviceAnswer, v, ok)
+		}
+	}
 	for _, r := range intake.Reasons {
 		if v, ok := fams.Value("hub_rejected_total", "reason", string(r)); !ok || v != 0 {
 			t.Errorf("hub_rejected_total{reason=%s} = %v (present %v), want 0 from the start", r, v, ok)
@@ -541,23 +565,80 @@ func TestErrorAnswersCounted(t *testing.T) {
 	}
 
 	a.register(t, "pi-1")
-	a.stopOutbox()
-	body := mustJSON(requests.NewAddEventRequest(eventOf("pi-1", 1, 21.5)))
-	if code := a.post(t, eventPath("pi-1"), "", body, nil); code != http.StatusServiceUnavailable {
-		t.Errorf("event with the outbox stopped: HTTP %d, want 503", code)
+	// A good event first: the registry then holds pi-1 in memory, so that the
+	// failures below are the outbox's and MongoDB's, not the device lookup's.
+	if code := a.post(t, eventPath("pi-1"), "", mustJSON(requests.NewAddEventRequest(eventOf("pi-1", 1, 21))), nil); code != http.StatusCreated {
+		t.Fatalf("good event: HTTP %d, want 201", code)
 	}
+	// The device refuses a command (its token check, say) and then a proxy in front
+	// of it answers 502, a status the firmware never sends.
+	pi := &commandDevice{status: http.StatusUnauthorized}
+	dev := httptest.NewServer(pi)
+	t.Cleanup(dev.Close)
+	a.registerAt(t, "pi-cmd", dev.URL)
+	const setpoint = "/api/v3/device/name/pi-cmd/setpoint"
+	if code := a.send(t, http.MethodPut, setpoint, "", []byte(`{"setpoint": "22"}`), nil); code != http.StatusUnauthorized {
+		t.Errorf("command the device refuses: HTTP %d, want its 401", code)
+	}
+	pi.mu.Lock()
+	pi.status = http.StatusBadGateway
+	pi.mu.Unlock()
+	if code := a.send(t, http.MethodGet, setpoint, "", nil, nil); code != http.StatusBadGateway {
+		t.Errorf("command through a failing proxy: HTTP %d, want its 502", code)
+	}
+	pi.mu.Lock()
+	pi.status = http.StatusOK
+	pi.mu.Unlock()
+	if code := a.send(t, http.MethodGet, setpoint, "", nil, nil); code != http.StatusOK {
+		t.Errorf("command the device takes: HTTP %d, want 200", code)
+	}
+
 	if code := a.post(t, "/api/v3/nowhere", "", []byte("{}"), nil); code != http.StatusNotFound {
 		t.Errorf("POST /api/v3/nowhere: HTTP %d, want 404", code)
 	}
+	a.stopOutbox()
+	if code := a.post(t, eventPath("pi-1"), "", mustJSON(requests.NewAddEventRequest(eventOf("pi-1", 2, 21.5))), nil); code != http.StatusServiceUnavailable {
+		t.Errorf("event with the outbox stopped: HTTP %d, want 503", code)
+	}
+
+	// MongoDB goes away: numbering readings that came without a seq fails, and so do
+	// the registry's reads of what it does not hold in memory.
+	if err := a.mongo.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	noSeq := eventOf("pi-1", 3, 22)
+	for i := range noSeq.Readings {
+		noSeq.Readings[i].Tags = nil
+	}
+	if code := a.post(t, eventPath("pi-1"), "", mustJSON(requests.NewAddEventRequest(noSeq)), nil); code != http.StatusServiceUnavailable {
+		t.Errorf("event without seq tags, MongoDB gone: HTTP %d, want 503", code)
+	}
+	if code := a.post(t, eventPath("pi-2"), "", mustJSON(requests.NewAddEventRequest(eventOf("pi-2", 1, 22))), nil); code != http.StatusServiceUnavailable {
+		t.Errorf("event of a device not in memory, MongoDB gone: HTTP %d, want 503", code)
+	}
+	if code := a.send(t, http.MethodGet, setpoint, "", nil, nil); code != http.StatusServiceUnavailable {
+		t.Errorf("command whose device service must be read, MongoDB gone: HTTP %d, want 503", code)
+	}
+
 	for _, tt := range []struct {
 		status int
 		reason string
-	}{{503, answerStoreFailed}, {404, answerNoEndpoint}} {
-		if got := servertest.Metric(t, a.reg, "hub_http_errors_total", "status", strconv.Itoa(tt.status), "reason", tt.reason); got != 1 {
-			t.Errorf("hub_http_errors_total{status=%d,reason=%s} = %v, want 1", tt.status, tt.reason, got)
+		want   float64
+	}{
+		{503, answerStoreFailed, 2}, // the stopped outbox, the failed seq lookup
+		{503, answerRegistryDown, 2},
+		{404, answerNoEndpoint, 1},
+		{401, answerDeviceAnswer, 1},
+		{502, answerDeviceAnswer, 1},
+		{400, answerDeviceAnswer, 0},
+	} {
+		if got := servertest.Metric(t, a.reg, "hub_http_errors_total", "status", strconv.Itoa(tt.status), "reason", tt.reason); got != tt.want {
+			t.Errorf("hub_http_errors_total{status=%d,reason=%s} = %v, want %v", tt.status, tt.reason, got, tt.want)
 		}
 	}
-	if got := servertest.Metric(t, a.reg, "hub_accept_errors_total", "step", "store"); got != 1 {
-		t.Errorf("hub_accept_errors_total{step=store} = %v, want 1", got)
+	for step, want := range map[string]float64{"store": 1, "seq": 1} {
+		if got := servertest.Metric(t, a.reg, "hub_accept_errors_total", "step", step); got != want {
+			t.Errorf("hub_accept_errors_total{step=%s} = %v, want %v", step, got, want)
+		}
 	}
 }

@@ -105,6 +105,9 @@ func New(o Options) (*Server, error) {
 	for _, a := range errorAnswers {
 		s.errors.WithLabelValues(strconv.Itoa(a.status), a.reason)
 	}
+	for _, status := range deviceAnswers {
+		s.errors.WithLabelValues(strconv.Itoa(status), answerDeviceAnswer)
+	}
 	if o.Registerer != nil {
 		if err := o.Registerer.Register(s.errors); err != nil {
 			return nil, fmt.Errorf("ingest: register metrics: %w", err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/smartx-team/overcloud/functions/hubbridge/edgexbus"
 	"github.com/smartx-team/overcloud/functions/reading"
+	"github.com/smartx-team/overcloud/functions/testbed/promscrape"
 	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
@@ -142,6 +143,12 @@ func TestEdgeXMode(t *testing.T) {
 	if h.Addr() != "" {
 		t.Errorf("edgex mode serves the REST ingest on %s", h.Addr())
 	}
+	// A dashboard must be able to show a zero before the first failed lookup.
+	if fams, err := promscrape.Gather(h.reg); err != nil {
+		t.Fatal(err)
+	} else if v, ok := fams.Value("hub_locate_errors_total"); !ok || v != 0 {
+		t.Errorf("hub_locate_errors_total = %v (present %v), want 0 from the start", v, ok)
+	}
 
 	pub := newPublisher(t, q.URL)
 	var sent []requests.AddEventRequest
@@ -190,6 +197,11 @@ func TestEdgeXAckAfterStore(t *testing.T) {
 	servertest.WaitFor(t, "store errors while MongoDB is down", func() bool {
 		return servertest.Metric(t, h.reg, "hub_accept_errors_total") >= 2 // one per device at least
 	})
+	// Each of those messages first asked the registry for its device's location,
+	// which failed too; that is counted on its own, as it would not stop a store.
+	if got := servertest.Metric(t, h.reg, "hub_locate_errors_total"); got < 2 {
+		t.Errorf("hub_locate_errors_total = %v with MongoDB down, want at least 2", got)
+	}
 	if err := h.stop(); err != nil {
 		t.Logf("hub stopped with MongoDB down: %v", err)
 	}

@@ -1,7 +1,7 @@
 // Package wiring assembles the hub bridge from its parts (outbox, registry, intake,
 // relay, and the EdgeX REST ingest or the EdgeX message-bus subscriber) and runs them
-// together. The hubbridge binary is a thin flag parser around it; tests start a hub
-// in-process with New and Run.
+// together. The hubbridge binary is ParseFlags and Run under service.Program; tests
+// start a hub in-process with New and Hub.Run.
 //
 // Data path: device -> edgexrest or edgexbus -> intake -> outbox (MongoDB) -> relay ->
 // Kafka. A reading is answered 201 (or its MQTT message acknowledged) only once
@@ -55,6 +55,9 @@ type Hub struct {
 	addr     string
 	admin    *service.Admin
 	started  bool
+
+	// locateErrors counts EdgeX-mode location lookups the registry could not answer.
+	locateErrors prometheus.Counter
 }
 
 // New connects to MongoDB, loads the outbox and the registry, reads the tokens file
@@ -82,7 +85,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	case ModeStandalone:
 		err = h.newRESTIngest(reg)
 	case ModeEdgeX:
-		err = h.newBusSubscriber()
+		err = h.newBusSubscriber(reg)
 	}
 	if err != nil {
 		return nil, err
@@ -198,8 +201,17 @@ func (h *Hub) newRESTIngest(reg prometheus.Registerer) (err error) {
 }
 
 // newBusSubscriber is EdgeX mode's front door: the subscriber to EdgeX's message bus.
-func (h *Hub) newBusSubscriber() (err error) {
+func (h *Hub) newBusSubscriber(reg prometheus.Registerer) (err error) {
 	cfg, log := h.cfg, h.log
+	// Its own metric, not a step of hub_accept_errors_total: such a reading is still
+	// stored and acknowledged, only without its location.
+	h.locateErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hub_locate_errors_total",
+		Help: "EdgeX-mode readings stored without a location because the device registry (MongoDB) could not be read.",
+	})
+	if err := reg.Register(h.locateErrors); err != nil {
+		return fmt.Errorf("hub: register metrics: %w", err)
+	}
 	h.sub, err = edgexbus.New(edgexbus.Options{
 		URL: cfg.MQTTURL, Topic: cfg.MQTTTopic, ClientID: cfg.MQTTClientID,
 		Username: cfg.MQTTUsername, Password: cfg.MQTTPassword, Intake: h.intake,
@@ -210,10 +222,12 @@ func (h *Hub) newBusSubscriber() (err error) {
 }
 
 // locate is a registered device's location, "" when it is unknown or the registry
-// cannot answer (which is logged: the reading is still delivered, without location).
+// cannot answer (which is logged and counted: the reading is still delivered, without
+// location, so nothing else would show that locations are missing).
 func (h *Hub) locate(ctx context.Context, device string) string {
 	d, _, err := h.registry.Device(ctx, device)
 	if err != nil {
+		h.locateErrors.Inc()
 		h.log.Warn("look up the device's location", "device", device, "err", err)
 		return ""
 	}

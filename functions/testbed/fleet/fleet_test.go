@@ -131,11 +131,11 @@ func TestFleetRegistersPostsAndRetriesInOrder(t *testing.T) {
 	go func() { done <- f.Run(ctx) }()
 	servertest.WaitFor(t, "60 readings acknowledged", func() bool { return f.Stats().AckedReadings >= 60 })
 	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	waitRun(t, done)
 
-	if err := f.Drain(context.Background(), 10*time.Millisecond); err != nil {
+	dctx, stopDrain := context.WithTimeout(context.Background(), servertest.WaitTimeout)
+	defer stopDrain()
+	if err := f.Drain(dctx, 10*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	if f.Pending() != 0 {
@@ -230,12 +230,25 @@ func TestFleetWithoutSeq(t *testing.T) {
 	go func() { done <- f.Run(ctx) }()
 	servertest.WaitFor(t, "24 readings acknowledged", func() bool { return f.Stats().AckedReadings >= 24 })
 	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	waitRun(t, done)
 	for _, s := range f.Acked() {
 		if s.Seq != 0 {
 			t.Fatalf("%s: acknowledged reading with seq %d from a fleet that sends none", s.Device, s.Seq)
 		}
+	}
+}
+
+// waitRun waits for Run to return once its context is cancelled, and fails the test
+// if it does not within servertest.WaitTimeout: a Run that hangs must fail here, not
+// sit until the test binary's timeout (30 minutes) with nothing said.
+func waitRun(t *testing.T, done <-chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(servertest.WaitTimeout):
+		t.Fatalf("Run did not return within %s of its context's end", servertest.WaitTimeout)
 	}
 }

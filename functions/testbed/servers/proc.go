@@ -130,10 +130,10 @@ func (p *Proc) Start(ctx context.Context) error {
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("start %s: exited before ready (%v); last check: %v\n%s", p.name, p.waitErr(), last, p.Tail())
+			return fmt.Errorf("start %s: exited before ready (%v); last check: %w\n%s", p.name, p.waitErr(), last, p.Tail())
 		case <-ctx.Done():
 			_ = p.kill()
-			return fmt.Errorf("start %s: not ready: %w; last check: %v\n%s", p.name, ctx.Err(), last, p.Tail())
+			return fmt.Errorf("start %s: not ready: %w; last check: %w\n%s", p.name, ctx.Err(), last, p.Tail())
 		case <-time.After(pollEvery):
 		}
 	}

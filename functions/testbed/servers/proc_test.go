@@ -67,11 +67,15 @@ func TestToolLookup(t *testing.T) {
 
 func TestProcExitsBeforeReady(t *testing.T) {
 	t.Parallel()
+	notListening := errors.New("not listening")
 	p := NewProc("early", []string{"/bin/sh", "-c", "echo config is bad >&2; exit 3"}, nil,
-		func(context.Context) error { return errors.New("not listening") }, nil)
+		func(context.Context) error { return notListening }, nil)
 	err := p.Start(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "exited before ready") || !strings.Contains(err.Error(), "config is bad") || !strings.Contains(err.Error(), "exit status 3") {
 		t.Fatalf("Start = %v; want an early-exit error with the log tail and exit status", err)
+	}
+	if !errors.Is(err, notListening) {
+		t.Errorf("Start = %v; want it to wrap the last readiness check's error", err)
 	}
 	if p.Running() {
 		t.Error("Running after the process exited")
@@ -80,13 +84,14 @@ func TestProcExitsBeforeReady(t *testing.T) {
 
 func TestProcNotReadyIsKilled(t *testing.T) {
 	t.Parallel()
+	notYet := errors.New("not yet")
 	p := NewProc("slow", []string{"/bin/sh", "-c", "echo waiting; exec sleep 600"}, nil,
-		func(context.Context) error { return errors.New("not yet") }, nil)
+		func(context.Context) error { return notYet }, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	err := p.Start(ctx)
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "not yet") {
-		t.Fatalf("Start = %v; want a deadline error naming the last check", err)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, notYet) {
+		t.Fatalf("Start = %v; want a deadline error wrapping the last check's", err)
 	}
 	assertGone(t, p.PID())
 }

@@ -94,7 +94,7 @@ func ReadCSV(r io.Reader) (features []string, samples []Sample, err error) {
 	cr.ReuseRecord = false
 	header, err := cr.Read()
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: header: %v", ErrCSV, err)
+		return nil, nil, fmt.Errorf("%w: header: %w", ErrCSV, err)
 	}
 	features, steps, err := parseHeader(header)
 	if err != nil {
@@ -109,7 +109,7 @@ func ReadCSV(r io.Reader) (features []string, samples []Sample, err error) {
 			return features, samples, nil
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %v", ErrCSV, err)
+			return nil, nil, fmt.Errorf("%w: %w", ErrCSV, err)
 		}
 		bad := func(format string, args ...any) error {
 			return fmt.Errorf("%w: line %d: %s", ErrCSV, line, fmt.Sprintf(format, args...))

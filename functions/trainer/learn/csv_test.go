@@ -2,7 +2,9 @@ package learn
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
+	"io"
 	"math"
 	"slices"
 	"strings"
@@ -136,4 +138,23 @@ func FuzzReadCSV(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReadCSVKeepsTheReadersError: the csv reader's error says which line and column
+// broke, and an empty file is io.EOF; both must reach the caller with ErrCSV.
+func TestReadCSVKeepsTheReadersError(t *testing.T) {
+	_, _, err := ReadCSV(strings.NewReader(""))
+	if !errors.Is(err, ErrCSV) || !errors.Is(err, io.EOF) {
+		t.Errorf("ReadCSV of nothing = %v, want ErrCSV and io.EOF", err)
+	}
+	header := "device,time,setpoint_t0,target_temperature,target_humidity\n"
+	_, _, err = ReadCSV(strings.NewReader(header + "pi-1,2026-03-01T00:00:00Z,1,2,3\npi-1,2026-03-01T00:01:00Z,1\n"))
+	var pe *csv.ParseError
+	if !errors.Is(err, ErrCSV) || !errors.Is(err, csv.ErrFieldCount) || !errors.As(err, &pe) || pe.Line != 3 {
+		t.Fatalf("ReadCSV of a short line 3 = %v, want ErrCSV wrapping a *csv.ParseError of line 3", err)
+	}
+	_, _, err = ReadCSV(strings.NewReader("device,\"time\n"))
+	if !errors.Is(err, ErrCSV) || !errors.As(err, &pe) || !errors.Is(err, csv.ErrQuote) {
+		t.Fatalf("ReadCSV of a broken header = %v, want ErrCSV wrapping csv.ErrQuote", err)
+	}
 }

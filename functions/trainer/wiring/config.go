@@ -190,10 +190,10 @@ func ParseTime(s string, ref time.Time) (time.Time, error) {
 // Range is the time range Since and Until name, with now the current time.
 func (c Config) Range(now time.Time) (since, until time.Time, err error) {
 	if until, err = ParseTime(c.Until, now.UTC()); err != nil {
-		return since, until, fmt.Errorf("%w: TRAINER_UNTIL=%q: %v", ErrConfig, c.Until, err)
+		return since, until, fmt.Errorf("%w: TRAINER_UNTIL=%q: %w", ErrConfig, c.Until, err)
 	}
 	if since, err = ParseTime(c.Since, until); err != nil {
-		return since, until, fmt.Errorf("%w: TRAINER_SINCE=%q: %v", ErrConfig, c.Since, err)
+		return since, until, fmt.Errorf("%w: TRAINER_SINCE=%q: %w", ErrConfig, c.Since, err)
 	}
 	if !since.Before(until) {
 		return since, until, fmt.Errorf("%w: TRAINER_SINCE=%q: %s is not before TRAINER_UNTIL %s",

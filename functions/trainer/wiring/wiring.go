@@ -109,7 +109,7 @@ type Report struct {
 func Run(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) (*Report, error) {
 	token, err := service.ReadSecret(cfg.InfluxToken, cfg.InfluxTokenFile)
 	if err != nil {
-		return nil, fmt.Errorf("%w: TRAINER_INFLUX_TOKEN_FILE: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: TRAINER_INFLUX_TOKEN_FILE: %w", ErrConfig, err)
 	}
 	since, until, err := cfg.Range(time.Now())
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math"
 	"os"
@@ -212,5 +213,16 @@ func readJSON(t *testing.T, path string, v any) {
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// TestRunKeepsTheTokenFileError: a token file that is missing and one that cannot be
+// read need different fixes, so Run's ErrConfig must carry the file system's error.
+func TestRunKeepsTheTokenFileError(t *testing.T) {
+	cfg := config(t)
+	cfg.InfluxTokenFile = filepath.Join(t.TempDir(), "absent")
+	_, err := Run(t.Context(), cfg, discard(), io.Discard)
+	if !errors.Is(err, ErrConfig) || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Run = %v, want ErrConfig and fs.ErrNotExist", err)
 	}
 }
