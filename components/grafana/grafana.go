@@ -23,6 +23,14 @@ const DefaultImage = "docker.io/grafana/grafana:11.3.0"
 // Port is the HTTP port.
 const Port = 3000
 
+// DatasourceUID is the uid of the provisioned InfluxDB data source, which every panel
+// of dashboards/ names.
+const DatasourceUID = "smartx-influxdb"
+
+// The dashboards' Flux queries read v.defaultBucket, the data source's bucket, so one
+// JSON serves every stack. A test (functions/e2e, TestClosedLoop) runs every panel's
+// query against an InfluxDB the real data path filled, so none ships empty.
+//
 //go:embed dashboards/*.json
 var dashboards embed.FS
 
@@ -95,7 +103,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		"/etc/grafana/provisioning/datasources/influxdb.yaml": fmt.Sprintf(`apiVersion: 1
 datasources:
   - name: InfluxDB
-    uid: smartx-influxdb
+    uid: %s
     type: influxdb
     access: proxy
     url: %s
@@ -106,7 +114,7 @@ datasources:
       defaultBucket: %s
     secureJsonData:
       token: $INFLUX_TOKEN
-`, args.InfluxURL, args.InfluxOrg, args.InfluxBucket),
+`, DatasourceUID, args.InfluxURL, args.InfluxOrg, args.InfluxBucket),
 		"/etc/grafana/provisioning/dashboards/smartx.yaml": `apiVersion: 1
 providers:
   - name: smartx

@@ -20,7 +20,8 @@ import (
 // the hub's core-command endpoint) gives the history the trainer learns the room
 // from; inference serves the model; the controller then runs every 3 s (3 simulated
 // minutes), and sends its set-points back to the Pis through the hub. The set-point
-// rises from 18 C, and the room stays within the limit.
+// rises from 18 C, and the room stays within the limit. Last, every Grafana panel's
+// query runs on what the loop stored (see checkGrafanaPanels).
 func TestClosedLoop(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -117,6 +118,11 @@ func TestClosedLoop(t *testing.T) {
 		}
 	}
 	t.Logf("model v%d (%d features), %d audited changes", m.Version, len(m.Features), len(audit.Entries))
+
+	// The whole loop has filled InfluxDB as in production (readings with the weather,
+	// set-points, recommendations, the sender's stats): every Grafana panel must show
+	// something.
+	checkGrafanaPanels(ctx, t, path)
 }
 
 // influxMax is the largest value of device's field since (RFC 3339).

@@ -145,6 +145,7 @@ type Consumer struct {
 	o       Options
 	log     *slog.Logger
 	m       *metrics
+	totals  totals
 }
 
 // New returns a consumer; w may be nil (no weather). It fails only if the metrics
@@ -157,6 +158,9 @@ func New(src Source, sink Sink, dead DeadLetters, w Weather, o Options) (*Consum
 	}
 	return &Consumer{src: src, sink: sink, dead: dead, weather: w, o: o, log: o.Logger, m: m}, nil
 }
+
+// Totals returns the counts so far. Unlike Run, it is safe to call concurrently.
+func (c *Consumer) Totals() Totals { return c.totals.snapshot() }
 
 // Run consumes until ctx ends (then it returns ctx's error) or the source is closed.
 func (c *Consumer) Run(ctx context.Context) error {
@@ -219,6 +223,7 @@ func (c *Consumer) process(ctx context.Context, msgs []kafka.Message) error {
 	wctx, done := graceful(ctx, c.o.ShutdownGrace)
 	defer done()
 	c.m.consumed.Add(float64(len(msgs)))
+	c.totals.add(Totals{Consumed: int64(len(msgs))})
 	c.m.batchSize.Observe(float64(len(msgs)))
 
 	batch := make([]reading.Reading, 0, len(msgs))
@@ -250,6 +255,7 @@ func (c *Consumer) process(ctx context.Context, msgs []kafka.Message) error {
 		var err error
 		if rejected, err = c.sink.Write(ctx, batch, w); err != nil {
 			c.m.writeErrors.Inc()
+			c.totals.add(Totals{WriteErrors: 1})
 			return err
 		}
 		c.m.writeSeconds.Observe(time.Since(t).Seconds())
@@ -278,6 +284,7 @@ func (c *Consumer) process(ctx context.Context, msgs []kafka.Message) error {
 			c.m.deadLettered.WithLabelValues(r).Inc()
 			counts[r]++
 		}
+		c.totals.add(Totals{DeadLetters: int64(len(dead))})
 		c.log.Warn("messages sent to the dead-letter topic", "count", len(dead), "reasons", counts,
 			"first_error", firstError(dead))
 	}
@@ -296,16 +303,21 @@ func (c *Consumer) observeStored(batch []reading.Reading, rejected []store.Rejec
 		}
 	}
 	now := time.Now().UnixNano()
+	var sum float64
 	for i, r := range batch {
 		if !skip[i] {
-			c.m.originToStored.Observe(float64(now-r.Origin) / 1e9)
+			secs := float64(now-r.Origin) / 1e9
+			c.m.originToStored.Observe(secs)
+			sum += secs
 		}
 	}
+	c.totals.add(Totals{Written: int64(stored), OriginToStoredSeconds: sum})
 }
 
 // commit commits the batch's offsets. A commit that keeps failing (a rebalance took
-// the partitions away, Kafka is down) is given up after a few tries: the messages are
-// then redelivered and overwrite their points, and a later commit covers them.
+// the partitions away, Kafka is down) is given up after a few tries. A later batch's
+// commit then covers those messages too, as a commit is a partition's position; if a
+// rebalance or a restart comes first, they are redelivered and overwrite their points.
 func (c *Consumer) commit(ctx, wctx context.Context, msgs []kafka.Message) {
 	const tries = 5
 	backoff := c.o.MinBackoff

@@ -13,6 +13,7 @@ import (
 
 	"github.com/smartx-team/overcloud/functions/internal/service"
 	"github.com/smartx-team/overcloud/functions/reading"
+	"github.com/smartx-team/overcloud/functions/sender/stats"
 	"github.com/smartx-team/overcloud/functions/sender/store"
 	"github.com/smartx-team/overcloud/functions/sender/weather"
 )
@@ -50,6 +51,7 @@ type Config struct {
 	OWMAPIKeyFile   string        // [SENDER_OWM_API_KEY_FILE] secret file; wins over OWMAPIKey
 	OWMURL          string        // [SENDER_OWM_URL] (default weather.OWMDefaultURL)
 	OpenMeteoURL    string        // [SENDER_OPENMETEO_URL] (default weather.OpenMeteoDefaultURL)
+	StatsInterval   time.Duration // [SENDER_STATS_INTERVAL] how often the smartx_pipeline stats point is written to InfluxDB; 0 turns it off (default 15s)
 	AdminListen     string        // [SENDER_ADMIN_LISTEN] /healthz, /readyz, /metrics (default ":9103")
 	LogLevel        string        // [SENDER_LOG_LEVEL] debug, info, warn or error (default "info")
 }
@@ -74,6 +76,7 @@ func Defaults() Config {
 		WeatherMaxAge:   time.Hour,
 		OWMURL:          weather.OWMDefaultURL,
 		OpenMeteoURL:    weather.OpenMeteoDefaultURL,
+		StatsInterval:   15 * time.Second,
 		AdminListen:     ":9103",
 		LogLevel:        "info",
 	}
@@ -111,6 +114,8 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	owmKey := fs.Secret("owm-api-key", "SENDER_OWM_API_KEY", "", "OpenWeatherMap API key; prefer the _FILE variant")
 	str(&c.OWMURL, "owm-url", "SENDER_OWM_URL", "OpenWeatherMap API base URL")
 	str(&c.OpenMeteoURL, "openmeteo-url", "SENDER_OPENMETEO_URL", "Open-Meteo API base URL")
+	statsInterval := fs.Duration("stats-interval", "SENDER_STATS_INTERVAL", c.StatsInterval,
+		"how often the sender writes its own stats (measurement "+stats.Measurement+") to InfluxDB, for Grafana; 0 turns it off")
 	str(&c.AdminListen, "admin-listen", "SENDER_ADMIN_LISTEN", "address of /healthz, /readyz and /metrics")
 	str(&c.LogLevel, "log-level", "SENDER_LOG_LEVEL", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -123,6 +128,7 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	c.InfluxToken, c.InfluxTokenFile = influxToken.Inline(), influxToken.File()
 	c.OWMAPIKey, c.OWMAPIKeyFile = owmKey.Inline(), owmKey.File()
 	c.BatchSize, c.BatchWait, c.WeatherTTL, c.WeatherMaxAge = *batchSize, *batchWait, *ttl, *maxAge
+	c.StatsInterval = *statsInterval
 	var err error
 	if c.Latitude, err = parseFloat("SENDER_LATITUDE", *lat); err != nil {
 		return Config{}, err
@@ -209,6 +215,11 @@ func (c Config) Validate() error {
 	if err := checkURL(c.OpenMeteoURL); err != nil {
 		return bad("SENDER_OPENMETEO_URL", service.RedactURL(c.OpenMeteoURL), err.Error())
 	}
+	// Under a second the points would outnumber the readings of a small room; over an
+	// hour a dashboard would show nothing for most of its default range.
+	if c.StatsInterval != 0 && (c.StatsInterval < time.Second || c.StatsInterval > time.Hour) {
+		return bad("SENDER_STATS_INTERVAL", c.StatsInterval, "want 0 (off) or 1s to 1h")
+	}
 	if err := service.CheckHostPort(c.AdminListen, false); err != nil {
 		return bad("SENDER_ADMIN_LISTEN", c.AdminListen, err.Error())
 	}
@@ -250,6 +261,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Float64("longitude", c.Longitude),
 		slog.String("weather_provider", c.Provider()),
 		slog.String("weather_ttl", c.WeatherTTL.String()),
+		slog.String("stats_interval", c.StatsInterval.String()),
 		slog.String("admin_listen", c.AdminListen),
 	)
 }

@@ -16,7 +16,7 @@ var allEnv = []string{
 	"SENDER_INFLUX_URL", "SENDER_INFLUX_TOKEN", "SENDER_INFLUX_TOKEN_FILE", "SENDER_INFLUX_ORG", "SENDER_INFLUX_BUCKET",
 	"SENDER_BATCH_SIZE", "SENDER_BATCH_WAIT", "SENDER_LOCATION", "SENDER_LATITUDE", "SENDER_LONGITUDE",
 	"SENDER_WEATHER_PROVIDER", "SENDER_WEATHER_TTL", "SENDER_WEATHER_MAX_AGE", "SENDER_OWM_API_KEY", "SENDER_OWM_API_KEY_FILE",
-	"SENDER_OWM_URL", "SENDER_OPENMETEO_URL", "SENDER_ADMIN_LISTEN", "SENDER_LOG_LEVEL",
+	"SENDER_OWM_URL", "SENDER_OPENMETEO_URL", "SENDER_STATS_INTERVAL", "SENDER_ADMIN_LISTEN", "SENDER_LOG_LEVEL",
 }
 
 func TestDefaultsAreValid(t *testing.T) {
@@ -26,7 +26,7 @@ func TestDefaultsAreValid(t *testing.T) {
 	}
 	if c.KafkaGroup != "smartx-sender" || c.KafkaTopic != "readings" || c.DeadLetterTopic != "readings.dead" ||
 		c.BatchSize != 5000 || c.BatchWait != 200*time.Millisecond || c.Location != "Gwangju" ||
-		c.Latitude != 35.15972 || c.Longitude != 126.85306 || c.WeatherTTL != 5*time.Minute || c.AdminListen != ":9103" {
+		c.Latitude != 35.15972 || c.Longitude != 126.85306 || c.WeatherTTL != 5*time.Minute || c.StatsInterval != 15*time.Second || c.AdminListen != ":9103" {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -54,11 +54,13 @@ func TestParseFlagsEnvAndSecrets(t *testing.T) {
 	t.Setenv("SENDER_BATCH_SIZE", "100")
 	t.Setenv("SENDER_LATITUDE", "37.5665")
 	t.Setenv("SENDER_OWM_API_KEY", "from-env")
+	t.Setenv("SENDER_STATS_INTERVAL", "0")
 	c, err := ParseFlags([]string{"--longitude", "126.978", "--owm-api-key", "from-flag", "--batch-wait", "1s"}, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.BatchSize != 100 || c.Latitude != 37.5665 || c.Longitude != 126.978 || c.OWMAPIKey != "from-flag" || c.BatchWait != time.Second {
+	if c.BatchSize != 100 || c.Latitude != 37.5665 || c.Longitude != 126.978 || c.OWMAPIKey != "from-flag" || c.BatchWait != time.Second ||
+		c.StatsInterval != 0 {
 		t.Fatalf("parsed %+v", c)
 	}
 	if c.Provider() != ProviderOWM {
@@ -97,6 +99,9 @@ func TestValidateNamesTheBadSetting(t *testing.T) {
 		{"SENDER_WEATHER_MAX_AGE", func(c *Config) { c.WeatherMaxAge = time.Minute }},
 		{"SENDER_OWM_URL", func(c *Config) { c.OWMURL = "api.openweathermap.org" }},
 		{"SENDER_OPENMETEO_URL", func(c *Config) { c.OpenMeteoURL = "" }},
+		{"SENDER_STATS_INTERVAL", func(c *Config) { c.StatsInterval = 500 * time.Millisecond }},
+		{"SENDER_STATS_INTERVAL", func(c *Config) { c.StatsInterval = 2 * time.Hour }},
+		{"SENDER_STATS_INTERVAL", func(c *Config) { c.StatsInterval = -time.Second }},
 		{"SENDER_ADMIN_LISTEN", func(c *Config) { c.AdminListen = "9103" }},
 		{"SENDER_LOG_LEVEL", func(c *Config) { c.LogLevel = "loud" }},
 	}

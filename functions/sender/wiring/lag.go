@@ -63,6 +63,19 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.total, prometheus.GaugeValue, float64(sum))
 }
 
+// sum is the lag of all partitions, for the stats point.
+func (c *lagCollector) sum(ctx context.Context) (int64, error) {
+	lags, err := c.lags(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, lag := range lags {
+		sum += lag
+	}
+	return sum, nil
+}
+
 // lags returns each partition's lag. A partition the group never committed lags by
 // all it holds, since the sender starts at the first offset.
 func (c *lagCollector) lags(ctx context.Context) (map[int]int64, error) {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/smartx-team/overcloud/functions/internal/service"
 	"github.com/smartx-team/overcloud/functions/sender/consume"
+	"github.com/smartx-team/overcloud/functions/sender/stats"
 	"github.com/smartx-team/overcloud/functions/sender/store"
 	"github.com/smartx-team/overcloud/functions/sender/weather"
 )
@@ -51,6 +52,7 @@ type Sender struct {
 	store    *store.Store
 	cache    *weather.Cache // nil without weather
 	consumer *consume.Consumer
+	stats    *stats.Reporter // nil when SENDER_STATS_INTERVAL is 0
 
 	closeOnce sync.Once
 	closeErr  error
@@ -119,8 +121,17 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (_ *Sender, er
 	}); err != nil {
 		return nil, err
 	}
-	if err := reg.Register(newLagCollector(s.admin, cfg.KafkaTopic, cfg.KafkaGroup, log)); err != nil {
+	lag := newLagCollector(s.admin, cfg.KafkaTopic, cfg.KafkaGroup, log)
+	if err := reg.Register(lag); err != nil {
 		return nil, fmt.Errorf("register the lag metrics: %w", err)
+	}
+	if cfg.StatsInterval > 0 {
+		if s.stats, err = stats.New(stats.Options{
+			Interval: cfg.StatsInterval, Instance: instance(), Totals: s.totals, Lag: lag.sum,
+			Writer: s.store, Logger: log,
+		}); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -158,13 +169,31 @@ func newWeather(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*weath
 }
 
 // Run consumes until ctx ends, then closes everything (see Close). It returns nil
-// after a cancel, else the error that stopped it.
+// after a cancel, else the error that stopped it. The stats reporter runs alongside
+// and stops after the consumer, so its last point counts the last batch, and before
+// Close, which closes the store it writes to.
 func (s *Sender) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	sctx, stopStats := context.WithCancel(ctx)
+	if s.stats != nil {
+		wg.Go(func() { s.stats.Run(sctx) })
+	}
 	err := s.consumer.Run(ctx)
+	stopStats()
+	wg.Wait()
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		err = nil
 	}
 	return errors.Join(err, s.Close())
+}
+
+// totals are the consumer's counts, as the stats reporter takes them.
+func (s *Sender) totals() stats.Totals {
+	t := s.consumer.Totals()
+	return stats.Totals{
+		Consumed: t.Consumed, Written: t.Written, DeadLetters: t.DeadLetters, WriteErrors: t.WriteErrors,
+		OriginToStoredSeconds: t.OriginToStoredSeconds,
+	}
 }
 
 // Ready reports nil once InfluxDB answers /ping and this sender is a member of its
@@ -213,6 +242,15 @@ func (s *Sender) Close() error {
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
+}
+
+// instance tags this sender's stats points: the host name, which is the pod's name on
+// Kubernetes, so that the points of several replicas stay apart and add up.
+func instance() string {
+	if host, err := os.Hostname(); err == nil && host != "" {
+		return host
+	}
+	return "sender"
 }
 
 // clientID names this process in the group, so Ready can find itself among the members.

@@ -26,6 +26,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/smartx-team/overcloud/functions/reading"
+	"github.com/smartx-team/overcloud/functions/sender/stats"
 	"github.com/smartx-team/overcloud/functions/testbed/servers"
 	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
@@ -210,7 +211,8 @@ type Point struct {
 	Fields                map[string]any
 }
 
-// Stored reads every point of the bucket, sorted by measurement and time.
+// Stored reads every point of the bucket but the sender's own stats (measurement
+// stats.Measurement, which its tests read on their own), sorted by measurement and time.
 func Stored(t testing.TB, in *servers.Influx) []Point {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -219,7 +221,8 @@ func Stored(t testing.TB, in *servers.Influx) []Point {
 	defer client.Close()
 	res, err := client.QueryAPI(in.Org).Query(ctx, fmt.Sprintf(`from(bucket: %q)
   |> range(start: 2000-01-01T00:00:00Z)
-  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")`, in.Bucket))
+  |> filter(fn: (r) => r._measurement != %q)
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")`, in.Bucket, stats.Measurement))
 	if err != nil {
 		t.Fatalf("flux query: %v", err)
 	}
@@ -230,7 +233,7 @@ func Stored(t testing.TB, in *servers.Influx) []Point {
 		p := Point{Measurement: rec.Measurement(), Time: rec.Time().UnixNano(), Fields: map[string]any{}}
 		for k, v := range rec.Values() {
 			switch {
-			case k == "location":
+			case k == reading.TagLocation:
 				p.Location, _ = v.(string)
 			case strings.HasPrefix(k, "_") || k == "result" || k == "table" || v == nil:
 			default:
