@@ -21,10 +21,15 @@ import (
 // the module's packages it imports, both relative to the module ("infra/cloudinit").
 type modPkg struct {
 	Path string
+	// Main is set for a command (package main): what it links is what an image ships.
+	Main bool
 	// Imports by kind: "imports", "test imports" (the package's _test files),
 	// "xtest imports" (package x_test) and "build-tagged imports" (files this
 	// platform's build constraints leave out).
 	Imports map[string][]string
+	// Deps are the module's packages it links, directly or through others, tests left
+	// out (go list's Deps, for this platform).
+	Deps []string
 }
 
 // depRule is one rule of the layout. From selects the packages it constrains; Allow,
@@ -39,9 +44,13 @@ type depRule struct {
 	// ShippedOnly leaves out test helper packages, named "...test" by Go's habit
 	// (servertest, sendertest), which only tests import.
 	ShippedOnly bool
-	Allow       []string
-	Deny        []string
-	NotBoth     [2]string
+	// Links also checks every package a command of From links (its Deps): a shipped
+	// package importing a helper that is exempt by name (sendertest, which imports the
+	// test bed) would otherwise carry the test bed into the image unseen.
+	Links   bool
+	Allow   []string
+	Deny    []string
+	NotBoth [2]string
 }
 
 // layoutRules is the dependency rule of the repository (see README.md's folder table):
@@ -60,7 +69,7 @@ var layoutRules = []depRule{
 	{
 		Name: "what ships in an image links no test bed or dev tool", From: "functions/...",
 		Except: []string{"functions/testbed/...", "functions/devtools/...", "functions/e2e"},
-		Kinds:  []string{"imports", "build-tagged imports"}, ShippedOnly: true,
+		Kinds:  []string{"imports", "build-tagged imports"}, ShippedOnly: true, Links: true,
 		Deny: []string{"functions/testbed/...", "functions/devtools/..."},
 	},
 }
@@ -81,8 +90,8 @@ func matchAny(patterns []string, path string) bool {
 	return slices.ContainsFunc(patterns, func(p string) bool { return match(p, path) })
 }
 
-// checkLayout returns one message per import that breaks a rule, naming the rule, the
-// package and the import.
+// checkLayout returns one message per import (or, for a rule with Links, per package a
+// command links) that breaks a rule, naming the rule, the package and the import.
 func checkLayout(rules []depRule, pkgs []modPkg) []string {
 	var out []string
 	for _, r := range rules {
@@ -112,16 +121,23 @@ func checkLayout(rules []depRule, pkgs []modPkg) []string {
 			if hits[0] != "" && hits[1] != "" {
 				out = append(out, fmt.Sprintf("%s: %s %s and %s", r.Name, p.Path, hits[0], hits[1]))
 			}
+			if r.Links && p.Main {
+				for _, dep := range p.Deps {
+					if r.Allow != nil && !matchAny(r.Allow, dep) || matchAny(r.Deny, dep) {
+						out = append(out, fmt.Sprintf("%s: %s links %s", r.Name, p.Path, dep))
+					}
+				}
+			}
 		}
 	}
 	return out
 }
 
 // listModule runs go list over the module at dir (no compile) and returns its packages
-// with their imports of the module, tests included.
+// with their imports of the module, tests included, and what each links.
 func listModule(t *testing.T, dir string) []modPkg {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Dir,Module,Error,Imports,TestImports,XTestImports,IgnoredGoFiles", "./...")
+	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Name,Dir,Module,Error,Imports,TestImports,XTestImports,IgnoredGoFiles,Deps", "./...")
 	cmd.Dir = dir
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -136,10 +152,10 @@ func listModule(t *testing.T, dir string) []modPkg {
 	dec := json.NewDecoder(stdout)
 	for {
 		var p struct {
-			ImportPath, Dir                                    string
-			Module                                             *struct{ Path string }
-			Error                                              *struct{ Err string }
-			Imports, TestImports, XTestImports, IgnoredGoFiles []string
+			ImportPath, Name, Dir                                    string
+			Module                                                   *struct{ Path string }
+			Error                                                    *struct{ Err string }
+			Imports, TestImports, XTestImports, IgnoredGoFiles, Deps []string
 		}
 		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
 			break
@@ -163,7 +179,7 @@ func listModule(t *testing.T, dir string) []modPkg {
 			return out
 		}
 		path, _ := strings.CutPrefix(p.ImportPath, prefix)
-		mp := modPkg{Path: path, Imports: map[string][]string{
+		mp := modPkg{Path: path, Main: p.Name == "main", Deps: ours(p.Deps), Imports: map[string][]string{
 			"imports": ours(p.Imports), "test imports": ours(p.TestImports), "xtest imports": ours(p.XTestImports),
 		}}
 		// A file for another platform (device/sensor's DHT22 driver) must keep the rules too.
@@ -198,6 +214,12 @@ func TestDependencyRules(t *testing.T) {
 			t.Errorf("go list found no package in %s", tree)
 		}
 	}
+	// Nor would the check of what the commands link over a listing without their deps.
+	if !slices.ContainsFunc(pkgs, func(p modPkg) bool {
+		return p.Path == "functions/hubbridge" && p.Main && slices.Contains(p.Deps, "functions/hubbridge/wiring")
+	}) {
+		t.Error("go list gave no command functions/hubbridge linking functions/hubbridge/wiring")
+	}
 	for _, v := range checkLayout(layoutRules, pkgs) {
 		t.Error(v)
 	}
@@ -224,12 +246,28 @@ func TestDependencyRulesReportViolations(t *testing.T) {
 				pkg("functions/hubbridge/outbox", "test imports", "functions/testbed/servers/servertest"),
 				pkg("functions/devtools/demo", "imports", "functions/testbed/localrun"),
 				pkg("functions/sender/internal/sendertest", "imports", "functions/testbed/servers"),
+				{Path: "functions/sender", Main: true, Deps: []string{"functions/reading", "functions/sender/wiring"}},
+				{Path: "functions/devtools/demo", Main: true, Deps: []string{"functions/testbed/localrun", "functions/testbed/servers"}},
+				// Only a command's links are checked: they already hold every library it ships.
+				{Path: "functions/sender/wiring", Deps: []string{"functions/testbed/servers"}},
 			},
 		},
 		{
 			name: "a shipped function links the test bed",
 			pkgs: []modPkg{pkg("functions/sender/wiring", "imports", "functions/testbed/promscrape")},
 			want: []string{"what ships in an image links no test bed or dev tool: functions/sender/wiring imports functions/testbed/promscrape"},
+		},
+		{
+			name: "a shipped command links the test bed through a helper exempt by name",
+			pkgs: []modPkg{
+				pkg("functions/sender/wiring", "imports", "functions/sender/internal/sendertest"),
+				pkg("functions/sender/internal/sendertest", "imports", "functions/testbed/servers"),
+				{
+					Path: "functions/sender", Main: true, Imports: map[string][]string{"imports": {"functions/sender/wiring"}},
+					Deps: []string{"functions/reading", "functions/sender/internal/sendertest", "functions/sender/wiring", "functions/testbed/servers"},
+				},
+			},
+			want: []string{"what ships in an image links no test bed or dev tool: functions/sender links functions/testbed/servers"},
 		},
 		{
 			name: "device imports a function",

@@ -34,58 +34,7 @@ func sanitizeKey(s string) string {
 // podTemplate builds the hardened pod of a function; name is its object name.
 func podTemplate(name string, a *Args, labels map[string]string, hash string, files []fileKey) *corev1.PodTemplateSpecArgs {
 	user, group, fsGroup := a.ids()
-	container := &corev1.ContainerArgs{
-		Name:            pulumi.String(name),
-		Image:           pulumi.String(a.image()),
-		ImagePullPolicy: pulumi.String("IfNotPresent"),
-		Resources:       resources(a.resources()),
-		SecurityContext: &corev1.SecurityContextArgs{
-			RunAsNonRoot:             pulumi.Bool(true),
-			RunAsUser:                pulumi.Int(user),
-			RunAsGroup:               pulumi.Int(group),
-			AllowPrivilegeEscalation: pulumi.Bool(false),
-			ReadOnlyRootFilesystem:   pulumi.Bool(true),
-			Privileged:               pulumi.Bool(false),
-			Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
-		},
-	}
-	if len(a.Ports) > 0 {
-		container.Ports = containerPorts(a.Ports)
-	}
-	if a.Liveness != nil {
-		container.LivenessProbe = probe(a.Liveness)
-	}
-	if a.Readiness != nil {
-		container.ReadinessProbe = probe(a.Readiness)
-	}
-	if len(a.Command) > 0 {
-		container.Command = pulumi.ToStringArray(a.Command)
-	}
-	if len(a.CommandArgs) > 0 {
-		container.Args = pulumi.ToStringArray(a.CommandArgs)
-	}
-	if len(a.env()) > 0 {
-		container.EnvFrom = corev1.EnvFromSourceArray{corev1.EnvFromSourceArgs{
-			ConfigMapRef: &corev1.ConfigMapEnvSourceArgs{Name: pulumi.String(name + "-env")},
-		}}
-	}
-	var env corev1.EnvVarArray
-	for _, s := range a.SecretEnv {
-		env = append(env, corev1.EnvVarArgs{
-			Name: pulumi.String(s.Name),
-			ValueFrom: &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{
-				Name: pulumi.String(s.Secret), Key: pulumi.String(s.Key),
-			}},
-		})
-	}
-	if len(env) > 0 {
-		container.Env = env
-	}
 	volumes, mounts := podVolumes(name, a, files)
-	if len(mounts) > 0 {
-		container.VolumeMounts = mounts
-	}
-
 	spec := &corev1.PodSpecArgs{
 		ServiceAccountName:           pulumi.String(name),
 		AutomountServiceAccountToken: pulumi.Bool(false),
@@ -97,7 +46,7 @@ func podTemplate(name string, a *Args, labels map[string]string, hash string, fi
 			FsGroup:        pulumi.Int(fsGroup),
 			SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
 		},
-		Containers: corev1.ContainerArray{container},
+		Containers: corev1.ContainerArray{container(name, a, mounts)},
 	}
 	if a.Schedule != "" {
 		// A job's pod runs to completion; the Job retries a failed run (backoffLimit).
@@ -122,6 +71,63 @@ func podTemplate(name string, a *Args, labels map[string]string, hash string, fi
 		},
 		Spec: spec,
 	}
+}
+
+// container is the pod's one container, named name like its objects: unprivileged,
+// read-only but for mounts, its settings from the env ConfigMap and the Secrets.
+func container(name string, a *Args, mounts corev1.VolumeMountArray) *corev1.ContainerArgs {
+	user, group, _ := a.ids()
+	c := &corev1.ContainerArgs{
+		Name:            pulumi.String(name),
+		Image:           pulumi.String(a.image()),
+		ImagePullPolicy: pulumi.String("IfNotPresent"),
+		Resources:       resources(a.resources()),
+		SecurityContext: &corev1.SecurityContextArgs{
+			RunAsNonRoot:             pulumi.Bool(true),
+			RunAsUser:                pulumi.Int(user),
+			RunAsGroup:               pulumi.Int(group),
+			AllowPrivilegeEscalation: pulumi.Bool(false),
+			ReadOnlyRootFilesystem:   pulumi.Bool(true),
+			Privileged:               pulumi.Bool(false),
+			Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
+		},
+	}
+	if len(a.Ports) > 0 {
+		c.Ports = containerPorts(a.Ports)
+	}
+	if a.Liveness != nil {
+		c.LivenessProbe = probe(a.Liveness)
+	}
+	if a.Readiness != nil {
+		c.ReadinessProbe = probe(a.Readiness)
+	}
+	if len(a.Command) > 0 {
+		c.Command = pulumi.ToStringArray(a.Command)
+	}
+	if len(a.CommandArgs) > 0 {
+		c.Args = pulumi.ToStringArray(a.CommandArgs)
+	}
+	if len(a.env()) > 0 {
+		c.EnvFrom = corev1.EnvFromSourceArray{corev1.EnvFromSourceArgs{
+			ConfigMapRef: &corev1.ConfigMapEnvSourceArgs{Name: pulumi.String(name + "-env")},
+		}}
+	}
+	var env corev1.EnvVarArray
+	for _, s := range a.SecretEnv {
+		env = append(env, corev1.EnvVarArgs{
+			Name: pulumi.String(s.Name),
+			ValueFrom: &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{
+				Name: pulumi.String(s.Secret), Key: pulumi.String(s.Key),
+			}},
+		})
+	}
+	if len(env) > 0 {
+		c.Env = env
+	}
+	if len(mounts) > 0 {
+		c.VolumeMounts = mounts
+	}
+	return c
 }
 
 // podVolumes lists the pod's volumes and the container's mounts: an emptyDir per

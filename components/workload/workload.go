@@ -125,28 +125,12 @@ func (w *Workload) declare(ctx *pulumi.Context, name string, a *Args) error {
 	if err != nil {
 		return fmt.Errorf("service account: %w", err)
 	}
-	deps := []pulumi.Resource{sa}
-
-	env := a.env()
-	if len(env) > 0 {
-		cm, err := corev1.NewConfigMap(ctx, name+"-env", &corev1.ConfigMapArgs{Metadata: o.meta(o.name + "-env"), Data: stringMap(env)}, opts...)
-		if err != nil {
-			return fmt.Errorf("env config map: %w", err)
-		}
-		deps = append(deps, cm)
+	env, files := a.env(), fileKeys(a.Files)
+	cms, err := configMaps(ctx, name, o, env, a.Files, files, opts)
+	if err != nil {
+		return err
 	}
-	files := fileKeys(a.Files)
-	if len(files) > 0 {
-		data := make(map[string]string, len(files))
-		for _, fk := range files {
-			data[fk.key] = a.Files[fk.path]
-		}
-		cm, err := corev1.NewConfigMap(ctx, name+"-files", &corev1.ConfigMapArgs{Metadata: o.meta(o.name + "-files"), Data: stringMap(data)}, opts...)
-		if err != nil {
-			return fmt.Errorf("files config map: %w", err)
-		}
-		deps = append(deps, cm)
-	}
+	deps := append([]pulumi.Resource{sa}, cms...)
 
 	template := podTemplate(o.name, a, o.labels, configHash(env, a.Files), files)
 	if a.Schedule != "" {
@@ -179,7 +163,38 @@ func (w *Workload) declare(ctx *pulumi.Context, name string, a *Args) error {
 	if err != nil {
 		return fmt.Errorf("workload: %w", err)
 	}
+	return front(ctx, name, a, o, pods, opts)
+}
 
+// configMaps declares the ConfigMap of the plain settings (env) and the one of the
+// files (contents by path, under the keys of files), each only if it holds something.
+// The pods depend on them, so that a pod never starts before its settings exist.
+func configMaps(ctx *pulumi.Context, name string, o objects, env, contents map[string]string, files []fileKey, opts []pulumi.ResourceOption) ([]pulumi.Resource, error) {
+	var out []pulumi.Resource
+	if len(env) > 0 {
+		cm, err := corev1.NewConfigMap(ctx, name+"-env", &corev1.ConfigMapArgs{Metadata: o.meta(o.name + "-env"), Data: stringMap(env)}, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("env config map: %w", err)
+		}
+		out = append(out, cm)
+	}
+	if len(files) > 0 {
+		data := make(map[string]string, len(files))
+		for _, fk := range files {
+			data[fk.key] = contents[fk.path]
+		}
+		cm, err := corev1.NewConfigMap(ctx, name+"-files", &corev1.ConfigMapArgs{Metadata: o.meta(o.name + "-files"), Data: stringMap(data)}, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("files config map: %w", err)
+		}
+		out = append(out, cm)
+	}
+	return out, nil
+}
+
+// front declares what stands before the pods of a long-running workload: its Service,
+// its PodDisruptionBudget (both after the pods they select) and its NetworkPolicy.
+func front(ctx *pulumi.Context, name string, a *Args, o objects, pods pulumi.Resource, opts []pulumi.ResourceOption) error {
 	if _, err := corev1.NewService(ctx, name, &corev1.ServiceArgs{
 		Metadata: o.meta(o.name),
 		Spec: &corev1.ServiceSpecArgs{

@@ -17,9 +17,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
 
@@ -37,28 +34,12 @@ func main() {
 // run is the whole program: it returns the exit code (0 ok or --help, 1 failure, 2
 // bad configuration). Logs (JSON) and configuration errors go to stderr.
 func run(ctx context.Context, args []string, stderr io.Writer) int {
-	cfg, err := parseConfig(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "hubbridge: bad configuration: %v\n", err)
-		return 2
-	}
-	log, err := service.NewLogger(stderr, "hubbridge", cfg.LogLevel)
-	if err != nil { // Validate has checked the level
-		fmt.Fprintf(stderr, "hubbridge: bad configuration: %v\n", err)
-		return 2
-	}
-	h, err := wiring.New(ctx, cfg, log, service.NewRegistry())
-	if err != nil {
-		log.Error("hub bridge cannot start", "err", err)
-		fmt.Fprintf(stderr, "hubbridge: %v\n", err)
-		return 1
-	}
-	if err := h.Run(ctx); err != nil {
-		fmt.Fprintf(stderr, "hubbridge: %v\n", err)
-		return 1
-	}
-	return 0
+	return service.Program[wiring.Config]{
+		Name:      "hubbridge",
+		Parse:     wiring.ParseFlags,
+		LogLevel:  func(c wiring.Config) string { return c.LogLevel },
+		Run:       wiring.Run,
+		ErrConfig: wiring.ErrConfig,
+		Failed:    "hub bridge failed",
+	}.Main(ctx, args, stderr)
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/smartx-team/overcloud/functions/testbed/leakcheck"
 	"io"
 	"net"
 	"net/http"
@@ -22,8 +21,10 @@ import (
 	"time"
 
 	"github.com/smartx-team/overcloud/functions/inference/internal/inferencetest"
+	"github.com/smartx-team/overcloud/functions/testbed/leakcheck"
 	"github.com/smartx-team/overcloud/functions/testbed/promscrape"
 	"github.com/smartx-team/overcloud/functions/testbed/servers"
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
 const pkg = "github.com/smartx-team/overcloud/functions/inference"
@@ -210,22 +211,17 @@ func TestMainInProcess(t *testing.T) {
 	checkStartLine(t, logs.String())
 }
 
+// waitReady waits for the admin endpoint at admin (a base URL) to answer /readyz 200.
 func waitReady(t *testing.T, admin string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	servertest.WaitFor(t, admin+"/readyz to answer 200", func() bool {
 		resp, err := http.Get(admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready after 30 s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
 
 // predict posts body and returns the one output tensor of the answer.

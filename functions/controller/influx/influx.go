@@ -35,6 +35,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"github.com/smartx-team/overcloud/functions/model"
+	"github.com/smartx-team/overcloud/functions/reading"
 )
 
 // Field names of ours in the device's measurement.
@@ -45,8 +46,9 @@ const (
 	FieldWeatherStat = "weather_stat"
 	// FieldRecommendation is where the recommendation goes, the original's name.
 	FieldRecommendation = "recommend_temperature"
-	// TagLocation is the one tag of every point.
-	TagLocation = "location"
+	// TagLocation is the one tag of every point: the sender's, which stores the
+	// readings under the contract's name.
+	TagLocation = reading.TagLocation
 )
 
 // FieldOf is the field that holds a feature: the feature's own name, but weather_stat

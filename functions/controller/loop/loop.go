@@ -382,42 +382,11 @@ func (c *Controller) decide(ctx context.Context, s *sector, now time.Time, sig t
 	}
 	defer s.release()
 	log := c.log.With("device", s.name)
-	in := policy.Input{
-		Now: now, Interval: c.o.Interval, Override: s.override,
-		LastSafe: s.lastSafe, HasLastSafe: s.hasLastSafe, LastChange: s.lastChange,
-		Fault: fault,
-	}
 	var errs []string
 	if modelErr != nil {
 		errs = append(errs, modelErr.Error())
 	}
-
-	latest, err := c.src.Latest(ctx, s.name, now, c.o.Lookback)
-	if err != nil {
-		// Nothing is known of the set-point in force: the policy changes nothing, and
-		// the sector turns stale once its last known reading is too old.
-		errs = append(errs, err.Error())
-		in.LastReading, in.Fault = s.lastReading, policy.FaultNoWindow
-		c.m.storeErrors.WithLabelValues("influx").Inc()
-	} else {
-		s.lastReading, in.LastReading = latest.Reading, latest.Reading
-		if latest.Location != "" {
-			s.location = latest.Location
-		}
-		in.Current, in.HasCurrent = latest.Setpoint, latest.HasSetpoint
-		if s.hasApplied && (!latest.HasSetpoint || s.appliedAt.After(latest.SetpointAt)) {
-			in.Current, in.HasCurrent = s.applied, true
-		}
-	}
-
-	fresh := !in.LastReading.IsZero() && now.Sub(in.LastReading) <= c.l.Stale
-	if in.Fault == "" && fresh {
-		preds, f, err := c.predict(ctx, s.name, sig, now)
-		if err != nil {
-			errs = append(errs, err.Error())
-		}
-		in.Predictions, in.Fault = preds, f
-	}
+	in := c.observe(ctx, s, now, sig, fault, &errs)
 
 	d := c.l.Decide(in)
 	var entryErrs []string
@@ -449,16 +418,62 @@ func (c *Controller) decide(ctx context.Context, s *sector, now time.Time, sig t
 		c.m.recommended.WithLabelValues(s.name).Set(d.Recommended)
 	}
 
-	current, hasCurrent := in.Current, in.HasCurrent
+	current := in.Current
 	if d.Change {
 		current = c.change(ctx, log, s, now, in, d, sig, &errs)
 	}
+	c.report(log, s, in, d, current, errs, entryErrs)
+}
 
+// observe gathers what the policy decides on for the sector: its own state, its newest
+// reading and set-point in force, and, while the model and the readings are sound, the
+// model's predictions for every candidate. What fails is added to errs and shows in
+// the input's fault.
+func (c *Controller) observe(ctx context.Context, s *sector, now time.Time, sig tfserving.Signature, fault policy.Fault, errs *[]string) policy.Input {
+	in := policy.Input{
+		Now: now, Interval: c.o.Interval, Override: s.override,
+		LastSafe: s.lastSafe, HasLastSafe: s.hasLastSafe, LastChange: s.lastChange,
+		Fault: fault,
+	}
+	latest, err := c.src.Latest(ctx, s.name, now, c.o.Lookback)
+	if err != nil {
+		// Nothing is known of the set-point in force: the policy changes nothing, and
+		// the sector turns stale once its last known reading is too old.
+		*errs = append(*errs, err.Error())
+		in.LastReading, in.Fault = s.lastReading, policy.FaultNoWindow
+		c.m.storeErrors.WithLabelValues("influx").Inc()
+	} else {
+		s.lastReading, in.LastReading = latest.Reading, latest.Reading
+		if latest.Location != "" {
+			s.location = latest.Location
+		}
+		in.Current, in.HasCurrent = latest.Setpoint, latest.HasSetpoint
+		if s.hasApplied && (!latest.HasSetpoint || s.appliedAt.After(latest.SetpointAt)) {
+			in.Current, in.HasCurrent = s.applied, true
+		}
+	}
+
+	fresh := !in.LastReading.IsZero() && now.Sub(in.LastReading) <= c.l.Stale
+	if in.Fault == "" && fresh {
+		preds, f, err := c.predict(ctx, s.name, sig, now)
+		if err != nil {
+			*errs = append(*errs, err.Error())
+		}
+		in.Predictions, in.Fault = preds, f
+	}
+	return in
+}
+
+// report shows a decision on in: in the metrics, in the log when the sector's mode
+// changes, and in the published state. current is the set-point in force after it
+// (known if in.HasCurrent); errs are the decision's failures, entryErrs those of
+// ending an override, which the fallback warning leaves out.
+func (c *Controller) report(log *slog.Logger, s *sector, in policy.Input, d policy.Decision, current float64, errs, entryErrs []string) {
 	c.m.decisions.WithLabelValues(string(d.Outcome)).Inc()
 	if d.Mode == policy.ModeFallback {
 		c.m.fallbacks.WithLabelValues(string(d.Fault)).Inc()
 	}
-	if hasCurrent {
+	if in.HasCurrent {
 		c.m.setpoint.WithLabelValues(s.name).Set(current)
 	}
 	if d.Mode != s.lastMode {
@@ -478,9 +493,9 @@ func (c *Controller) decide(ctx context.Context, s *sector, now time.Time, sig t
 	v := DeviceState{
 		Device: s.name, Location: s.location, Mode: d.Mode, StaleSensor: d.Stale,
 		Override: overrideState(s.override), Fault: d.Fault,
-		LastDecision: &DecisionState{Time: now, Outcome: d.Outcome, Why: d.Why},
+		LastDecision: &DecisionState{Time: in.Now, Outcome: d.Outcome, Why: d.Why},
 	}
-	if hasCurrent {
+	if in.HasCurrent {
 		v.Current = ptr(current)
 	}
 	if !in.LastReading.IsZero() {

@@ -53,7 +53,7 @@ type Config struct {
 	OverrideDefault time.Duration // [CONTROLLER_OVERRIDE_DEFAULT] (default 1h)
 	OverrideMax     time.Duration // [CONTROLLER_OVERRIDE_MAX] (default 24h)
 
-	MongoURI       string // [CONTROLLER_MONGO_URI] secret (default "mongodb://localhost:27017")
+	MongoURI       string // [CONTROLLER_MONGO_URI] secret (default service.DefaultMongoURI, "mongodb://127.0.0.1:27017")
 	MongoURIFile   string // [CONTROLLER_MONGO_URI_FILE]
 	MongoDatabase  string // [CONTROLLER_MONGO_DATABASE] (default "smartx_controller")
 	MongoAudit     string // [CONTROLLER_MONGO_AUDIT_COLLECTION] (default "audit")
@@ -80,7 +80,7 @@ func Defaults() Config {
 		Limit:      l.TempLimit, Margin: l.Margin, Deadband: l.Deadband, RaiseEvery: l.RaiseEvery, RHMin: l.RHMin, RHMax: l.RHMax,
 		Min: l.Min, Max: l.Max, MaxStep: l.MaxStep, Hysteresis: l.Hysteresis, Stale: l.Stale,
 		OverrideDefault: time.Hour, OverrideMax: 24 * time.Hour,
-		MongoURI: "mongodb://localhost:27017", MongoDatabase: "smartx_controller",
+		MongoURI: service.DefaultMongoURI, MongoDatabase: "smartx_controller",
 		MongoAudit: "audit", MongoOverrides: "overrides",
 		Listen: ":8080", AdminListen: ":9106",
 		RequestTimeout: 10 * time.Second,

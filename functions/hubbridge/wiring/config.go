@@ -82,7 +82,7 @@ func DefaultConfig() Config {
 		Mode:               ModeStandalone,
 		Listen:             ":59880",
 		AdminListen:        ":9102",
-		MongoURI:           "mongodb://127.0.0.1:27017",
+		MongoURI:           service.DefaultMongoURI,
 		MongoDatabase:      "smartx_hub",
 		KafkaBrokers:       service.SplitList(service.DefaultKafkaBrokers),
 		KafkaTopic:         reading.Topic,
@@ -100,8 +100,20 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first bad setting, naming its environment variable.
+// ErrConfig is wrapped by every error that is the settings' fault; its text is the
+// prefix the hubbridge binary has always printed before such an error.
+var ErrConfig = errors.New("bad configuration")
+
+// Validate reports the first bad setting, naming its environment variable; the error
+// wraps ErrConfig.
 func (c Config) Validate() error {
+	if err := c.check(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+func (c Config) check() error {
 	switch c.Mode {
 	case ModeStandalone, ModeEdgeX:
 	default:

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/smartx-team/overcloud/functions/testbed/leakcheck"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -17,7 +16,9 @@ import (
 
 	"github.com/smartx-team/overcloud/functions/inference/internal/inferencetest"
 	"github.com/smartx-team/overcloud/functions/inference/wire"
+	"github.com/smartx-team/overcloud/functions/testbed/leakcheck"
 	"github.com/smartx-team/overcloud/functions/testbed/promscrape"
+	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
 
 func TestMain(m *testing.M) { leakcheck.Main(m, inferencetest.Packages...) }
@@ -83,17 +84,6 @@ func post(t *testing.T, url, body string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // The whole server, polling its base: a new version serves without a restart, a
 // broken newer one is refused, counted and shown, and the previous keeps serving.
 func TestHotReloadByPolling(t *testing.T) {
@@ -121,10 +111,10 @@ func TestHotReloadByPolling(t *testing.T) {
 	}
 
 	inferencetest.Write(t, base, inferencetest.Baseline(name, 2))
-	waitFor(t, "version 2 to serve", func() bool { return reflect.DeepEqual(outputs(), want2) })
+	servertest.WaitFor(t, "version 2 to serve", func() bool { return reflect.DeepEqual(outputs(), want2) })
 
 	inferencetest.WriteBroken(t, base, name, 3, `{"format": "smartx-linear/1", "name": "service", "version": 3, "steps": 6}`)
-	waitFor(t, "the broken version 3 to be refused", func() bool {
+	servertest.WaitFor(t, "the broken version 3 to be refused", func() bool {
 		fams, err := promscrape.Gather(r.reg)
 		if err != nil {
 			t.Fatal(err)
@@ -166,7 +156,7 @@ func TestReadyOnceAModelArrives(t *testing.T) {
 		t.Fatalf("predict without a model: %d %s", code, b)
 	}
 	inferencetest.Write(t, base, inferencetest.Baseline(name, 1))
-	waitFor(t, "ready", func() bool { return r.Ready(context.Background()) == nil })
+	servertest.WaitFor(t, "ready", func() bool { return r.Ready(context.Background()) == nil })
 }
 
 // A port clash fails at New, not at the first request.

@@ -162,8 +162,13 @@ func (s *Secret) Value() (string, error) {
 	return v, nil
 }
 
-// DefaultKafkaBrokers is where every function looks for Kafka unless told otherwise.
-const DefaultKafkaBrokers = "127.0.0.1:9092"
+// Where every function looks for Kafka and MongoDB unless told otherwise. They are
+// constants here so that the functions' defaults cannot drift apart again (the hub's
+// said 127.0.0.1, the controller's localhost).
+const (
+	DefaultKafkaBrokers = "127.0.0.1:9092"
+	DefaultMongoURI     = "mongodb://127.0.0.1:27017"
+)
 
 // SplitList splits a comma-separated setting, dropping spaces and empty items.
 func SplitList(s string) []string {

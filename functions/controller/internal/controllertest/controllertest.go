@@ -386,7 +386,7 @@ func Recommendations(t testing.TB, in *servers.Influx, device string) []Point {
 	for res.Next() {
 		r := res.Record()
 		v, _ := r.Value().(float64)
-		loc, _ := r.ValueByKey("location").(string)
+		loc, _ := r.ValueByKey(reading.TagLocation).(string)
 		out = append(out, Point{At: r.Time(), Value: v, Location: loc})
 	}
 	if res.Err() != nil {

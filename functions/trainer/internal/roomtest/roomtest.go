@@ -18,6 +18,7 @@ import (
 
 	"github.com/smartx-team/overcloud/device/sim"
 	"github.com/smartx-team/overcloud/functions/model"
+	"github.com/smartx-team/overcloud/functions/reading"
 	"github.com/smartx-team/overcloud/functions/trainer/learn"
 )
 
@@ -163,7 +164,7 @@ func Write(ctx context.Context, url, token, org, bucket string, readings []Readi
 	for i := 0; i < len(readings); i += batch {
 		var pts []*write.Point
 		for _, r := range readings[i:min(i+batch, len(readings))] {
-			p := write.NewPointWithMeasurement(r.Device).AddTag("location", "Gwangju").SetTime(r.Time)
+			p := write.NewPointWithMeasurement(r.Device).AddTag(reading.TagLocation, "Gwangju").SetTime(r.Time)
 			for f, v := range r.Fields {
 				if f == "weather_stat" {
 					p.AddField(f, int64(v))

@@ -1,12 +1,15 @@
-package main
+package wiring
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"github.com/smartx-team/overcloud/functions/hubbridge/intake"
-	"github.com/smartx-team/overcloud/functions/hubbridge/wiring"
 	"github.com/smartx-team/overcloud/functions/internal/service"
 )
 
@@ -18,10 +21,32 @@ subscribes to a real EdgeX deployment's MQTT message bus instead. Either way a r
 is acknowledged only once it is in MongoDB, and marked delivered only once Kafka
 acknowledged it. Admin endpoints: /healthz, /readyz (MongoDB reachable), /metrics.`
 
-// parseConfig builds the hub's configuration from args and the environment (HUB_*).
-// It returns flag.ErrHelp after printing the usage for -h/--help.
-func parseConfig(args []string, out io.Writer) (wiring.Config, error) {
-	def := wiring.DefaultConfig()
+// Run is what the hubbridge binary runs once its settings are checked: New, with the
+// metrics registry of the admin endpoint, then Hub.Run until ctx ends. A failure of New
+// says so, since Hub.Run's start and stop lines are then never logged.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	h, err := New(ctx, cfg, log, service.NewRegistry())
+	if err != nil {
+		return fmt.Errorf("cannot start: %w", err)
+	}
+	return h.Run(ctx)
+}
+
+// ParseFlags reads the hub's settings from args and the HUB_* environment over the
+// defaults. It returns flag.ErrHelp after writing the usage to out for -h/--help, and
+// an error wrapping ErrConfig that names the setting for a malformed value. It does
+// not Validate.
+func ParseFlags(args []string, out io.Writer) (Config, error) {
+	cfg, err := parseFlags(args, out)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return cfg, err
+}
+
+// parseFlags is ParseFlags before its errors are marked as the settings' fault.
+func parseFlags(args []string, out io.Writer) (Config, error) {
+	def := DefaultConfig()
 	fs := service.NewFlags("hubbridge", usage)
 	fs.SetOutput(out)
 	mode := fs.String("mode", "HUB_MODE", def.Mode, "standalone (own EdgeX REST ingest) or edgex (subscribe to EdgeX's message bus)")
@@ -46,22 +71,22 @@ func parseConfig(args []string, out io.Writer) (wiring.Config, error) {
 	dedupMax := fs.Int("dedup-max", "HUB_DEDUP_MAX", def.DedupMax, "most reading ids remembered to answer device retries as duplicates")
 	logLevel := fs.String("log-level", "HUB_LOG_LEVEL", def.LogLevel, "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
-		return wiring.Config{}, err
+		return Config{}, err
 	}
 
 	uri, err := mongoURI.Value()
 	if err != nil {
-		return wiring.Config{}, err
+		return Config{}, err
 	}
 	pass, err := mqttPass.Value()
 	if err != nil {
-		return wiring.Config{}, err
+		return Config{}, err
 	}
 	lim, err := intake.ParseLimits(*limits)
 	if err != nil {
-		return wiring.Config{}, fmt.Errorf("HUB_LIMITS: %w", err)
+		return Config{}, fmt.Errorf("HUB_LIMITS: %w", err)
 	}
-	cfg := wiring.Config{
+	return Config{
 		Mode: *mode, Listen: *listen, AdminListen: *admin,
 		MongoURI: uri, MongoDatabase: *mongoDB,
 		KafkaBrokers: service.SplitList(*brokers), KafkaTopic: *topic,
@@ -72,6 +97,5 @@ func parseConfig(args []string, out io.Writer) (wiring.Config, error) {
 		RelayBatch: *relayBatch, StoreBatch: *storeBatch,
 		DeliveredRetention: *retention, DedupMax: *dedupMax,
 		LogLevel: *logLevel,
-	}
-	return cfg, cfg.Validate()
+	}, nil
 }
