@@ -54,7 +54,7 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	  done; done
 
 build: ## build the function binaries into dist/
-	CGO_ENABLED=0 $(GO) build -trimpath -o dist/ ./functions/hubbridge ./functions/sender ./functions/inference ./functions/trainer ./functions/controller
+	CGO_ENABLED=0 $(GO) build -trimpath -o dist/ ./functions/hubbridge ./functions/sender ./functions/inference ./functions/trainer ./functions/controller ./functions/dashboard
 
 clean: ## remove build output (the tool cache stays)
 	rm -rf dist .demo

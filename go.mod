@@ -3,6 +3,8 @@ module github.com/smartx-team/overcloud
 go 1.26.0
 
 require (
+	github.com/chromedp/cdproto v0.159.0
+	github.com/chromedp/chromedp v0.23.0
 	github.com/d2r2/go-dht v0.0.0-20200119175940-4ba96621a218
 	github.com/d2r2/go-logger v0.0.0-20210606094344-60e9d1233e22
 	github.com/eclipse/paho.golang v0.22.0
@@ -69,6 +71,7 @@ require (
 	github.com/go-git/gcfg/v2 v2.0.2 // indirect
 	github.com/go-git/go-billy/v6 v6.0.0-alpha.1 // indirect
 	github.com/go-git/go-git/v6 v6.0.0-alpha.4 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-playground/locales v0.14.1 // indirect

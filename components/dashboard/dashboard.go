@@ -90,7 +90,7 @@ type Dashboard struct {
 // validate names the first missing or bad key.
 func (a *Args) validate() error {
 	if a.Users == nil {
-		return fmt.Errorf("Users is required: name:bcrypt-hash lines")
+		return fmt.Errorf("%s is required: name:bcrypt-hash lines", "Users")
 	}
 	for _, f := range []struct{ key, value string }{
 		{"Namespace", a.Namespace}, {"Image", a.Image},

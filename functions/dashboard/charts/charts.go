@@ -89,11 +89,7 @@ func SVG(c Chart, th Theme) ([]byte, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	format := "15:04"
-	if c.To.Sub(c.From) > 36*time.Hour {
-		format = "Jan 2"
-	}
-	p.X.Tick.Marker = plot.TimeTicks{Format: format, Time: plot.UnixTimeIn(loc)}
+	p.X.Tick.Marker = plot.TimeTicks{Format: "Jan 2", Time: plot.UnixTimeIn(loc)}
 	for _, a := range []*plot.Axis{&p.X, &p.Y} {
 		a.Label.TextStyle.Color = th.Text
 		a.Tick.Label.Color = th.Text
@@ -106,7 +102,25 @@ func SVG(c Chart, th Theme) ([]byte, error) {
 	grid := plotter.NewGrid()
 	grid.Vertical.Color, grid.Horizontal.Color = th.Grid, th.Grid
 	p.Add(grid)
-	p.X.Min, p.X.Max = unix(c.From), unix(c.To)
+	// A range longer than the data (a new deployment, a room that started reporting
+	// an hour ago) starts at the first point, so the lines are not squeezed into its
+	// last pixels.
+	first := c.To
+	for _, l := range c.Lines {
+		for _, pt := range l.Points {
+			if !pt.T.Before(c.From) && pt.T.Before(first) {
+				first = pt.T
+			}
+		}
+	}
+	from := c.From
+	if first.After(from) && first.Before(c.To) {
+		from = first
+	}
+	p.X.Min, p.X.Max = unix(from), unix(c.To)
+	if c.To.Sub(from) <= 36*time.Hour {
+		p.X.Tick.Marker = plot.TimeTicks{Format: "15:04", Time: plot.UnixTimeIn(loc)}
+	}
 
 	lo, hi := math.Inf(1), math.Inf(-1)
 	drawn := false
@@ -138,6 +152,9 @@ func SVG(c Chart, th Theme) ([]byte, error) {
 	if !drawn {
 		return nil, ErrNoData
 	}
+	// Head room above the lines for the legend, one line of it per entry.
+	span := math.Max(hi-lo, 1)
+	p.Y.Min, p.Y.Max = lo-span*0.1, hi+span*(0.2+0.12*float64(len(c.Lines)+len(c.Rules)))
 	for _, r := range c.Rules {
 		// A rule far from the data would squash the lines: draw only those near them.
 		if r.Y < lo-(hi-lo)-2 || r.Y > hi+(hi-lo)+2 {

@@ -66,3 +66,19 @@ func TestSVGNoData(t *testing.T) {
 		t.Fatalf("SVG = %v, want ErrNoData", err)
 	}
 }
+
+// A range longer than the data starts at the first point, so the lines fill the chart.
+func TestSVGStartsAtTheData(t *testing.T) {
+	to := time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC)
+	var pts []Point
+	for i := range 10 {
+		pts = append(pts, Point{T: to.Add(time.Duration(i-10) * time.Minute), V: 20 + float64(i)})
+	}
+	b, err := SVG(Chart{Title: "t", From: to.Add(-6 * time.Hour), To: to, Lines: []Line{{Label: "a", Points: pts}}}, Light)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("14:5")) || bytes.Contains(b, []byte("10:00")) || bytes.Contains(b, []byte("12:00")) {
+		t.Error("the time axis does not start at the data")
+	}
+}

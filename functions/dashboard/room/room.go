@@ -16,6 +16,8 @@ import (
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
+
+	"github.com/smartx-team/overcloud/functions/reading"
 )
 
 // The fields the dashboard shows.
@@ -119,8 +121,8 @@ func (r *Reader) Latest(ctx context.Context, lookback time.Duration) ([]Device, 
   |> range(start: -%s, stop: 1m)
   |> filter(fn: (r) => %s)
   |> last()
-  |> keep(columns: ["_measurement", "location", "_field", "_value", "_time"])`,
-		strconv.Quote(r.bucket), flux(lookback), fieldFilter(Fields))
+  |> keep(columns: ["_measurement", %s, "_field", "_value", "_time"])`,
+		strconv.Quote(r.bucket), flux(lookback), fieldFilter(Fields), strconv.Quote(reading.TagLocation))
 	res, err := r.query(ctx, q)
 	if err != nil {
 		return nil, err
@@ -139,7 +141,7 @@ func (r *Reader) Latest(ctx context.Context, lookback time.Duration) ([]Device, 
 			d = &Device{Name: name, Values: map[string]Value{}}
 			byName[name] = d
 		}
-		if loc, ok := rec.ValueByKey("location").(string); ok && loc != "" {
+		if loc, ok := rec.ValueByKey(reading.TagLocation).(string); ok && loc != "" {
 			d.Location = loc
 		}
 		t := rec.Time()
@@ -222,7 +224,7 @@ func (r *Reader) Series(ctx context.Context, q SeriesQuery) ([]Series, error) {
 		s := byKey[k]
 		if s == nil {
 			s = &Series{Device: k.device, Field: k.field}
-			if loc, ok := rec.ValueByKey("location").(string); ok && !q.Merge {
+			if loc, ok := rec.ValueByKey(reading.TagLocation).(string); ok && !q.Merge {
 				s.Location = loc
 			}
 			byKey[k] = s
@@ -246,6 +248,32 @@ func (r *Reader) Series(ctx context.Context, q SeriesQuery) ([]Series, error) {
 		return out[i].Field < out[j].Field
 	})
 	return out, nil
+}
+
+// Earliest returns the time of the oldest point of fields within the last rng (zero
+// if there is none), so that a chart of a range longer than the data can be drawn at
+// the data's own resolution.
+func (r *Reader) Earliest(ctx context.Context, fields []string, rng time.Duration) (time.Time, error) {
+	q := fmt.Sprintf(`from(bucket: %s)
+  |> range(start: -%s)
+  |> filter(fn: (r) => %s)
+  |> first()
+  |> group()
+  |> sort(columns: ["_time"])
+  |> limit(n: 1)`, strconv.Quote(r.bucket), flux(rng), fieldFilter(fields))
+	res, err := r.query(ctx, q)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer res.Close()
+	var t time.Time
+	if res.Next() {
+		t = res.Record().Time()
+	}
+	if err := res.Err(); err != nil {
+		return time.Time{}, fmt.Errorf("influxdb earliest: %w", err)
+	}
+	return t, nil
 }
 
 // flux writes d as a Flux duration literal in whole seconds (at least 1s).

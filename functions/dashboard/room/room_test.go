@@ -100,6 +100,17 @@ func TestReader(t *testing.T) {
 		t.Error("a series query without fields was run")
 	}
 
+	first, err := r.Earliest(ctx, []string{"temperature"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.Equal(now.Add(-10 * time.Minute)) {
+		t.Errorf("earliest temperature %s, want %s", first, now.Add(-10*time.Minute))
+	}
+	if first, err := r.Earliest(ctx, []string{"no_such_field"}, time.Hour); err != nil || !first.IsZero() {
+		t.Errorf("earliest of nothing = %s, %v; want zero", first, err)
+	}
+
 	down, _ := room.New(room.Options{URL: "http://127.0.0.1:1", Bucket: in.Bucket, Timeout: time.Second})
 	defer down.Close()
 	if _, err := down.Latest(ctx, time.Hour); err == nil {

@@ -38,6 +38,7 @@ var staticFS embed.FS
 type Room interface {
 	Latest(ctx context.Context, lookback time.Duration) ([]room.Device, error)
 	Series(ctx context.Context, q room.SeriesQuery) ([]room.Series, error)
+	Earliest(ctx context.Context, fields []string, rng time.Duration) (time.Time, error)
 }
 
 // Controller is the controller's API (package control).

@@ -124,7 +124,8 @@ func (s *Server) data(r *http.Request, v view, sess auth.Session) pageData {
 		}
 		st, err := s.o.Controller.State(ctx)
 		if err != nil {
-			problem("controller", err)
+			d.Problems = append(d.Problems, "The controller does not answer, so the limits shown are the defaults.")
+			s.log.Debug("controller state", "err", err)
 		}
 		d.Room = s.roomData(devices, st, err == nil, d.Now)
 	case "ac":
@@ -362,7 +363,13 @@ func (s *Server) chart(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.o.Timeout)
 	defer cancel()
 	to := time.Now()
-	every := max(rng/180, 10*time.Second)
+	// Windows of a 180th of the range, or of the data's own span when it began later
+	// (a new deployment), so that a few minutes of data still draw as lines.
+	span := rng
+	if first, err := s.o.Room.Earliest(ctx, spec.fields, rng); err == nil && !first.IsZero() && to.Sub(first) < rng {
+		span = max(to.Sub(first), time.Minute)
+	}
+	every := max(span/180, time.Second)
 	c := charts.Chart{Title: spec.title, YLabel: spec.unit, From: to.Add(-rng), To: to, Location: s.o.Location}
 	add := func(q room.SeriesQuery, label func(room.Series) string, dashed func(room.Series) bool) error {
 		q.Range, q.Every = rng, every
@@ -381,7 +388,12 @@ func (s *Server) chart(w http.ResponseWriter, r *http.Request) {
 	}
 	never := func(room.Series) bool { return false }
 	always := func(room.Series) bool { return true }
-	sectorName := func(se room.Series) string { return or(se.Location, se.Device) }
+	sectorName := func(se room.Series) string {
+		if se.Location == "" {
+			return se.Device
+		}
+		return se.Location + " · " + se.Device
+	}
 	var err error
 	switch name {
 	case "temperature", "humidity":
@@ -426,10 +438,13 @@ func (s *Server) chart(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(svg)
 }
 
-var chartSpecs = map[string]struct{ title, unit string }{
-	"temperature": {"Temperature: sectors and outside", "°C"},
-	"humidity":    {"Humidity: sectors and outside", "% RH"},
-	"setpoints":   {"Set-point: applied and recommended", "°C"},
+var chartSpecs = map[string]struct {
+	title, unit string
+	fields      []string
+}{
+	"temperature": {"Temperature: sectors and outside", "°C", []string{room.Temperature, room.ExtTemperature}},
+	"humidity":    {"Humidity: sectors and outside", "% RH", []string{room.Humidity, room.ExtHumidity}},
+	"setpoints":   {"Set-point: applied and recommended", "°C", []string{room.Setpoint, room.Recommended}},
 }
 
 func or(a, b string) string {

@@ -362,9 +362,14 @@ func TestViews(t *testing.T) {
 			}
 		})
 	}
-	resp, body := get(t, c, b.srv.URL+"/chart/temperature.svg?range=1h&theme=dark")
+	resp, body := get(t, c, b.srv.URL+"/chart/temperature.svg?range=24h&theme=dark")
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/svg+xml" || !strings.Contains(body, "sector-a") || !strings.Contains(body, "outside") {
 		t.Errorf("temperature chart: %s %s, want an SVG with the sectors and outside", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	// Five points over the last few minutes of a 24 h range still draw as lines of
+	// five points (the chart's frame is a path of four).
+	if _, body := get(t, c, b.srv.URL+"/chart/humidity.svg?range=24h"); !regexp.MustCompile(`d="M[^"]*(L[^"]*){4}"`).MatchString(body) {
+		t.Error("the humidity chart draws no line through the sectors' five points")
 	}
 	if resp, body := get(t, c, b.srv.URL+"/chart/setpoints.svg"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "pi-1 recommended") {
 		t.Errorf("set-point chart: %s, want pi-1's recommendation in it", resp.Status)

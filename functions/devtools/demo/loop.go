@@ -27,7 +27,8 @@ func closeTheLoop(ctx context.Context, path *localrun.Path, c config, say func(s
 		return err
 	}
 	say("loop: training on %s of history, then starting inference and the controller ...", time.Since(began).Round(time.Second))
-	loop, err := path.StartLoop(ctx, localrun.LoopOptions{Devices: pis, Since: time.Since(began).Round(time.Second) + 5*time.Second})
+	loop, err := path.StartLoop(ctx, localrun.LoopOptions{Devices: pis, Since: time.Since(began).Round(time.Second) + 5*time.Second,
+		ControllerPort: c.controllerPort})
 	if err != nil {
 		return err
 	}

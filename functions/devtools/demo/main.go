@@ -29,6 +29,7 @@ import (
 	"github.com/smartx-team/overcloud/functions/internal/service"
 	"github.com/smartx-team/overcloud/functions/testbed/fleet"
 	"github.com/smartx-team/overcloud/functions/testbed/localrun"
+	"github.com/smartx-team/overcloud/functions/testbed/servers"
 )
 
 func main() {
@@ -48,6 +49,10 @@ type config struct {
 	loop     bool
 	simSpeed float64
 	hold     time.Duration
+	// dashboard starts the operators' dashboard; controllerPort is where the loop's
+	// controller will listen, known before it starts so the dashboard can call it.
+	dashboard      bool
+	controllerPort int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -62,6 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	loop := fs.Bool("loop", "DEMO_LOOP", true, "run the closed loop on the Pis: step test, trainer, inference, controller")
 	simSpeed := fs.String("sim-speed", "DEMO_SIM_SPEED", "60", "how much faster than real time the Pis' rooms run (60: a second is a minute)")
 	hold := fs.Duration("commission-hold", "DEMO_COMMISSION_HOLD", 12*time.Second, "how long each set-point of the step test is held")
+	dashboard := fs.Bool("dashboard", "DEMO_DASHBOARD", true, "start the operators' dashboard and print its address and a login")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -75,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	c := config{pis: *pis, devices: *devices, interval: *interval, dir: *dir, keep: *keep, duration: *duration,
-		loop: *loop, simSpeed: speed, hold: *hold}
+		loop: *loop, simSpeed: speed, hold: *hold, dashboard: *dashboard}
 	if c.pis < 0 || c.devices <= 0 || c.interval <= 0 {
 		fmt.Fprintln(stderr, "demo: -devices and -interval must be positive, -pis not negative")
 		return 2
@@ -141,7 +147,6 @@ func demo(ctx context.Context, c config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-
 	f, err := fleet.New(fleet.Options{
 		HubURL: path.HubURL, Devices: c.devices, Interval: c.interval, Tokens: tokens,
 		Logger: slog.New(slog.DiscardHandler),
@@ -153,6 +158,11 @@ func demo(ctx context.Context, c config, out io.Writer) error {
 		return err
 	}
 	sayWhereToLook(say, path, dir, pis, c)
+	if c.dashboard {
+		if c.controllerPort, err = startDashboard(startCtx, path, c, say); err != nil {
+			return err
+		}
+	}
 
 	runCtx := ctx
 	if c.duration > 0 {
@@ -189,11 +199,32 @@ Where to look:
   sender metrics         %s/metrics
   InfluxDB               %s   bucket %q
   last readings:         curl -s %s/api/v2/query -H 'Content-Type: application/vnd.flux' \
-                           -d 'from(bucket:"%s") |> range(start:-1m) |> last()'
+                           -d 'from(bucket:"%s") |> range(start:-1m) |> filter(fn: (r) => r._field == "temperature") |> last()'
   logs                   %s/logs/
 %s%d Pis (firmware) and %d simulated devices post every %s. Ctrl-C stops.
 `, path.HubURL, path.HubAdmin, path.SenderAdmin, path.Influx.URL, path.Influx.Bucket,
 		path.Influx.URL, path.Influx.Bucket, dir, pis, c.pis, c.devices, c.interval)
+}
+
+// startDashboard starts the operators' dashboard and prints where it is and how to
+// log in; it returns the port the loop's controller is to listen on (0 without the
+// loop: the panel then says the controller does not answer).
+func startDashboard(ctx context.Context, path *localrun.Path, c config, say func(string, ...any)) (int, error) {
+	port := 0
+	if c.loop {
+		var err error
+		if port, err = servers.FreePort(); err != nil {
+			return 0, err
+		}
+	}
+	d, err := path.StartDashboard(ctx, fmt.Sprintf("http://127.0.0.1:%d", max(port, 1)), "operator")
+	if err != nil {
+		return 0, err
+	}
+	say(`dashboard              %s
+  log in as %q with password %s (made for this run, printed once; only its bcrypt hash is kept)
+`, d.URL, d.User, d.Password)
+	return port, nil
 }
 
 // startPis starts c.pis firmware Pis and returns the lines that say where to command

@@ -37,13 +37,22 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// With the loop (make demo's default) the demo commissions its Pis, trains, starts
-// inference and the controller, and prints what the controller decides: set-points
-// from the original's 18 C upwards.
+// With the loop and the dashboard (make demo's defaults) the demo commissions its
+// Pis, trains, starts inference and the controller, and prints what the controller
+// decides: set-points from the original's 18 C upwards. Meanwhile an operator uses the
+// dashboard in a real browser (see browse).
 func TestDemoLoop(t *testing.T) {
 	t.Parallel()
-	var out, errOut bytes.Buffer
-	code := run(context.Background(), []string{"-dir", t.TempDir(), "-duration", "180s", "-devices", "2", "-pis", "2", "-commission-hold", "12s"}, &out, &errOut)
+	var out output
+	var errOut bytes.Buffer
+	code := -1
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		code = run(context.Background(), []string{"-dir", t.TempDir(), "-duration", "240s", "-devices", "2", "-pis", "2", "-commission-hold", "12s"}, &out, &errOut)
+	}()
+	t.Run("dashboard in a browser", func(t *testing.T) { browse(t, &out, done, 2) })
+	<-done
 	if code != 0 {
 		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, &out, &errOut)
 	}

@@ -171,13 +171,19 @@ func (p *Path) start(ctx context.Context, name string, proc *servers.Proc) error
 // (<PREFIX>_ADMIN_LISTEN) and, if it serves data, a data port (<PREFIX>_LISTEN), and
 // waits for its /readyz.
 func (p *Path) function(ctx context.Context, name, pkg, prefix string, serves bool, env []string, out **servers.Proc) (int, string, error) {
+	return p.functionOn(ctx, name, pkg, prefix, serves, 0, env, out)
+}
+
+// functionOn is function with the serving port given (0: a free one).
+func (p *Path) functionOn(ctx context.Context, name, pkg, prefix string, serves bool, port int, env []string, out **servers.Proc) (int, string, error) {
 	bin, err := servers.BuildGo(ctx, pkg)
 	if err != nil {
 		return 0, "", err
 	}
-	port, err := servers.FreePort()
-	if err != nil {
-		return 0, "", err
+	if port == 0 {
+		if port, err = servers.FreePort(); err != nil {
+			return 0, "", err
+		}
 	}
 	adminPort, err := servers.FreePort()
 	if err != nil {

@@ -82,6 +82,9 @@ type LoopOptions struct {
 	Interval, RaiseEvery, Stale time.Duration
 	// Limit is the inlet temperature limit, C (default the controller's, 27).
 	Limit float64
+	// ControllerPort is the port of the controller's API (default a free one): given,
+	// a dashboard started before the loop knows where the controller will be.
+	ControllerPort int
 }
 
 func (o *LoopOptions) defaults() {
@@ -172,7 +175,7 @@ func (p *Path) StartLoop(ctx context.Context, o LoopOptions) (*Loop, error) {
 	l.InferenceURL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	// The controller's request timeout must fit in its interval.
 	timeout := min(10*time.Second, o.Interval*2/3)
-	port, l.ControllerAdmin, err = p.function(ctx, "controller", ControllerPackage, "CONTROLLER", true, append(influx("CONTROLLER"),
+	port, l.ControllerAdmin, err = p.functionOn(ctx, "controller", ControllerPackage, "CONTROLLER", true, o.ControllerPort, append(influx("CONTROLLER"),
 		"CONTROLLER_INFERENCE_URL="+l.InferenceURL, "CONTROLLER_COMMAND_URL="+p.HubURL, "CONTROLLER_DEVICES="+devices,
 		"CONTROLLER_MONGO_URI="+p.Mongo.URI, "CONTROLLER_INTERVAL="+o.Interval.String(),
 		"CONTROLLER_REQUEST_TIMEOUT="+timeout.String(), "CONTROLLER_RAISE_EVERY="+o.RaiseEvery.String(),

@@ -58,7 +58,8 @@
     status.className = 'status';
     status.textContent = 'Sending…';
     form.querySelectorAll('button').forEach(function (b) { b.disabled = true; });
-    fetch(form.action, {
+    // getAttribute, not form.action: the buttons named "action" shadow that property.
+    fetch(form.getAttribute('action'), {
       method: 'POST', body: body, credentials: 'same-origin',
       headers: { Accept: 'application/json', 'X-CSRF-Token': form.elements.csrf.value }
     }).then(function (r) {
