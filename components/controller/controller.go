@@ -12,11 +12,8 @@
 package controller
 
 import (
-	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -175,7 +172,7 @@ func (a *Args) validate() error {
 		}
 		seen[d] = true
 	}
-	if _, err := commandPort(a.CommandURL); err != nil {
+	if _, err := workload.URLPort(a.CommandURL); err != nil {
 		return fmt.Errorf("%s %q: %w", "CommandURL", a.CommandURL, err)
 	}
 	if !workload.IsAppName(a.CommandApp) {
@@ -188,25 +185,6 @@ func (a *Args) validate() error {
 		return fmt.Errorf("%s %d: the controller is one decision loop, run at most one replica", "Overrides.Replicas", *r)
 	}
 	return nil
-}
-
-// commandPort is the port of an http(s) URL with a host: its own, or the scheme's.
-func commandPort(s string) (int, error) {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		return 0, errors.New("want an http(s)://host[:port] URL")
-	}
-	if p := u.Port(); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 {
-			return 0, fmt.Errorf("bad port %q", p)
-		}
-		return n, nil
-	}
-	if u.Scheme == "https" {
-		return 443, nil
-	}
-	return 80, nil
 }
 
 // New declares the controller name: its children are named from name. Pass the
@@ -224,7 +202,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("register %s: %w", name, err)
 	}
 	parent := pulumi.Parent(c)
-	cmdPort, _ := commandPort(a.CommandURL) // checked in validate
+	cmdPort, _ := workload.URLPort(a.CommandURL) // checked in validate
 	env := map[string]string{
 		"CONTROLLER_LISTEN":            fmt.Sprintf(":%d", Port),
 		"CONTROLLER_ADMIN_LISTEN":      fmt.Sprintf(":%d", AdminPort),

@@ -12,8 +12,6 @@ package dashboard
 
 import (
 	"fmt"
-	"net/url"
-	"strconv"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -104,7 +102,7 @@ func (a *Args) validate() error {
 	for _, f := range []struct{ key, value string }{
 		{"ControllerURL", a.ControllerURL}, {"HubMetricsURL", a.HubMetricsURL}, {"SenderMetricsURL", a.SenderMetricsURL},
 	} {
-		if _, err := portOf(f.value); err != nil {
+		if _, err := workload.URLPort(f.value); err != nil {
 			return fmt.Errorf("%s %q: %w", f.key, f.value, err)
 		}
 	}
@@ -116,25 +114,6 @@ func (a *Args) validate() error {
 		}
 	}
 	return nil
-}
-
-// portOf is the port of an http(s) URL with a host: its own, or the scheme's.
-func portOf(s string) (int, error) {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		return 0, fmt.Errorf("want an http(s)://host[:port] URL")
-	}
-	if p := u.Port(); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 {
-			return 0, fmt.Errorf("bad port %q", p)
-		}
-		return n, nil
-	}
-	if u.Scheme == "https" {
-		return 443, nil
-	}
-	return 80, nil
 }
 
 // New declares the dashboard name: its children are named from name. Pass the
@@ -180,9 +159,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, fmt.Errorf("dashboard %s: %w", name, err)
 	}
-	ctlPort, _ := portOf(a.ControllerURL) // checked in validate
-	hubPort, _ := portOf(a.HubMetricsURL)
-	senderPort, _ := portOf(a.SenderMetricsURL)
+	ctlPort, _ := workload.URLPort(a.ControllerURL) // checked in validate
+	hubPort, _ := workload.URLPort(a.HubMetricsURL)
+	senderPort, _ := workload.URLPort(a.SenderMetricsURL)
 	w, err := workload.New(ctx, name, &workload.Args{
 		Namespace: a.Namespace, ObjectName: d.Name,
 		RoleLabel: a.RoleLabel, Role: workload.Or(a.Role, workload.RoleTower),

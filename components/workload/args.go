@@ -2,8 +2,10 @@ package workload
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -401,4 +403,24 @@ func CheckClients(key string, names []string) error {
 		}
 	}
 	return nil
+}
+
+// URLPort is the port of an http(s) URL with a host: its own, or the scheme's (80,
+// 443), for the egress rule of a component that calls it.
+func URLPort(s string) (int, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return 0, fmt.Errorf("want an http(s)://host[:port] URL")
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return 0, fmt.Errorf("bad port %q", p)
+		}
+		return n, nil
+	}
+	if u.Scheme == "https" {
+		return 443, nil
+	}
+	return 80, nil
 }
