@@ -147,7 +147,7 @@ sshd() {
 	link ssh "$(type -P ssh)"
 }
 
-# shellcheck lints the boot scripts infra/cloudinit renders into the VMs' user data.
+# shellcheck lints the boot scripts infra/overcloud/cloudinit renders into the VMs' user data.
 shellcheck() {
 	apt_install shellcheck
 	link shellcheck "$(type -P shellcheck)"

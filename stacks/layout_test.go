@@ -18,7 +18,7 @@ import (
 )
 
 // modPkg is what the dependency rules read of one package of the module: its path and
-// the module's packages it imports, both relative to the module ("infra/cloudinit").
+// the module's packages it imports, both relative to the module ("infra/overcloud/cloudinit").
 type modPkg struct {
 	Path string
 	// Main is set for a command (package main): what it links is what an image ships.
@@ -62,6 +62,9 @@ var layoutRules = []depRule{
 	{Name: "functions know nothing of their deployment", From: "functions/...", Deny: []string{"components/...", "infra/...", "stacks/..."}},
 	{Name: "components know the functions by image and config only", From: "components/...", Deny: []string{"functions/...", "infra/...", "stacks/..."}},
 	{Name: "infra knows only the cluster", From: "infra/...", Deny: []string{"components/...", "functions/...", "stacks/...", "device/..."}},
+	{Name: "one cloud knows nothing of another", From: "infra/aws", Deny: []string{"infra/openstack"}},
+	{Name: "one cloud knows nothing of another", From: "infra/openstack", Deny: []string{"infra/aws"}},
+	{Name: "what the clouds share knows no cloud", From: "infra/overcloud/...", Deny: []string{"infra/aws", "infra/openstack"}},
 	{Name: "the reading contract stands alone", From: "functions/reading", Allow: []string{}},
 	{Name: "the model contract stands alone", From: "functions/model", Allow: []string{}},
 	{Name: "the mock engine is neutral", From: "internal/pulumitest", Allow: []string{}},
@@ -241,8 +244,9 @@ func TestDependencyRulesReportViolations(t *testing.T) {
 				pkg("device/firmware", "imports", "device/queue", "functions/reading"),
 				pkg("functions/reading", "xtest imports", "functions/reading"),
 				pkg("components/smartenergy", "test imports", "components/workload", "internal/pulumitest"),
-				pkg("infra", "xtest imports", "infra/infratest", "internal/pulumitest"),
-				pkg("stacks", "test imports", "infra", "components/workload", "stacks/program"),
+				pkg("infra/aws", "xtest imports", "infra/infratest", "infra/overcloud", "internal/pulumitest"),
+				pkg("infra/openstack", "imports", "infra/overcloud"),
+				pkg("stacks", "test imports", "infra/aws", "infra/openstack", "components/workload", "stacks/program"),
 				pkg("functions/hubbridge/outbox", "test imports", "functions/testbed/servers/servertest"),
 				pkg("functions/devtools/demo", "imports", "functions/testbed/localrun"),
 				pkg("functions/sender/internal/sendertest", "imports", "functions/testbed/servers"),
@@ -281,8 +285,14 @@ func TestDependencyRulesReportViolations(t *testing.T) {
 		},
 		{
 			name: "infra's test imports components",
-			pkgs: []modPkg{pkg("infra", "xtest imports", "components/workload")},
-			want: []string{"infra knows only the cluster: infra xtest imports components/workload"},
+			pkgs: []modPkg{pkg("infra/aws", "xtest imports", "components/workload")},
+			want: []string{"infra knows only the cluster: infra/aws xtest imports components/workload"},
+		},
+		{
+			name: "one cloud's test uses the other's package",
+			pkgs: []modPkg{pkg("infra/openstack", "xtest imports", "infra/aws"), pkg("infra/overcloud", "imports", "infra/openstack")},
+			want: []string{"one cloud knows nothing of another: infra/openstack xtest imports infra/aws",
+				"what the clouds share knows no cloud: infra/overcloud imports infra/openstack"},
 		},
 		{
 			name: "a component imports a function",
@@ -301,13 +311,13 @@ func TestDependencyRulesReportViolations(t *testing.T) {
 		},
 		{
 			name: "a new tree composes infra and components",
-			pkgs: []modPkg{{Path: "tools/deploy", Imports: map[string][]string{"imports": {"infra"}, "test imports": {"components/kafka"}}}},
-			want: []string{"only stacks composes infra and components: tools/deploy imports infra and test imports components/kafka"},
+			pkgs: []modPkg{{Path: "tools/deploy", Imports: map[string][]string{"imports": {"infra/aws"}, "test imports": {"components/kafka"}}}},
+			want: []string{"only stacks composes infra and components: tools/deploy imports infra/aws and test imports components/kafka"},
 		},
 		{
 			name: "a file for another platform",
-			pkgs: []modPkg{pkg("device/sensor", "build-tagged imports", "infra/cloudinit")},
-			want: []string{"device needs only itself and the reading contract: device/sensor build-tagged imports infra/cloudinit"},
+			pkgs: []modPkg{pkg("device/sensor", "build-tagged imports", "infra/overcloud/cloudinit")},
+			want: []string{"device needs only itself and the reading contract: device/sensor build-tagged imports infra/overcloud/cloudinit"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

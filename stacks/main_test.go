@@ -17,8 +17,10 @@ import (
 	"github.com/smartx-team/overcloud/components/smartenergy"
 	"github.com/smartx-team/overcloud/components/workload"
 	"github.com/smartx-team/overcloud/functions/reading"
-	"github.com/smartx-team/overcloud/infra"
+	"github.com/smartx-team/overcloud/infra/aws"
 	"github.com/smartx-team/overcloud/infra/infratest"
+	"github.com/smartx-team/overcloud/infra/openstack"
+	"github.com/smartx-team/overcloud/infra/overcloud"
 	"github.com/smartx-team/overcloud/internal/pulumitest"
 	"github.com/smartx-team/overcloud/stacks/program"
 )
@@ -147,8 +149,8 @@ func TestAWSStacks(t *testing.T) {
 						t.Errorf("%s is outside the SmartEnergy component", r.Key())
 					}
 				case strings.HasPrefix(r.Type, "aws:"), strings.HasPrefix(r.Type, "tls:"), strings.HasPrefix(r.Type, "random:"),
-					strings.HasPrefix(r.Type, "smartx:infra:") && r.Type != infra.TypeOverCloud:
-					if !descendsFrom(rs, r, infra.TypeOverCloud) {
+					strings.HasPrefix(r.Type, "smartx:infra:") && r.Type != aws.TypeOverCloud:
+					if !descendsFrom(rs, r, aws.TypeOverCloud) {
 						t.Errorf("%s is outside the OverCloud component", r.Key())
 					}
 				}
@@ -178,6 +180,68 @@ func TestAWSStacks(t *testing.T) {
 	}
 }
 
+// The OpenStack stack makes the OverCloud on OpenStack and deploys the service on
+// its kubeconfig in the same program, and declares nothing of AWS.
+func TestOpenStackStack(t *testing.T) {
+	cfg := stackConfig(t, "openstack-dev")
+	rs, err := runStack(t, cfg)
+	if err != nil {
+		t.Fatalf("program: %v", err)
+	}
+	var a *openstack.Args
+	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
+		var err error
+		a, err = openstackArgs(ctx)
+		return err
+	}, pulumi.WithMocks(program.Project, "test", &infratest.Mocks{}), func(info *pulumi.RunInfo) { info.Config = cfg })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for _, g := range a.Nodes {
+		want += g.Count
+	}
+	if n := len(pulumitest.Of(rs, "openstack:compute/instance:Instance")); n != want || want != 3 {
+		t.Errorf("%d instances, the stack file asks for %d", n, want)
+	}
+	prov, err := pulumitest.Find(rs, "pulumi:providers:kubernetes", "k8s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := prov.Inputs["kubeconfig"]
+	if !kc.ContainsSecrets() || !strings.Contains(fmt.Sprint(kc), "https://"+infratest.APIIP+":6443") {
+		t.Errorf("kubernetes provider kubeconfig %v: want the OverCloud's, secret", kc)
+	}
+	k8s := 0
+	for _, r := range rs {
+		switch {
+		case strings.HasPrefix(r.Type, "aws:"):
+			t.Errorf("an OpenStack stack declared %s", r.Key())
+		case strings.HasPrefix(r.Type, "kubernetes:"):
+			k8s++
+			if !strings.Contains(r.Provider, "::k8s::") || !descendsFrom(rs, r, smartenergy.TypeToken) {
+				t.Errorf("%s is not the service's on the OverCloud's provider", r.Key())
+			}
+		case strings.HasPrefix(r.Type, "openstack:"), strings.HasPrefix(r.Type, "tls:"), strings.HasPrefix(r.Type, "random:"):
+			if !descendsFrom(rs, r, openstack.TypeOverCloud) {
+				t.Errorf("%s is outside the OverCloud component", r.Key())
+			}
+		}
+		pulumitest.Strings(resource.NewObjectProperty(r.Inputs), func(v string, secret bool) {
+			if !secret && (strings.Contains(v, "SECRET-") || strings.Contains(v, "influx-pass-7f3a")) {
+				t.Errorf("%s holds a secret unmarked", r.Key())
+			}
+		})
+	}
+	if k8s < 40 {
+		t.Errorf("only %d Kubernetes resources: the service was not deployed", k8s)
+	}
+	// The ingress serves HTTPS on the floating IP, as on AWS.
+	if _, err := pulumitest.Find(rs, "kubernetes:networking.k8s.io/v1:Ingress", "dashboard"); err != nil {
+		t.Error(err)
+	}
+}
+
 // With users, the AWS stack's ingress serves the operators' dashboard over HTTPS
 // instead of Grafana, and the dashboard is marked as behind TLS by Traefik.
 func TestAWSIngressServesTheDashboard(t *testing.T) {
@@ -203,9 +267,9 @@ func TestAWSIngressServesTheDashboard(t *testing.T) {
 	}
 }
 
-func mustArgs(t *testing.T, cfg map[string]string) *infra.Args {
+func mustArgs(t *testing.T, cfg map[string]string) *aws.Args {
 	t.Helper()
-	var a *infra.Args
+	var a *aws.Args
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		var err error
 		a, err = awsArgs(ctx)
@@ -255,6 +319,15 @@ func TestBadCloudConfigIsRejected(t *testing.T) {
 		{"os", map[string]string{"smartx:nodeOs": "windows"}, "smartx:nodeOs"},
 		{"nodes", map[string]string{"smartx:nodes": `{"tower": {"count": "one"}}`}, "smartx:nodes"},
 		{"edge cidrs", map[string]string{"smartx:edgeCidrs": `["edge"]`}, "smartx:edgeCidrs"},
+		// The same stack file on OpenStack needs OpenStack's keys.
+		{"openstack without external network", map[string]string{"smartx:cloud": "openstack"}, "smartx:externalNetwork"},
+		{"openstack with aws nodes", map[string]string{"smartx:cloud": "openstack", "smartx:externalNetwork": "public"}, "smartx:nodes.tower.flavor"},
+		{"openstack subnet", map[string]string{"smartx:cloud": "openstack", "smartx:externalNetwork": "public", "smartx:nodes": "{}",
+			"smartx:subnetCidr": "10.40.0.0"}, "smartx:subnetCidr"},
+		{"openstack dns", map[string]string{"smartx:cloud": "openstack", "smartx:externalNetwork": "public", "smartx:nodes": "{}",
+			"smartx:dnsNameservers": `"8.8.8.8"`}, "smartx:dnsNameservers"},
+		{"openstack unknown role", map[string]string{"smartx:cloud": "openstack", "smartx:externalNetwork": "public",
+			"smartx:nodes": `{"gpu": {"flavor": "g1", "count": 1, "diskGb": 20}}`}, "smartx:nodes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := map[string]string{}
@@ -283,35 +356,45 @@ func TestBadCloudConfigIsRejected(t *testing.T) {
 	}
 }
 
-// Pulumi.yaml declares every OverCloud key with the program's defaults.
-func TestProjectFileDeclaresAWSConfig(t *testing.T) {
+// Pulumi.yaml declares every OverCloud key of both clouds with the program's
+// defaults.
+func TestProjectFileDeclaresOverCloudConfig(t *testing.T) {
 	proj := project(t)
-	for k, def := range AWSDefaults {
-		c, ok := proj.Config[k]
-		if !ok || c.Description == "" {
-			t.Errorf("Pulumi.yaml does not describe %s", k)
-			continue
+	for cloud, defaults := range map[string]map[string]string{CloudAWS: AWSDefaults, CloudOpenStack: OpenStackDefaults} {
+		for k, def := range defaults {
+			c, ok := proj.Config[k]
+			if !ok || c.Description == "" {
+				t.Errorf("Pulumi.yaml does not describe %s (%s)", k, cloud)
+				continue
+			}
+			if got := fmt.Sprint(c.Default); got != def {
+				t.Errorf("%s default %q, program's %q", k, got, def)
+			}
 		}
-		if got := fmt.Sprint(c.Default); got != def {
-			t.Errorf("%s default %q, program's %q", k, got, def)
+		for _, k := range OverCloudObjectKeys[cloud] {
+			c, ok := proj.Config[k]
+			if !ok || c.Description == "" {
+				t.Errorf("Pulumi.yaml does not describe %s (%s)", k, cloud)
+			}
+			if got := fmt.Sprint(c.Default); got != "[]" && got != "map[]" {
+				t.Errorf("%s default %s, want empty", k, got)
+			}
 		}
 	}
-	for _, k := range AWSObjectKeys {
-		c, ok := proj.Config[k]
-		if !ok || c.Description == "" {
-			t.Errorf("Pulumi.yaml does not describe %s", k)
-		}
-		if got := fmt.Sprint(c.Default); got != "[]" && got != "map[]" {
-			t.Errorf("%s default %s, want empty", k, got)
-		}
-	}
-	// The defaults documented for smartx:nodes are infra's.
+	// The defaults documented for smartx:nodes are each cloud's.
 	desc := proj.Config["nodes"].Description
-	for _, r := range infra.Roles {
-		g := infra.DefaultNodes[r]
+	for _, r := range overcloud.Roles {
+		g := aws.DefaultNodes[r]
 		if want := fmt.Sprintf("%s {%s, %d, %d}", r, g.InstanceType, g.Count, g.DiskGB); !strings.Contains(desc, want) {
-			t.Errorf("smartx:nodes description lacks %q", want)
+			t.Errorf("smartx:nodes description lacks AWS's %q", want)
 		}
+		o := openstack.DefaultNodes[r]
+		if want := fmt.Sprintf("%s {%s, %d, %d}", r, o.Flavor, o.Count, o.DiskGB); !strings.Contains(desc, want) {
+			t.Errorf("smartx:nodes description lacks OpenStack's %q", want)
+		}
+	}
+	if !strings.Contains(desc, openstack.DefaultImage) {
+		t.Errorf("smartx:nodes description lacks the default image %s", openstack.DefaultImage)
 	}
 }
 
@@ -323,13 +406,13 @@ func TestCostTableMatchesStacks(t *testing.T) {
 	}
 	for _, stack := range []string{"aws-dev", "aws-prod"} {
 		a := mustArgs(t, stackConfig(t, stack))
-		c, err := infra.MonthlyCost(a)
+		c, err := aws.MonthlyCost(a)
 		if err != nil {
 			t.Fatalf("%s: %v", stack, err)
 		}
 		var nodes []string
 		instances, disks := 0.0, 0.0
-		for _, r := range infra.Roles {
+		for _, r := range overcloud.Roles {
 			g := a.Nodes[r]
 			nodes = append(nodes, fmt.Sprintf("%d × %s %s (%d GB)", g.Count, r, g.InstanceType, g.DiskGB))
 			instances += c.Instances[r]
@@ -341,27 +424,45 @@ func TestCostTableMatchesStacks(t *testing.T) {
 			t.Errorf("infra/README.md lacks the cost row of %s:\n%s", stack, row)
 		}
 	}
-	for _, want := range []string{infra.PriceRegion, infra.PriceDate} {
+	for _, want := range []string{aws.PriceRegion, aws.PriceDate} {
 		if !strings.Contains(string(readme), want) {
 			t.Errorf("infra/README.md does not name the price region/date %s", want)
 		}
 	}
 }
 
-// The service's packages and the cloud-init renderer never pay the AWS SDK's compile:
-// only infra and this command import it.
-func TestAWSStaysInInfra(t *testing.T) {
-	for _, pkg := range []string{"./stacks/program", "./components/...", "./infra/cloudinit"} {
-		cmd := exec.Command("go", "list", "-deps", pkg)
+// Each cloud's SDK is compiled only where it is used: the service's packages, the
+// shared OverCloud and its mock engine compile neither, and each cloud's package
+// (its tests included) compiles only its own.
+func TestCloudSDKsStayInTheirPackages(t *testing.T) {
+	const (
+		awsSDK       = "github.com/pulumi/pulumi-aws/"
+		openstackSDK = "github.com/pulumi/pulumi-openstack/"
+		mod          = "github.com/smartx-team/overcloud/"
+	)
+	for _, tc := range []struct {
+		pkg  string
+		deny []string
+	}{
+		{"./stacks/program", []string{awsSDK, openstackSDK, mod + "infra/"}},
+		{"./components/...", []string{awsSDK, openstackSDK, mod + "infra/"}},
+		{"./infra/overcloud/...", []string{awsSDK, openstackSDK, mod + "infra/aws", mod + "infra/openstack"}},
+		{"./infra/overcloud/cloudinit", []string{"github.com/pulumi/"}},
+		{"./infra/infratest", []string{awsSDK, openstackSDK}},
+		{"./infra/aws", []string{openstackSDK, mod + "infra/openstack"}},
+		{"./infra/openstack", []string{awsSDK, mod + "infra/aws"}},
+	} {
+		cmd := exec.Command("go", "list", "-deps", "-test", tc.pkg)
 		cmd.Dir = ".."
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+			t.Fatalf("go list %s: %v\n%s", tc.pkg, err, out)
 		}
 		for _, dep := range strings.Fields(string(out)) {
-			if strings.HasPrefix(dep, "github.com/pulumi/pulumi-aws/") || dep == "github.com/smartx-team/overcloud/infra" ||
-				pkg == "./infra/cloudinit" && strings.HasPrefix(dep, "github.com/pulumi/") {
-				t.Errorf("%s depends on %s", pkg, dep)
+			for _, d := range tc.deny {
+				if strings.HasPrefix(dep, d) {
+					t.Errorf("%s (with its tests) depends on %s", tc.pkg, dep)
+				}
 			}
 		}
 	}
@@ -371,11 +472,11 @@ func TestAWSStaysInInfra(t *testing.T) {
 // by. Only stacks, which composes both, may check it: infra imports nothing of
 // components.
 func TestRolesMatchComponents(t *testing.T) {
-	if infra.DefaultRoleLabel != workload.DefaultRoleLabel {
-		t.Errorf("role label %s, components use %s", infra.DefaultRoleLabel, workload.DefaultRoleLabel)
+	if overcloud.DefaultRoleLabel != workload.DefaultRoleLabel {
+		t.Errorf("role label %s, components use %s", overcloud.DefaultRoleLabel, workload.DefaultRoleLabel)
 	}
-	if fmt.Sprint(infra.Roles) != fmt.Sprint([]string{workload.RoleTower, workload.RoleHub, workload.RoleStorage}) {
-		t.Errorf("roles %v", infra.Roles)
+	if fmt.Sprint(overcloud.Roles) != fmt.Sprint([]string{workload.RoleTower, workload.RoleHub, workload.RoleStorage}) {
+		t.Errorf("roles %v", overcloud.Roles)
 	}
 }
 

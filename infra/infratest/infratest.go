@@ -1,6 +1,7 @@
 // Package infratest is the mock engine of the OverCloud's tests: it records every
-// resource (with internal/pulumitest) and answers with the outputs the aws, tls and
-// random providers compute, marking secret what their schemas mark secret.
+// resource (with internal/pulumitest) and answers with the outputs the aws,
+// openstack, tls and random providers compute, marking secret what their schemas
+// mark secret. It imports no cloud's SDK: it knows the providers by type token.
 package infratest
 
 import (
@@ -19,11 +20,16 @@ const (
 	APIIP = "203.0.113.10"
 	// AMI is what every image lookup finds.
 	AMI = "ami-0123456789abcdef0"
+	// ExternalNetworkID is the id of the external network an OpenStack lookup finds.
+	ExternalNetworkID = "ext-net-0001"
 )
+
+// ImageID is the Glance id an OpenStack image lookup by name finds.
+func ImageID(name string) string { return "img-" + name }
 
 var _ pulumi.MockResourceMonitor = (*Mocks)(nil)
 
-// Mocks stands in for the engine and the aws, tls and random providers: it records
+// Mocks stands in for the engine and the aws, openstack, tls and random providers: it records
 // every resource and answers with the outputs the real providers compute, marking
 // secret what their schemas mark secret.
 type Mocks struct {
@@ -51,6 +57,8 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	case "aws:iam/role:Role", "aws:iam/instanceProfile:InstanceProfile":
 		str("name", args.Name+"-name")
 		str("arn", "arn:aws:iam::123456789012:role/"+args.Name)
+	case "openstack:networking/floatingIp:FloatingIp":
+		str("address", APIIP)
 	case "tls:index/privateKey:PrivateKey":
 		secret("privateKeyPem", "-----BEGIN PRIVATE KEY-----\n"+SecretMarker("key", args.Name)+"\n-----END PRIVATE KEY-----\n")
 	case "tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert":
@@ -70,6 +78,13 @@ func (m *Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		return resource.NewPropertyMapFromMap(map[string]any{"names": []any{"us-east-1a", "us-east-1b", "us-east-1c"}, "id": "us-east-1"}), nil
 	case "aws:ec2/getAmi:getAmi":
 		return resource.NewPropertyMapFromMap(map[string]any{"id": AMI}), nil
+	case "openstack:networking/getNetwork:getNetwork":
+		if ext, ok := args.Args["external"]; !ok || !ext.IsBool() || !ext.BoolValue() {
+			return nil, fmt.Errorf("getNetwork without external: true")
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": ExternalNetworkID, "name": args.Args["name"].StringValue()}), nil
+	case "openstack:images/getImage:getImage":
+		return resource.NewPropertyMapFromMap(map[string]any{"id": ImageID(args.Args["name"].StringValue())}), nil
 	}
 	return nil, fmt.Errorf("unexpected invoke %s", args.Token)
 }

@@ -1,23 +1,22 @@
-package infra_test
+package aws_test
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
 
-	"github.com/smartx-team/overcloud/infra"
-	"github.com/smartx-team/overcloud/infra/cloudinit"
-	"github.com/smartx-team/overcloud/infra/cloudinit/cloudinittest"
+	"github.com/smartx-team/overcloud/infra/aws"
 	"github.com/smartx-team/overcloud/infra/infratest"
+	"github.com/smartx-team/overcloud/infra/overcloud"
+	"github.com/smartx-team/overcloud/infra/overcloud/cloudinit"
+	"github.com/smartx-team/overcloud/infra/overcloud/cloudinit/cloudinittest"
 	"github.com/smartx-team/overcloud/internal/pulumitest"
 )
 
@@ -29,102 +28,39 @@ const (
 )
 
 // stack is what one run declared.
-type stack struct {
-	rs                         []pulumitest.Resource
-	kubeconfig, join, endpoint string
-	secret                     map[string]bool
-	readyNodes                 int
-	readyKubeconfig            string
-}
+type stack = infratest.Stack
 
-func baseArgs() *infra.Args {
-	return &infra.Args{
+func baseArgs() *aws.Args {
+	return &aws.Args{
 		Owner: "energy-team", AdminCIDRs: []string{admin}, EdgeCIDRs: []string{edge}, NAT: true,
-		Nodes: map[string]infra.NodeGroup{
-			infra.RoleTower:   {InstanceType: "t3.large", Count: 2, DiskGB: 40},
-			infra.RoleHub:     {InstanceType: "t4g.small", Count: 1, DiskGB: 20},
-			infra.RoleStorage: {InstanceType: "t3.medium", Count: 1, DiskGB: 80, Taints: []string{"smartx.io/dedicated=storage:NoSchedule"}},
+		Nodes: map[string]aws.NodeGroup{
+			overcloud.RoleTower:   {InstanceType: "t3.large", Count: 2, DiskGB: 40},
+			overcloud.RoleHub:     {InstanceType: "t4g.small", Count: 1, DiskGB: 20},
+			overcloud.RoleStorage: {InstanceType: "t3.medium", Count: 1, DiskGB: 80, Taints: []string{"smartx.io/dedicated=storage:NoSchedule"}},
 		},
 	}
 }
 
-func run(t *testing.T, args *infra.Args) *stack {
+func run(t *testing.T, args *aws.Args) *stack {
 	t.Helper()
-	m := &infratest.Mocks{}
-	s := &stack{secret: map[string]bool{}}
-	var mu sync.Mutex
-	args.Ready = func(_ context.Context, kubeconfig string, nodes int) error {
-		mu.Lock()
-		defer mu.Unlock()
-		s.readyNodes, s.readyKubeconfig = nodes, kubeconfig
-		return nil
-	}
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
-		oc, err := infra.New(ctx, "overcloud", args)
+	return infratest.Run(t, "aws-test", func(ctx *pulumi.Context, ready overcloud.ReadyFunc) (infratest.Outputs, error) {
+		args.Ready = ready
+		oc, err := aws.New(ctx, "overcloud", args)
 		if err != nil {
-			return err
+			return infratest.Outputs{}, err
 		}
-		for name, o := range map[string]pulumi.StringOutput{"kubeconfig": oc.Kubeconfig, "join": oc.JoinCommand, "endpoint": oc.APIEndpoint} {
-			name, o := name, o
-			o.ApplyT(func(v string) string {
-				mu.Lock()
-				defer mu.Unlock()
-				s.secret[name] = pulumi.IsSecret(o)
-				switch name {
-				case "kubeconfig":
-					s.kubeconfig = v
-				case "join":
-					s.join = v
-				default:
-					s.endpoint = v
-				}
-				return v
-			})
-		}
-		return nil
-	}, pulumi.WithMocks("smartx", "aws-test", m))
-	if err != nil {
-		t.Fatalf("program: %v", err)
-	}
-	s.rs = m.Resources()
-	return s
+		return infratest.Outputs{Kubeconfig: oc.Kubeconfig, JoinCommand: oc.JoinCommand, APIEndpoint: oc.APIEndpoint}, nil
+	})
 }
 
-func of(s *stack, typ string) []pulumitest.Resource { return pulumitest.Of(s.rs, typ) }
+func of(s *stack, typ string) []pulumitest.Resource { return s.Of(typ) }
 
 func find(t *testing.T, s *stack, typ, name string) pulumitest.Resource {
 	t.Helper()
-	r, err := pulumitest.Find(s.rs, typ, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return s.Find(t, typ, name)
 }
 
-// plain returns a property as Go values, secrets unwrapped.
-func plain(v resource.PropertyValue) any {
-	switch {
-	case v.IsSecret():
-		return plain(v.SecretValue().Element)
-	case v.IsOutput():
-		return plain(v.OutputValue().Element)
-	case v.IsArray():
-		var out []any
-		for _, e := range v.ArrayValue() {
-			out = append(out, plain(e))
-		}
-		return out
-	case v.IsObject():
-		out := map[string]any{}
-		for k, e := range v.ObjectValue() {
-			out[string(k)] = plain(e)
-		}
-		return out
-	}
-	return v.V
-}
-
-func in(r pulumitest.Resource, k string) any { return plain(r.Inputs[resource.PropertyKey(k)]) }
+func in(r pulumitest.Resource, k string) any { return infratest.Input(r, k) }
 
 // rule is one security group ingress rule, comparable.
 type rule struct {
@@ -139,8 +75,12 @@ func rules(r pulumitest.Resource, key string) []rule {
 	for _, e := range list {
 		m := e.(map[string]any)
 		var cidrs []string
-		for _, c := range m["cidrBlocks"].([]any) {
+		list, _ := m["cidrBlocks"].([]any)
+		for _, c := range list {
 			cidrs = append(cidrs, c.(string))
+		}
+		if self, _ := m["self"].(bool); self {
+			cidrs = append(cidrs, "self")
 		}
 		out = append(out, rule{m["protocol"].(string), m["fromPort"].(float64), m["toPort"].(float64), strings.Join(cidrs, ",")})
 	}
@@ -152,7 +92,8 @@ func TestSecurityGroupsOpenOnlyWhereNeeded(t *testing.T) {
 	s := run(t, baseArgs())
 	nodes := find(t, s, "aws:ec2/securityGroup:SecurityGroup", "overcloud-fw-nodes")
 	api := find(t, s, "aws:ec2/securityGroup:SecurityGroup", "overcloud-fw-api")
-	wantNodes := []rule{{"-1", 0, 0, infra.DefaultVPC}, {"tcp", 22, 22, admin}}
+	// Between nodes only k3s's own ports, from the nodes' group itself.
+	wantNodes := []rule{{"tcp", 10250, 10250, "self"}, {"tcp", 22, 22, admin}, {"tcp", 6443, 6443, "self"}, {"udp", 8472, 8472, "self"}}
 	wantAPI := []rule{{"tcp", 443, 443, admin}, {"tcp", 6443, 6443, edge}, {"tcp", 6443, 6443, admin}}
 	if got := rules(nodes, "ingress"); fmt.Sprint(got) != fmt.Sprint(wantNodes) {
 		t.Errorf("nodes ingress = %v, want %v", got, wantNodes)
@@ -191,43 +132,43 @@ func TestSecurityGroupsOpenOnlyWhereNeeded(t *testing.T) {
 func TestAdminAccessIsNeverOpenByDefault(t *testing.T) {
 	// Each bad Args is refused with ErrConfig and an error naming the config key.
 	for name, tc := range map[string]struct {
-		mutate func(a *infra.Args)
+		mutate func(a *aws.Args)
 		key    string
 	}{
-		"no admin cidrs": {func(a *infra.Args) { a.AdminCIDRs = nil }, "smartx:adminCidrs"},
-		"open admin":     {func(a *infra.Args) { a.AdminCIDRs = []string{"0.0.0.0/0"} }, "smartx:adminCidrs"},
-		"open edge":      {func(a *infra.Args) { a.EdgeCIDRs = []string{"0.0.0.0/0"} }, "smartx:edgeCidrs"},
-		"bad web cidr":   {func(a *infra.Args) { a.WebCIDRs = []string{"web"} }, "smartx:webCidrs"},
-		"not a cidr":     {func(a *infra.Args) { a.AdminCIDRs = []string{"198.51.100.7"} }, "smartx:adminCidrs"},
-		"host bits":      {func(a *infra.Args) { a.AdminCIDRs = []string{"198.51.100.7/24"} }, "smartx:adminCidrs"},
-		"no owner":       {func(a *infra.Args) { a.Owner = "" }, "smartx:owner"},
-		"no tower": {func(a *infra.Args) { a.Nodes[infra.RoleTower] = infra.NodeGroup{InstanceType: "t3.large", DiskGB: 40} },
+		"no admin cidrs": {func(a *aws.Args) { a.AdminCIDRs = nil }, "smartx:adminCidrs"},
+		"open admin":     {func(a *aws.Args) { a.AdminCIDRs = []string{"0.0.0.0/0"} }, "smartx:adminCidrs"},
+		"open edge":      {func(a *aws.Args) { a.EdgeCIDRs = []string{"0.0.0.0/0"} }, "smartx:edgeCidrs"},
+		"bad web cidr":   {func(a *aws.Args) { a.WebCIDRs = []string{"web"} }, "smartx:webCidrs"},
+		"not a cidr":     {func(a *aws.Args) { a.AdminCIDRs = []string{"198.51.100.7"} }, "smartx:adminCidrs"},
+		"host bits":      {func(a *aws.Args) { a.AdminCIDRs = []string{"198.51.100.7/24"} }, "smartx:adminCidrs"},
+		"no owner":       {func(a *aws.Args) { a.Owner = "" }, "smartx:owner"},
+		"no tower": {func(a *aws.Args) { a.Nodes[overcloud.RoleTower] = aws.NodeGroup{InstanceType: "t3.large", DiskGB: 40} },
 			"smartx:nodes.tower.count"},
-		"one zone": {func(a *infra.Args) { a.AZs = 1 }, "smartx:azCount"},
-		"small disk": {func(a *infra.Args) {
-			a.Nodes[infra.RoleHub] = infra.NodeGroup{InstanceType: "t3.small", Count: 1, DiskGB: 8}
+		"one zone": {func(a *aws.Args) { a.AZs = 1 }, "smartx:azCount"},
+		"small disk": {func(a *aws.Args) {
+			a.Nodes[overcloud.RoleHub] = aws.NodeGroup{InstanceType: "t3.small", Count: 1, DiskGB: 8}
 		}, "smartx:nodes.hub.diskGb"},
-		"bad instance type": {func(a *infra.Args) {
-			a.Nodes[infra.RoleHub] = infra.NodeGroup{InstanceType: "small", Count: 1, DiskGB: 20}
+		"bad instance type": {func(a *aws.Args) {
+			a.Nodes[overcloud.RoleHub] = aws.NodeGroup{InstanceType: "small", Count: 1, DiskGB: 20}
 		}, "smartx:nodes.hub.instanceType"},
-		"bad taint": {func(a *infra.Args) {
-			a.Nodes[infra.RoleHub] = infra.NodeGroup{InstanceType: "t3.small", Count: 1, DiskGB: 20, Taints: []string{"x"}}
+		"bad taint": {func(a *aws.Args) {
+			a.Nodes[overcloud.RoleHub] = aws.NodeGroup{InstanceType: "t3.small", Count: 1, DiskGB: 20, Taints: []string{"x"}}
 		}, "smartx:nodes.hub"},
-		"bad ami":              {func(a *infra.Args) { a.AMI = "debian" }, "smartx:ami"},
-		"bad ssh key":          {func(a *infra.Args) { a.SSHKeyName = "key\n" }, "smartx:sshKeyName"},
-		"bad os":               {func(a *infra.Args) { a.OS = "windows" }, "smartx:nodeOs"},
-		"unknown role":         {func(a *infra.Args) { a.Nodes["gpu"] = infra.NodeGroup{InstanceType: "t3.small", Count: 1, DiskGB: 20} }, "smartx:nodes"},
-		"vpc too small":        {func(a *infra.Args) { a.VPCCIDR = "10.0.0.0/24" }, "smartx:vpcCidr"},
-		"k3s version floating": {func(a *infra.Args) { a.K3sVersion = "latest" }, "smartx:k3sVersion"},
+		"bad ami":              {func(a *aws.Args) { a.AMI = "debian" }, "smartx:ami"},
+		"bad ssh key":          {func(a *aws.Args) { a.SSHKeyName = "key\n" }, "smartx:sshKeyName"},
+		"bad os":               {func(a *aws.Args) { a.OS = "windows" }, "smartx:nodeOs"},
+		"unknown role":         {func(a *aws.Args) { a.Nodes["gpu"] = aws.NodeGroup{InstanceType: "t3.small", Count: 1, DiskGB: 20} }, "smartx:nodes"},
+		"vpc too small":        {func(a *aws.Args) { a.VPCCIDR = "10.0.0.0/24" }, "smartx:vpcCidr"},
+		"k3s version floating": {func(a *aws.Args) { a.K3sVersion = "latest" }, "smartx:k3sVersion"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			a := baseArgs()
 			tc.mutate(a)
 			err := pulumi.RunErr(func(ctx *pulumi.Context) error {
-				_, err := infra.New(ctx, "overcloud", a)
+				_, err := aws.New(ctx, "overcloud", a)
 				return err
 			}, pulumi.WithMocks("smartx", "aws-test", &infratest.Mocks{}))
-			if !errors.Is(err, infra.ErrConfig) {
+			if !errors.Is(err, overcloud.ErrConfig) {
 				t.Errorf("New: %v, want ErrConfig", err)
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.key) {
@@ -250,10 +191,10 @@ func TestNetwork(t *testing.T) {
 			a.NAT, a.AZs = nat, 3
 			s := run(t, a)
 			vpc := find(t, s, "aws:ec2/vpc:Vpc", "overcloud-net")
-			if in(vpc, "cidrBlock") != infra.DefaultVPC {
+			if in(vpc, "cidrBlock") != aws.DefaultVPC {
 				t.Errorf("vpc cidr %v", in(vpc, "cidrBlock"))
 			}
-			pub, priv, _ := infra.Subnets(infra.DefaultVPC, 3)
+			pub, priv, _ := aws.Subnets(aws.DefaultVPC, 3)
 			zones := map[string]bool{}
 			for i := 0; i < 3; i++ {
 				p := find(t, s, "aws:ec2/subnet:Subnet", fmt.Sprintf("overcloud-net-public-%d", i))
@@ -308,13 +249,13 @@ func TestInstancesPerRole(t *testing.T) {
 			if in(profile, "role") != "overcloud-node-name" {
 				t.Errorf("instance profile role %v", in(profile, "role"))
 			}
-			pub, _, _ := infra.Subnets(infra.DefaultVPC, 2)
+			pub, _, _ := aws.Subnets(aws.DefaultVPC, 2)
 			serverIP := strings.TrimSuffix(pub[0], "0/20") + "10"
 			for _, inst := range insts {
-				role := map[string]string{"overcloud-tower-0": infra.RoleTower, "overcloud-tower-1": infra.RoleTower,
-					"overcloud-hub-0": infra.RoleHub, "overcloud-storage-0": infra.RoleStorage}[inst.Name]
+				role := map[string]string{"overcloud-tower-0": overcloud.RoleTower, "overcloud-tower-1": overcloud.RoleTower,
+					"overcloud-hub-0": overcloud.RoleHub, "overcloud-storage-0": overcloud.RoleStorage}[inst.Name]
 				server := inst.Name == "overcloud-tower-0"
-				if p, ok := pulumitest.ParentOf(s.rs, inst); !ok || p.Type != infra.TypeNodeGroup || p.Name != "overcloud-"+role {
+				if p, ok := pulumitest.ParentOf(s.Resources, inst); !ok || p.Type != aws.TypeNodeGroup || p.Name != "overcloud-"+role {
 					t.Errorf("%s: parent %v", inst.Name, p.Key())
 				}
 				if in(inst, "iamInstanceProfile") != "overcloud-node-name" {
@@ -361,11 +302,11 @@ func TestInstancesPerRole(t *testing.T) {
 					t.Errorf("%s: user data is not secret", inst.Name)
 				}
 				node := cloudinittest.Boot(t, in(inst, "userData").(string))
-				if got := fmt.Sprint(node.K3s["node-label"]); got != "["+infra.DefaultRoleLabel+"="+role+"]" {
-					t.Errorf("%s: node labels %s, want %s=%s", inst.Name, got, infra.DefaultRoleLabel, role)
+				if got := fmt.Sprint(node.K3s["node-label"]); got != "["+overcloud.DefaultRoleLabel+"="+role+"]" {
+					t.Errorf("%s: node labels %s, want %s=%s", inst.Name, got, overcloud.DefaultRoleLabel, role)
 				}
 				taints := fmt.Sprint(node.K3s["node-taint"])
-				if role == infra.RoleStorage && taints != "[smartx.io/dedicated=storage:NoSchedule]" || role != infra.RoleStorage && node.K3s["node-taint"] != nil {
+				if role == overcloud.RoleStorage && taints != "[smartx.io/dedicated=storage:NoSchedule]" || role != overcloud.RoleStorage && node.K3s["node-taint"] != nil {
 					t.Errorf("%s: taints %s", inst.Name, taints)
 				}
 				if server {
@@ -402,7 +343,7 @@ func TestNodeRoleHasNoPermissions(t *testing.T) {
 	a.SSM = true
 	s = run(t, a)
 	att := of(s, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-	if len(att) != 1 || in(att[0], "policyArn") != infra.SSMPolicy {
+	if len(att) != 1 || in(att[0], "policyArn") != aws.SSMPolicy {
 		t.Errorf("SSM attachments %v", att)
 	}
 }
@@ -420,23 +361,23 @@ func TestEveryResourceIsTaggedAndParented(t *testing.T) {
 	s := run(t, a)
 	var root pulumitest.Resource
 	awsCount := 0
-	for _, r := range s.rs {
-		if r.Type == infra.TypeOverCloud {
+	for _, r := range s.Resources {
+		if r.Type == aws.TypeOverCloud {
 			root = r
 		}
 	}
 	if root.Name != "overcloud" || root.Parent != "" && !strings.HasSuffix(root.Parent, "pulumi:pulumi:Stack::smartx-aws-test") {
 		t.Fatalf("overcloud component %+v", root)
 	}
-	for _, r := range s.rs {
-		if r.Type == infra.TypeOverCloud {
+	for _, r := range s.Resources {
+		if r.Type == aws.TypeOverCloud {
 			continue
 		}
 		// Every resource descends from the OverCloud component: destroying the stack
 		// destroys it, and nothing is declared beside it.
-		p, ok := pulumitest.ParentOf(s.rs, r)
-		for ok && p.Type != infra.TypeOverCloud {
-			p, ok = pulumitest.ParentOf(s.rs, p)
+		p, ok := pulumitest.ParentOf(s.Resources, r)
+		for ok && p.Type != aws.TypeOverCloud {
+			p, ok = pulumitest.ParentOf(s.Resources, p)
 		}
 		if !ok {
 			t.Errorf("%s does not descend from the OverCloud", r.Key())
@@ -452,12 +393,12 @@ func TestEveryResourceIsTaggedAndParented(t *testing.T) {
 		}
 		awsCount++
 		tags, _ := in(r, "tags").(map[string]any)
-		for _, k := range []string{infra.TagStack, infra.TagRole, infra.TagOwner, "Name"} {
+		for _, k := range []string{overcloud.TagStack, overcloud.TagRole, overcloud.TagOwner, "Name"} {
 			if tags[k] == nil || tags[k] == "" {
 				t.Errorf("%s: no %s tag (tags %v)", r.Key(), k, tags)
 			}
 		}
-		if tags[infra.TagStack] != "aws-test" || tags[infra.TagOwner] != "energy-team" {
+		if tags[overcloud.TagStack] != "aws-test" || tags[overcloud.TagOwner] != "energy-team" {
 			t.Errorf("%s: tags %v", r.Key(), tags)
 		}
 	}
@@ -465,7 +406,7 @@ func TestEveryResourceIsTaggedAndParented(t *testing.T) {
 		t.Errorf("only %d taggable AWS resources checked", awsCount)
 	}
 	for _, r := range of(s, "aws:ec2/instance:Instance") {
-		if vt, _ := in(r, "volumeTags").(map[string]any); vt[infra.TagRole] == nil {
+		if vt, _ := in(r, "volumeTags").(map[string]any); vt[overcloud.TagRole] == nil {
 			t.Errorf("%s: root volume untagged", r.Name)
 		}
 	}
@@ -476,7 +417,7 @@ func TestEveryResourceIsTaggedAndParented(t *testing.T) {
 func TestSecretsStaySecret(t *testing.T) {
 	s := run(t, baseArgs())
 	found := map[string]bool{}
-	for _, r := range s.rs {
+	for _, r := range s.Resources {
 		pulumitest.Strings(resource.NewObjectProperty(r.Inputs), func(v string, secret bool) {
 			if !strings.Contains(v, "SECRET-") {
 				return
@@ -493,11 +434,11 @@ func TestSecretsStaySecret(t *testing.T) {
 	if !found["aws:ec2/instance:Instance::overcloud-tower-0"] || !found["aws:ec2/instance:Instance::overcloud-hub-0"] {
 		t.Errorf("secrets did not reach the nodes' user data: %v", found)
 	}
-	if !s.secret["kubeconfig"] || !s.secret["join"] || s.secret["endpoint"] {
-		t.Errorf("secret outputs: %v (want kubeconfig and join secret, endpoint plain)", s.secret)
+	if !s.Secret["kubeconfig"] || !s.Secret["join"] || s.Secret["endpoint"] {
+		t.Errorf("secret outputs: %v (want kubeconfig and join secret, endpoint plain)", s.Secret)
 	}
-	if !strings.Contains(s.join, "SECRET-token-overcloud-pki-agent-token") || strings.Contains(s.join, "server-token") {
-		t.Errorf("join command does not carry the agent token (only): %s", s.join)
+	if !strings.Contains(s.Join, "SECRET-token-overcloud-pki-agent-token") || strings.Contains(s.Join, "server-token") {
+		t.Errorf("join command does not carry the agent token (only): %s", s.Join)
 	}
 	// Agents never receive the server token or a CA key.
 	for _, name := range []string{"overcloud-hub-0", "overcloud-storage-0", "overcloud-tower-1"} {
@@ -510,14 +451,14 @@ func TestSecretsStaySecret(t *testing.T) {
 
 func TestOutputs(t *testing.T) {
 	s := run(t, baseArgs())
-	if s.endpoint != "https://"+apiIP+":6443" {
-		t.Errorf("api endpoint %q", s.endpoint)
+	if s.Endpoint != "https://"+apiIP+":6443" {
+		t.Errorf("api endpoint %q", s.Endpoint)
 	}
-	var k infra.Kubeconfig
-	if err := yaml.Unmarshal([]byte(s.kubeconfig), &k); err != nil || len(k.Clusters) != 1 || len(k.Users) != 1 {
-		t.Fatalf("kubeconfig %v:\n%s", err, s.kubeconfig)
+	var k overcloud.Kubeconfig
+	if err := yaml.Unmarshal([]byte(s.Kubeconfig), &k); err != nil || len(k.Clusters) != 1 || len(k.Users) != 1 {
+		t.Fatalf("kubeconfig %v:\n%s", err, s.Kubeconfig)
 	}
-	if k.Clusters[0].Cluster.Server != s.endpoint || k.CurrentContext != infra.KubeconfigName {
+	if k.Clusters[0].Cluster.Server != s.Endpoint || k.CurrentContext != overcloud.KubeconfigName {
 		t.Errorf("kubeconfig points at %q", k.Clusters[0].Cluster.Server)
 	}
 	ca, _ := base64.StdEncoding.DecodeString(k.Clusters[0].Cluster.CertificateAuthorityData)
@@ -525,17 +466,17 @@ func TestOutputs(t *testing.T) {
 	if !strings.Contains(string(ca), "cert-overcloud-pki-server-ca") || !strings.Contains(string(key), "SECRET-key-overcloud-pki-admin") {
 		t.Errorf("kubeconfig trusts %q with key %q", ca, key)
 	}
-	if s.readyNodes != 4 || s.readyKubeconfig != s.kubeconfig {
-		t.Errorf("ready check waited for %d nodes (want 4) with a different kubeconfig: %v", s.readyNodes, s.readyKubeconfig != s.kubeconfig)
+	if s.ReadyNodes != 4 || s.ReadyKubeconfig != s.Kubeconfig {
+		t.Errorf("ready check waited for %d nodes (want 4) with a different kubeconfig: %v", s.ReadyNodes, s.ReadyKubeconfig != s.Kubeconfig)
 	}
 	// The join command joins as a hub, with the CA hash of the server CA.
 	wantToken := cloudinit.JoinToken("-----BEGIN CERTIFICATE-----\ncert-overcloud-pki-server-ca\n-----END CERTIFICATE-----\n", "SECRET-token-overcloud-pki-agent-token")
-	for _, want := range []string{"K3S_URL='https://" + apiIP + ":6443'", "K3S_TOKEN='" + wantToken + "'", "--node-label '" + infra.DefaultRoleLabel + "=" + infra.RoleHub + "'"} {
-		if !strings.Contains(s.join, want) {
-			t.Errorf("join command lacks %s:\n%s", want, s.join)
+	for _, want := range []string{"K3S_URL='https://" + apiIP + ":6443'", "K3S_TOKEN='" + wantToken + "'", "--node-label '" + overcloud.DefaultRoleLabel + "=" + overcloud.RoleHub + "'"} {
+		if !strings.Contains(s.Join, want) {
+			t.Errorf("join command lacks %s:\n%s", want, s.Join)
 		}
 	}
-	cloudinittest.Shellcheck(t, "join command", "#!/bin/sh\n"+s.join+"\n")
+	cloudinittest.Shellcheck(t, "join command", "#!/bin/sh\n"+s.Join+"\n")
 }
 
 func TestAMI(t *testing.T) {
@@ -547,7 +488,7 @@ func TestAMI(t *testing.T) {
 			t.Errorf("%s: ami %v, want the fixed %s", inst.Name, in(inst, "ami"), a.AMI)
 		}
 	}
-	if infra.Arch("t4g.small") != "arm64" || infra.Arch("m7g.large") != "arm64" || infra.Arch("t3.large") != "x86_64" || infra.Arch("c6gn.large") != "arm64" {
+	if aws.Arch("t4g.small") != "arm64" || aws.Arch("m7g.large") != "arm64" || aws.Arch("t3.large") != "x86_64" || aws.Arch("c6gn.large") != "arm64" {
 		t.Error("Arch")
 	}
 }

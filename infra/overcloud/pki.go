@@ -1,4 +1,4 @@
-package infra
+package overcloud
 
 import (
 	"fmt"
@@ -7,6 +7,9 @@ import (
 	"github.com/pulumi/pulumi-tls/sdk/v5/go/tls"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
+
+// TypePKI is the PKI's type token.
+const TypePKI = "smartx:infra:ClusterPKI"
 
 // Certificate lifetimes. The CAs outlive the cluster; the admin certificate is
 // renewed by `pulumi up` within its last 30 days.
@@ -42,7 +45,8 @@ type PKI struct {
 	ServerToken, AgentToken *random.RandomPassword
 }
 
-func newPKI(ctx *pulumi.Context, name string, opts ...pulumi.ResourceOption) (*PKI, error) {
+// NewPKI declares the PKI.
+func NewPKI(ctx *pulumi.Context, name string, opts ...pulumi.ResourceOption) (*PKI, error) {
 	p := &PKI{}
 	if err := ctx.RegisterComponentResource(TypePKI, name, p, opts...); err != nil {
 		return nil, fmt.Errorf("register pki %s: %w", name, err)

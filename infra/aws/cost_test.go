@@ -1,15 +1,17 @@
-package infra
+package aws
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/smartx-team/overcloud/infra/overcloud"
 )
 
 func TestMonthlyCost(t *testing.T) {
 	nodes := map[string]NodeGroup{
-		RoleTower:   {InstanceType: "t3.medium", Count: 1, DiskGB: 30},
-		RoleHub:     {InstanceType: "t3.small", Count: 1, DiskGB: 20},
-		RoleStorage: {InstanceType: "t3.small", Count: 0, DiskGB: 20},
+		overcloud.RoleTower:   {InstanceType: "t3.medium", Count: 1, DiskGB: 30},
+		overcloud.RoleHub:     {InstanceType: "t3.small", Count: 1, DiskGB: 20},
+		overcloud.RoleStorage: {InstanceType: "t3.small", Count: 0, DiskGB: 20},
 	}
 	c, err := MonthlyCost(&Args{Nodes: nodes})
 	if err != nil {
@@ -17,11 +19,11 @@ func TestMonthlyCost(t *testing.T) {
 	}
 	// No NAT: 2 nodes, 2 public addresses (the server's Elastic IP and the hub's).
 	want := Cost{
-		Instances: map[string]float64{RoleTower: 30.37, RoleHub: 15.18, RoleStorage: 0},
-		Disks:     map[string]float64{RoleTower: 2.4, RoleHub: 1.6, RoleStorage: 0},
+		Instances: map[string]float64{overcloud.RoleTower: 30.37, overcloud.RoleHub: 15.18, overcloud.RoleStorage: 0},
+		Disks:     map[string]float64{overcloud.RoleTower: 2.4, overcloud.RoleHub: 1.6, overcloud.RoleStorage: 0},
 		PublicIPs: 7.3, Total: 56.85,
 	}
-	for _, r := range Roles {
+	for _, r := range overcloud.Roles {
 		if c.Instances[r] != want.Instances[r] || c.Disks[r] != want.Disks[r] {
 			t.Errorf("%s: %v / %v, want %v / %v", r, c.Instances[r], c.Disks[r], want.Instances[r], want.Disks[r])
 		}
@@ -37,7 +39,7 @@ func TestMonthlyCost(t *testing.T) {
 	if c.NAT != 32.85 || c.PublicIPs != 7.3 || c.Total != 89.70 {
 		t.Errorf("with NAT: NAT %v, IPs %v, total %v", c.NAT, c.PublicIPs, c.Total)
 	}
-	nodes[RoleHub] = NodeGroup{InstanceType: "x9.huge", Count: 1, DiskGB: 20}
+	nodes[overcloud.RoleHub] = NodeGroup{InstanceType: "x9.huge", Count: 1, DiskGB: 20}
 	if _, err := MonthlyCost(&Args{Nodes: nodes}); err == nil {
 		t.Error("unknown instance type priced")
 	} else if !strings.Contains(err.Error(), `instance type "x9.huge"`) {

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/smartx-team/overcloud/infra/cloudinit"
-	"github.com/smartx-team/overcloud/infra/cloudinit/cloudinittest"
+	"github.com/smartx-team/overcloud/infra/overcloud/cloudinit"
+	"github.com/smartx-team/overcloud/infra/overcloud/cloudinit/cloudinittest"
 )
 
 // The node label and roles infra gives nodes. Written out here, not imported: the

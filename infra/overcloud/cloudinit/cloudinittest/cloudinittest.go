@@ -16,7 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/smartx-team/overcloud/infra/cloudinit"
+	"github.com/smartx-team/overcloud/infra/overcloud/cloudinit"
 )
 
 // ToolsBinEnv names the directory searched first for tools (as everywhere in the repository).

@@ -1,7 +1,8 @@
-package infra
+package aws
 
 import (
 	"fmt"
+	"github.com/smartx-team/overcloud/infra/overcloud"
 	"math"
 	"sort"
 )
@@ -58,7 +59,7 @@ func MonthlyCost(args *Args) (Cost, error) {
 	a := args.withDefaults()
 	c := Cost{Instances: map[string]float64{}, Disks: map[string]float64{}}
 	ips := 1 // the API's Elastic IP
-	for _, r := range Roles {
+	for _, r := range overcloud.Roles {
 		g := a.Nodes[r]
 		hour, ok := InstanceHour[g.InstanceType]
 		if !ok {
@@ -83,7 +84,7 @@ func MonthlyCost(args *Args) (Cost, error) {
 	}
 	c.PublicIPs = round(float64(ips) * PublicIPv4Hour * HoursPerMonth)
 	c.Total = c.NAT + c.PublicIPs
-	for _, r := range Roles {
+	for _, r := range overcloud.Roles {
 		c.Total += c.Instances[r] + c.Disks[r]
 	}
 	c.Total = round(c.Total)

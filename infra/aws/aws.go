@@ -1,4 +1,4 @@
-// Package infra is the OverCloud on AWS: a VPC with public and private subnets in
+// Package aws is the OverCloud on AWS: a VPC with public and private subnets in
 // several availability zones, security groups open only where needed, one group of
 // VMs per node role (tower, hub, storage) and a k3s cluster bootstrapped on them by
 // cloud-init. Its outputs are what a user needs to use the cluster: the admin
@@ -10,17 +10,16 @@
 // SSM is asked for), so the cluster itself cannot create AWS resources that Pulumi
 // does not know about. infra knows nothing of the service it hosts: the stack program
 // deploys that on the kubeconfig.
-package infra
+package aws
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/smartx-team/overcloud/infra/cloudinit"
+	"github.com/smartx-team/overcloud/infra/overcloud"
 )
 
 // Type tokens.
@@ -28,7 +27,6 @@ const (
 	TypeOverCloud = "smartx:infra:OverCloud"
 	TypeNetwork   = "smartx:infra:Network"
 	TypeFirewall  = "smartx:infra:Firewall"
-	TypePKI       = "smartx:infra:ClusterPKI"
 	TypeNodeGroup = "smartx:infra:NodeGroup"
 )
 
@@ -53,7 +51,7 @@ type OverCloud struct {
 	// Network, Firewall, PKI and Groups are the children, for tests and callers.
 	Network  *Network
 	Firewall *Firewall
-	PKI      *PKI
+	PKI      *overcloud.PKI
 	Groups   map[string]*NodeGroupResource
 }
 
@@ -61,7 +59,7 @@ type OverCloud struct {
 // is registered when it is invalid.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*OverCloud, error) {
 	if args == nil {
-		return nil, fmt.Errorf("overcloud %s: %w: Args are required", name, ErrConfig)
+		return nil, fmt.Errorf("overcloud %s: %w: Args are required", name, overcloud.ErrConfig)
 	}
 	a := args.withDefaults()
 	if err := a.Validate(); err != nil {
@@ -82,7 +80,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, err
 	}
-	pki, err := newPKI(ctx, name+"-pki", parent)
+	pki, err := overcloud.NewPKI(ctx, name+"-pki", parent)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +90,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	// The API's address exists before any VM boots, so the server's certificate
 	// names it and the kubeconfig can point at it.
-	eip, err := ec2.NewEip(ctx, name+"-api", &ec2.EipArgs{Domain: pulumi.String("vpc"), Tags: tags.of(name+"-api", RoleTower)}, parent)
+	eip, err := ec2.NewEip(ctx, name+"-api", &ec2.EipArgs{Domain: pulumi.String("vpc"), Tags: tags.of(name+"-api", overcloud.RoleTower)}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("api address: %w", err)
 	}
@@ -101,26 +99,24 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 
-	serverIP := host(net.PublicCIDRs[0], serverAddress)
-	serverURL := fmt.Sprintf("https://%s:%d", serverIP, APIPort)
-	joinToken := pulumi.All(pki.ServerCA.CertPem, pki.AgentToken.Result).ApplyT(func(v []any) string {
-		return cloudinit.JoinToken(v[0].(string), v[1].(string))
-	}).(pulumi.StringOutput)
+	cluster := &overcloud.Cluster{
+		PKI: pki, K3sVersion: a.K3sVersion, RoleLabel: a.RoleLabel,
+		ServerIP: overcloud.Host(net.PublicCIDRs[0], serverAddress), PublicIP: eip.PublicIp,
+	}
 
 	var server *ec2.Instance
 	total := 0
-	for _, role := range Roles {
+	for _, role := range overcloud.Roles {
 		g := a.Nodes[role]
 		total += g.Count
 		ng, err := newNodeGroup(ctx, name+"-"+role, &nodeGroupArgs{
-			role: role, group: g, args: &a, net: net, fw: fw, pki: pki, profile: profile, images: images,
-			eip: eip, serverIP: serverIP, serverURL: serverURL, joinToken: joinToken, tags: tags,
+			role: role, group: g, args: &a, net: net, fw: fw, cluster: cluster, profile: profile, images: images, tags: tags,
 		}, parent)
 		if err != nil {
 			return nil, err
 		}
 		oc.Groups[role] = ng
-		if role == RoleTower {
+		if role == overcloud.RoleTower {
 			server = ng.Instances[0]
 		}
 	}
@@ -134,26 +130,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	oc.Network, oc.Firewall, oc.PKI = net, fw, pki
 	oc.VpcID = net.Vpc.ID()
 	oc.PublicIP = eip.PublicIp
-	oc.APIEndpoint = pulumi.Sprintf("https://%s:%d", eip.PublicIp, APIPort)
-	ready := a.Ready
-	oc.Kubeconfig = pulumi.ToSecret(pulumi.All(eip.PublicIp, pki.ServerCA.CertPem, pki.AdminCert.CertPem, pki.AdminKey.PrivateKeyPem, assoc.ID()).ApplyTWithContext(ctx.Context(),
-		func(c context.Context, v []any) (string, error) {
-			kc, err := BuildKubeconfig(fmt.Sprintf("https://%s:%d", v[0], APIPort), v[1].(string), v[2].(string), v[3].(string))
-			if err != nil {
-				return "", err
-			}
-			if !ctx.DryRun() {
-				if err := ready(c, kc, total); err != nil {
-					return "", fmt.Errorf("wait for the cluster: %w", err)
-				}
-			}
-			return kc, nil
-		})).(pulumi.StringOutput)
-	hub := a.Nodes[RoleHub]
-	oc.JoinCommand = pulumi.ToSecret(pulumi.All(eip.PublicIp, joinToken).ApplyT(func(v []any) string {
-		return cloudinit.JoinCommand(fmt.Sprintf("https://%s:%d", v[0], APIPort), a.K3sVersion, v[1].(string),
-			map[string]string{a.RoleLabel: RoleHub}, hub.Taints)
-	})).(pulumi.StringOutput)
+	oc.APIEndpoint = cluster.APIEndpoint()
+	oc.Kubeconfig = cluster.Kubeconfig(ctx, a.Ready, total, assoc.ID())
+	oc.JoinCommand = cluster.JoinCommand(a.Nodes[overcloud.RoleHub].Taints)
 
 	if err := ctx.RegisterResourceOutputs(oc, pulumi.Map{
 		"kubeconfig": oc.Kubeconfig, "apiEndpoint": oc.APIEndpoint, "publicIp": oc.PublicIP,
@@ -167,19 +146,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 // tagger makes the tags every taggable resource carries.
 type tagger struct{ stack, owner string }
 
-// Tag keys on every taggable resource.
-const (
-	TagStack   = "smartx:stack"
-	TagRole    = "smartx:role"
-	TagOwner   = "smartx:owner"
-	TagProject = "smartx:project"
-)
-
 func (t tagger) of(name, role string) pulumi.StringMap {
-	return pulumi.StringMap{
-		"Name": pulumi.String(name), TagStack: pulumi.String(t.stack), TagRole: pulumi.String(role),
-		TagOwner: pulumi.String(t.owner), TagProject: pulumi.String("smartx"),
-	}
+	return pulumi.ToStringMap(overcloud.Tags(t.stack, t.owner, name, role))
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

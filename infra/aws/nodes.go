@@ -1,4 +1,4 @@
-package infra
+package aws
 
 import (
 	"encoding/json"
@@ -9,7 +9,7 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/smartx-team/overcloud/infra/cloudinit"
+	"github.com/smartx-team/overcloud/infra/overcloud"
 )
 
 // SSMPolicy is the managed policy Args.SSM attaches (Session Manager shells).
@@ -31,7 +31,7 @@ func newNodeIdentity(ctx *pulumi.Context, name string, a *Args, tags tagger, opt
 	role, err := iam.NewRole(ctx, name+"-node", &iam.RoleArgs{
 		AssumeRolePolicy: pulumi.String(string(trust)),
 		Description:      pulumi.String("OverCloud nodes: no AWS permissions"),
-		Tags:             tags.of(name+"-node", RoleCluster),
+		Tags:             tags.of(name+"-node", overcloud.RoleCluster),
 	}, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("node role: %w", err)
@@ -43,7 +43,7 @@ func newNodeIdentity(ctx *pulumi.Context, name string, a *Args, tags tagger, opt
 			return nil, fmt.Errorf("node role ssm: %w", err)
 		}
 	}
-	profile, err := iam.NewInstanceProfile(ctx, name+"-node", &iam.InstanceProfileArgs{Role: role.Name, Tags: tags.of(name+"-node", RoleCluster)}, opts...)
+	profile, err := iam.NewInstanceProfile(ctx, name+"-node", &iam.InstanceProfileArgs{Role: role.Name, Tags: tags.of(name+"-node", overcloud.RoleCluster)}, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("node instance profile: %w", err)
 	}
@@ -76,7 +76,7 @@ func imageName(os, arch string) string {
 // all when set, else the newest official image of Args.OS.
 func lookupImages(ctx *pulumi.Context, a *Args, opts ...pulumi.InvokeOption) (map[string]string, error) {
 	images := map[string]string{}
-	for _, r := range Roles {
+	for _, r := range overcloud.Roles {
 		g := a.Nodes[r]
 		arch := Arch(g.InstanceType)
 		if g.Count == 0 || images[arch] != "" {
@@ -115,19 +115,15 @@ type NodeGroupResource struct {
 }
 
 type nodeGroupArgs struct {
-	role      string
-	group     NodeGroup
-	args      *Args
-	net       *Network
-	fw        *Firewall
-	pki       *PKI
-	profile   *iam.InstanceProfile
-	images    map[string]string
-	eip       *ec2.Eip
-	serverIP  string
-	serverURL string
-	joinToken pulumi.StringOutput
-	tags      tagger
+	role    string
+	group   NodeGroup
+	args    *Args
+	net     *Network
+	fw      *Firewall
+	cluster *overcloud.Cluster
+	profile *iam.InstanceProfile
+	images  map[string]string
+	tags    tagger
 }
 
 func newNodeGroup(ctx *pulumi.Context, name string, g *nodeGroupArgs, opts ...pulumi.ResourceOption) (*NodeGroupResource, error) {
@@ -136,43 +132,24 @@ func newNodeGroup(ctx *pulumi.Context, name string, g *nodeGroupArgs, opts ...pu
 		return nil, fmt.Errorf("register node group %s: %w", name, err)
 	}
 	a := g.args
-	labels := map[string]string{a.RoleLabel: g.role}
 	for i := 0; i < g.group.Count; i++ {
-		nodeName := fmt.Sprintf("%s-%d", g.role, i)
-		server := g.role == RoleTower && i == 0
-		node := cloudinit.Node{
-			Version: a.K3sVersion, Name: nodeName, Labels: labels, Taints: g.group.Taints,
-		}
-		var userData pulumi.StringOutput
+		server := g.role == overcloud.RoleTower && i == 0
 		sgs := pulumi.StringArray{g.fw.Nodes.ID()}
 		subnet := g.net.PublicSubnets[i%len(g.net.PublicSubnets)]
 		publicIP := !a.NAT
 		var privateIP pulumi.StringPtrInput
+		var userData pulumi.StringOutput
 		if server {
 			// The server sits in the first public subnet at a fixed address (agents
 			// join it there) behind the Elastic IP (everyone else joins there).
-			subnet, publicIP, privateIP = g.net.PublicSubnets[0], false, pulumi.String(g.serverIP)
+			subnet, publicIP, privateIP = g.net.PublicSubnets[0], false, pulumi.String(g.cluster.ServerIP)
 			sgs = append(sgs, g.fw.API.ID())
-			p := g.pki
-			userData = pulumi.All(p.ServerToken.Result, p.AgentToken.Result, p.ServerCA.CertPem, p.ServerCAKey.PrivateKeyPem,
-				p.ClientCA.CertPem, p.ClientCAKey.PrivateKeyPem, g.eip.PublicIp).ApplyT(func(v []any) (string, error) {
-				n := node
-				n.Mode, n.Token, n.AgentToken = cloudinit.ModeServer, v[0].(string), v[1].(string)
-				n.ServerCA = cloudinit.CA{CertPEM: v[2].(string), KeyPEM: v[3].(string)}
-				n.ClientCA = cloudinit.CA{CertPEM: v[4].(string), KeyPEM: v[5].(string)}
-				n.TLSSANs = []string{v[6].(string), g.serverIP}
-				n.AdvertiseAddress = g.serverIP
-				return n.Render()
-			}).(pulumi.StringOutput)
+			userData = g.cluster.ServerUserData(g.group.Taints)
 		} else {
 			if a.NAT {
 				subnet = g.net.PrivateSubnets[i%len(g.net.PrivateSubnets)]
 			}
-			userData = g.joinToken.ApplyT(func(token string) (string, error) {
-				n := node
-				n.Mode, n.Token, n.ServerURL = cloudinit.ModeAgent, token, g.serverURL
-				return n.Render()
-			}).(pulumi.StringOutput)
+			userData = g.cluster.AgentUserData(g.role, i, g.group.Taints)
 		}
 		var key pulumi.StringPtrInput
 		if a.SSHKeyName != "" {
@@ -189,7 +166,7 @@ func newNodeGroup(ctx *pulumi.Context, name string, g *nodeGroupArgs, opts ...pu
 			IamInstanceProfile:       g.profile.Name,
 			KeyName:                  key,
 			// The user data holds join tokens (and, on the server, the CA keys).
-			UserData:                pulumi.ToSecret(userData).(pulumi.StringOutput),
+			UserData:                userData,
 			UserDataReplaceOnChange: pulumi.Bool(false),
 			RootBlockDevice: &ec2.InstanceRootBlockDeviceArgs{
 				VolumeSize: pulumi.Int(g.group.DiskGB), VolumeType: pulumi.String("gp3"),

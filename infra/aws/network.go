@@ -1,4 +1,4 @@
-package infra
+package aws
 
 import (
 	"fmt"
@@ -6,10 +6,9 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-)
 
-// RoleCluster tags resources that serve every role.
-const RoleCluster = "cluster"
+	"github.com/smartx-team/overcloud/infra/overcloud"
+)
 
 // Network is the VPC: a public and a private subnet per zone, an internet gateway, a
 // NAT gateway for the private subnets (when Args.NAT) and the route tables.
@@ -39,7 +38,7 @@ func newNetwork(ctx *pulumi.Context, name string, a *Args, tags tagger, opts ...
 		return nil, fmt.Errorf("availability zones: %w", err)
 	}
 	if len(zones.Names) < a.AZs {
-		return nil, fmt.Errorf("%w: smartx:azCount %d but the region has %d available zones", ErrConfig, a.AZs, len(zones.Names))
+		return nil, fmt.Errorf("%w: smartx:azCount %d but the region has %d available zones", overcloud.ErrConfig, a.AZs, len(zones.Names))
 	}
 	n.Zones = zones.Names[:a.AZs]
 	if n.PublicCIDRs, n.PrivateCIDRs, err = Subnets(a.VPCCIDR, a.AZs); err != nil {
@@ -48,18 +47,18 @@ func newNetwork(ctx *pulumi.Context, name string, a *Args, tags tagger, opts ...
 
 	if n.Vpc, err = ec2.NewVpc(ctx, name, &ec2.VpcArgs{
 		CidrBlock: pulumi.String(a.VPCCIDR), EnableDnsHostnames: pulumi.Bool(true), EnableDnsSupport: pulumi.Bool(true),
-		Tags: tags.of(name, RoleCluster),
+		Tags: tags.of(name, overcloud.RoleCluster),
 	}, parent); err != nil {
 		return nil, fmt.Errorf("vpc: %w", err)
 	}
-	igw, err := ec2.NewInternetGateway(ctx, name, &ec2.InternetGatewayArgs{VpcId: n.Vpc.ID(), Tags: tags.of(name, RoleCluster)}, parent)
+	igw, err := ec2.NewInternetGateway(ctx, name, &ec2.InternetGatewayArgs{VpcId: n.Vpc.ID(), Tags: tags.of(name, overcloud.RoleCluster)}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("internet gateway: %w", err)
 	}
 	public, err := ec2.NewRouteTable(ctx, name+"-public", &ec2.RouteTableArgs{
 		VpcId:  n.Vpc.ID(),
 		Routes: ec2.RouteTableRouteArray{ec2.RouteTableRouteArgs{CidrBlock: pulumi.String("0.0.0.0/0"), GatewayId: igw.ID()}},
-		Tags:   tags.of(name+"-public", RoleCluster),
+		Tags:   tags.of(name+"-public", overcloud.RoleCluster),
 	}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("public route table: %w", err)
@@ -67,7 +66,7 @@ func newNetwork(ctx *pulumi.Context, name string, a *Args, tags tagger, opts ...
 	for i, zone := range n.Zones {
 		s, err := ec2.NewSubnet(ctx, fmt.Sprintf("%s-public-%d", name, i), &ec2.SubnetArgs{
 			VpcId: n.Vpc.ID(), CidrBlock: pulumi.String(n.PublicCIDRs[i]), AvailabilityZone: pulumi.String(zone),
-			MapPublicIpOnLaunch: pulumi.Bool(false), Tags: tags.of(fmt.Sprintf("%s-public-%d", name, i), RoleCluster),
+			MapPublicIpOnLaunch: pulumi.Bool(false), Tags: tags.of(fmt.Sprintf("%s-public-%d", name, i), overcloud.RoleCluster),
 		}, parent)
 		if err != nil {
 			return nil, fmt.Errorf("public subnet %d: %w", i, err)
@@ -83,12 +82,12 @@ func newNetwork(ctx *pulumi.Context, name string, a *Args, tags tagger, opts ...
 	// Private subnets have no route out unless there is a NAT gateway.
 	var routes ec2.RouteTableRouteArray
 	if a.NAT {
-		ip, err := ec2.NewEip(ctx, name+"-nat", &ec2.EipArgs{Domain: pulumi.String("vpc"), Tags: tags.of(name+"-nat", RoleCluster)}, parent)
+		ip, err := ec2.NewEip(ctx, name+"-nat", &ec2.EipArgs{Domain: pulumi.String("vpc"), Tags: tags.of(name+"-nat", overcloud.RoleCluster)}, parent)
 		if err != nil {
 			return nil, fmt.Errorf("nat address: %w", err)
 		}
 		nat, err := ec2.NewNatGateway(ctx, name, &ec2.NatGatewayArgs{
-			AllocationId: ip.AllocationId, SubnetId: n.PublicSubnets[0].ID(), Tags: tags.of(name, RoleCluster),
+			AllocationId: ip.AllocationId, SubnetId: n.PublicSubnets[0].ID(), Tags: tags.of(name, overcloud.RoleCluster),
 		}, parent, pulumi.DependsOn([]pulumi.Resource{igw}))
 		if err != nil {
 			return nil, fmt.Errorf("nat gateway: %w", err)
@@ -96,7 +95,7 @@ func newNetwork(ctx *pulumi.Context, name string, a *Args, tags tagger, opts ...
 		routes = ec2.RouteTableRouteArray{ec2.RouteTableRouteArgs{CidrBlock: pulumi.String("0.0.0.0/0"), NatGatewayId: nat.ID()}}
 	}
 	private, err := ec2.NewRouteTable(ctx, name+"-private", &ec2.RouteTableArgs{
-		VpcId: n.Vpc.ID(), Routes: routes, Tags: tags.of(name+"-private", RoleCluster),
+		VpcId: n.Vpc.ID(), Routes: routes, Tags: tags.of(name+"-private", overcloud.RoleCluster),
 	}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("private route table: %w", err)
@@ -104,7 +103,7 @@ func newNetwork(ctx *pulumi.Context, name string, a *Args, tags tagger, opts ...
 	for i, zone := range n.Zones {
 		s, err := ec2.NewSubnet(ctx, fmt.Sprintf("%s-private-%d", name, i), &ec2.SubnetArgs{
 			VpcId: n.Vpc.ID(), CidrBlock: pulumi.String(n.PrivateCIDRs[i]), AvailabilityZone: pulumi.String(zone),
-			MapPublicIpOnLaunch: pulumi.Bool(false), Tags: tags.of(fmt.Sprintf("%s-private-%d", name, i), RoleCluster),
+			MapPublicIpOnLaunch: pulumi.Bool(false), Tags: tags.of(fmt.Sprintf("%s-private-%d", name, i), overcloud.RoleCluster),
 		}, parent)
 		if err != nil {
 			return nil, fmt.Errorf("private subnet %d: %w", i, err)
