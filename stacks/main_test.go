@@ -236,6 +236,35 @@ func TestOpenStackStack(t *testing.T) {
 	if k8s < 40 {
 		t.Errorf("only %d Kubernetes resources: the service was not deployed", k8s)
 	}
+	// The metadata service (169.254.169.254, port 80) serves the server's user data
+	// with the CA keys to whatever reaches it; no pod of the service may: every
+	// egress rule to addresses outside the cluster names ports, and none is 80.
+	policies := pulumitest.Of(rs, "kubernetes:networking.k8s.io/v1:NetworkPolicy")
+	if len(policies) < 8 {
+		t.Fatalf("only %d NetworkPolicies", len(policies))
+	}
+	for _, np := range policies {
+		spec := infratest.Input(np, "spec").(map[string]any)
+		if fmt.Sprint(spec["policyTypes"]) != "[Ingress Egress]" {
+			t.Errorf("%s: policy types %v: egress is not restricted", np.Name, spec["policyTypes"])
+		}
+		rules, _ := spec["egress"].([]any)
+		for _, e := range rules {
+			rule := e.(map[string]any)
+			if rule["to"] != nil {
+				continue // to pods of the cluster
+			}
+			ports, _ := rule["ports"].([]any)
+			if len(ports) == 0 {
+				t.Errorf("%s: egress anywhere on every port", np.Name)
+			}
+			for _, p := range ports {
+				if port := p.(map[string]any)["port"]; port == float64(80) {
+					t.Errorf("%s: egress anywhere on port 80 reaches the metadata service", np.Name)
+				}
+			}
+		}
+	}
 	// The ingress serves HTTPS on the floating IP, as on AWS.
 	if _, err := pulumitest.Find(rs, "kubernetes:networking.k8s.io/v1:Ingress", "dashboard"); err != nil {
 		t.Error(err)
