@@ -1,6 +1,7 @@
 package edgexrest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,17 +16,31 @@ import (
 	"github.com/smartx-team/overcloud/functions/hubbridge/intake"
 )
 
-// addEvent is core-data's "add event": auth, device check, EdgeX decoding and
-// validation, path check, then the intake; 201 once the good readings are durable.
+// addEvent is core-data's "add event": auth, admission, device check, EdgeX decoding
+// and validation, path check, then the intake; 201 once the good readings are
+// durable. Every 503 says when to retry (Retry-After).
 func (s *Server) addEvent(w http.ResponseWriter, r *http.Request) {
 	profile, device, source := r.PathValue("profile"), r.PathValue("device"), r.PathValue("source")
 	if !s.authorize(w, r, device) {
 		discard(r)
 		return
 	}
-	dev, known, err := s.reg.Device(r.Context(), device)
+	release, ok := s.adm.admit(r.Context())
+	if !ok {
+		discard(r)
+		s.adm.setRetryAfter(w)
+		s.writeError(w, http.StatusServiceUnavailable, answerOverloaded,
+			fmt.Sprintf("the hub is handling its limit of %d events; retry after the seconds in Retry-After", s.opts.MaxInFlight))
+		return
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
+	defer cancel()
+
+	dev, known, err := s.reg.Device(ctx, device)
 	if err != nil {
 		s.log.Error("look up device", "err", err)
+		s.adm.setRetryAfter(w)
 		s.writeError(w, http.StatusServiceUnavailable, answerRegistryDown, "device registry unavailable; retry")
 		return
 	}
@@ -56,9 +71,16 @@ func (s *Server) addEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	res, err := s.in.Accept(r.Context(), ev, dev.Location)
+	res, err := s.in.Accept(ctx, ev, dev.Location)
 	if err != nil {
-		if r.Context().Err() == nil {
+		s.adm.setRetryAfter(w)
+		switch {
+		case r.Context().Err() != nil: // the client went away; nobody reads the answer
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			s.writeError(w, http.StatusServiceUnavailable, answerOverloaded,
+				fmt.Sprintf("readings not stored within %s; retry after the seconds in Retry-After", s.opts.StoreTimeout))
+			return
+		default:
 			s.log.Error("store event", "device", device, "err", err)
 		}
 		s.writeError(w, http.StatusServiceUnavailable, answerStoreFailed, "readings not stored; retry")

@@ -55,6 +55,16 @@ type Options struct {
 	Tokens *TokenFile
 	// MaxBodyBytes bounds an event body (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// MaxInFlight bounds the events handled at once; an event that finds no slot
+	// within AdmitWait is answered 503 with Retry-After (defaults DefaultMaxInFlight,
+	// DefaultAdmitWait).
+	MaxInFlight int
+	AdmitWait   time.Duration
+	// StoreTimeout bounds the device lookup and the store of one event; past it the
+	// event is answered 503 with Retry-After (default DefaultStoreTimeout).
+	StoreTimeout time.Duration
+	// RetryAfter is the least Retry-After of those answers (default DefaultRetryAfter).
+	RetryAfter time.Duration
 	// CommandTimeout bounds one command forwarded to a device (default 10 s).
 	CommandTimeout time.Duration
 	// ServiceName is reported by ping (default "smartx-hubbridge").
@@ -77,6 +87,8 @@ type Server struct {
 	errors *prometheus.CounterVec
 	// client forwards commands to devices (each request has its own deadline).
 	client *http.Client
+	// adm bounds the events in flight.
+	adm *admission
 }
 
 // New returns a Server.
@@ -93,10 +105,23 @@ func New(o Options) (*Server, error) {
 	if o.CommandTimeout <= 0 {
 		o.CommandTimeout = defaultCommandTimeout
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.AdmitWait <= 0 {
+		o.AdmitWait = DefaultAdmitWait
+	}
+	if o.StoreTimeout <= 0 {
+		o.StoreTimeout = DefaultStoreTimeout
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = DefaultRetryAfter
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{opts: o, in: o.Intake, reg: o.Registry, log: o.Logger, mux: http.NewServeMux(), client: &http.Client{},
+		adm: newAdmission(o.MaxInFlight, o.AdmitWait, o.RetryAfter),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hub_http_errors_total",
 			Help: "Non-2xx answers of the EdgeX REST ingest, by status and reason.",
@@ -109,8 +134,12 @@ func New(o Options) (*Server, error) {
 		s.errors.WithLabelValues(strconv.Itoa(status), answerDeviceAnswer)
 	}
 	if o.Registerer != nil {
-		if err := o.Registerer.Register(s.errors); err != nil {
-			return nil, fmt.Errorf("ingest: register metrics: %w", err)
+		limit := prometheus.NewGauge(prometheus.GaugeOpts{Name: "hub_events_max_in_flight", Help: "The EdgeX REST ingest's limit of events in flight (HUB_MAX_IN_FLIGHT)."})
+		limit.Set(float64(o.MaxInFlight))
+		for _, c := range []prometheus.Collector{s.errors, s.adm.inFlight, limit} {
+			if err := o.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("ingest: register metrics: %w", err)
+			}
 		}
 	}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
@@ -204,6 +233,7 @@ var errorAnswers = []struct {
 }{
 	{http.StatusServiceUnavailable, answerRegistryDown},
 	{http.StatusServiceUnavailable, answerStoreFailed},
+	{http.StatusServiceUnavailable, answerOverloaded},
 	{http.StatusUnprocessableEntity, answerNothingAccepted},
 	{http.StatusNotFound, answerNoEndpoint},
 	{http.StatusNotFound, answerNotRegistered},

@@ -47,6 +47,12 @@ type Config struct {
 	TokensReload time.Duration
 	// MaxBodyBytes bounds an event request body (HUB_MAX_BODY_BYTES, 64 KiB).
 	MaxBodyBytes int64
+	// MaxInFlight bounds the events handled at once; more are answered 503 with
+	// Retry-After (HUB_MAX_IN_FLIGHT, 256).
+	MaxInFlight int
+	// StoreTimeout bounds storing one event before it is answered 503 with
+	// Retry-After (HUB_STORE_TIMEOUT, 5 s).
+	StoreTimeout time.Duration
 	// Limits are the accepted value ranges per resource (HUB_LIMITS).
 	Limits intake.Limits
 	// MQTTURL is EdgeX's message bus, edgex mode only (HUB_MQTT_URL).
@@ -88,6 +94,8 @@ func DefaultConfig() Config {
 		KafkaTopic:         reading.Topic,
 		TokensReload:       30 * time.Second,
 		MaxBodyBytes:       edgexrest.DefaultMaxBodyBytes,
+		MaxInFlight:        edgexrest.DefaultMaxInFlight,
+		StoreTimeout:       edgexrest.DefaultStoreTimeout,
 		Limits:             limits,
 		MQTTURL:            "mqtt://127.0.0.1:1883",
 		MQTTTopic:          edgexbus.DefaultTopic,
@@ -144,6 +152,12 @@ func (c Config) check() error {
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 16<<20 {
 		return fmt.Errorf("HUB_MAX_BODY_BYTES=%d: want 1024 to 16777216", c.MaxBodyBytes)
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > 100_000 {
+		return fmt.Errorf("HUB_MAX_IN_FLIGHT=%d: want 1 to 100000", c.MaxInFlight)
+	}
+	if c.StoreTimeout < 100*time.Millisecond || c.StoreTimeout > 5*time.Minute {
+		return fmt.Errorf("HUB_STORE_TIMEOUT=%s: want 100ms to 5m", c.StoreTimeout)
 	}
 	if c.Mode == ModeEdgeX {
 		if u, err := url.Parse(c.MQTTURL); err != nil || u.Host == "" {

@@ -404,6 +404,8 @@ func TestConfigValidate(t *testing.T) {
 		{"HUB_KAFKA_BROKERS", func(c *Config) { c.KafkaBrokers = []string{"kafka"} }},
 		{"HUB_KAFKA_TOPIC", func(c *Config) { c.KafkaTopic = "a b" }},
 		{"HUB_MAX_BODY_BYTES", func(c *Config) { c.MaxBodyBytes = 10 }},
+		{"HUB_MAX_IN_FLIGHT", func(c *Config) { c.MaxInFlight = 0 }},
+		{"HUB_STORE_TIMEOUT", func(c *Config) { c.StoreTimeout = time.Millisecond }},
 		{"HUB_MQTT_URL", func(c *Config) { c.Mode, c.MQTTURL = ModeEdgeX, "::" }},
 		{"HUB_RELAY_BATCH", func(c *Config) { c.RelayBatch = 0 }},
 		{"HUB_STORE_BATCH", func(c *Config) { c.StoreBatch = -1 }},

@@ -59,6 +59,8 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	tokens := fs.String("device-tokens-file", "HUB_DEVICE_TOKENS_FILE", "", `JSON object {"device": "token", ...} (a mounted Secret); empty turns device auth off`)
 	reload := fs.Duration("tokens-reload", "HUB_TOKENS_RELOAD", def.TokensReload, "how often the tokens file is re-read for changes")
 	maxBody := fs.Int("max-body-bytes", "HUB_MAX_BODY_BYTES", int(def.MaxBodyBytes), "largest event request body; larger is answered 413")
+	maxInFlight := fs.Int("max-in-flight", "HUB_MAX_IN_FLIGHT", def.MaxInFlight, "most events handled at once; more are answered 503 with Retry-After, so an overload sheds load instead of timing out")
+	storeTimeout := fs.Duration("store-timeout", "HUB_STORE_TIMEOUT", def.StoreTimeout, "longest wait to store one event before answering 503 with Retry-After")
 	limits := fs.String("limits", "HUB_LIMITS", intake.DefaultLimits, "accepted value range per resource, resource=min:max,... (an end may be empty); others unchecked")
 	mqttURL := fs.String("mqtt-url", "HUB_MQTT_URL", def.MQTTURL, "EdgeX message bus (MQTT) broker (edgex mode)")
 	mqttTopic := fs.String("mqtt-topic", "HUB_MQTT_TOPIC", def.MQTTTopic, `topic filter of EdgeX events (edgex mode); "edgex/events/#" also takes device services' events`)
@@ -91,7 +93,7 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 		MongoURI: uri, MongoDatabase: *mongoDB,
 		KafkaBrokers: service.SplitList(*brokers), KafkaTopic: *topic,
 		DeviceTokensFile: *tokens, TokensReload: *reload,
-		MaxBodyBytes: int64(*maxBody), Limits: lim,
+		MaxBodyBytes: int64(*maxBody), MaxInFlight: *maxInFlight, StoreTimeout: *storeTimeout, Limits: lim,
 		MQTTURL: *mqttURL, MQTTTopic: *mqttTopic, MQTTClientID: *mqttClient,
 		MQTTUsername: *mqttUser, MQTTPassword: pass,
 		RelayBatch: *relayBatch, StoreBatch: *storeBatch,

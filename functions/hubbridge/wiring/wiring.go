@@ -179,6 +179,7 @@ func (h *Hub) newRESTIngest(reg prometheus.Registerer) (err error) {
 	cfg, log := h.cfg, h.log
 	api, err := edgexrest.New(edgexrest.Options{
 		Intake: h.intake, Registry: h.registry, Tokens: h.tokens, MaxBodyBytes: cfg.MaxBodyBytes,
+		MaxInFlight: cfg.MaxInFlight, StoreTimeout: cfg.StoreTimeout,
 		Registerer: reg, Logger: log.With("part", "ingest"),
 	})
 	if err != nil {
