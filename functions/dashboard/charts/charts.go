@@ -78,6 +78,19 @@ const (
 // ErrNoData: no line has a point in range; the page says so instead of an empty chart.
 var ErrNoData = errors.New("no data in this range")
 
+// tickFormat labels the time axis of a span so that neighbouring ticks differ:
+// seconds on a span of minutes (a room that has just started reporting), hours and
+// minutes within a day and a half, days beyond.
+func tickFormat(span time.Duration) string {
+	switch {
+	case span <= 15*time.Minute:
+		return "15:04:05"
+	case span <= 36*time.Hour:
+		return "15:04"
+	}
+	return "Jan 2"
+}
+
 // SVG draws c.
 func SVG(c Chart, th Theme) ([]byte, error) {
 	p := plot.New()
@@ -89,7 +102,6 @@ func SVG(c Chart, th Theme) ([]byte, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	p.X.Tick.Marker = plot.TimeTicks{Format: "Jan 2", Time: plot.UnixTimeIn(loc)}
 	for _, a := range []*plot.Axis{&p.X, &p.Y} {
 		a.Label.TextStyle.Color = th.Text
 		a.Tick.Label.Color = th.Text
@@ -118,9 +130,7 @@ func SVG(c Chart, th Theme) ([]byte, error) {
 		from = first
 	}
 	p.X.Min, p.X.Max = unix(from), unix(c.To)
-	if c.To.Sub(from) <= 36*time.Hour {
-		p.X.Tick.Marker = plot.TimeTicks{Format: "15:04", Time: plot.UnixTimeIn(loc)}
-	}
+	p.X.Tick.Marker = plot.TimeTicks{Format: tickFormat(c.To.Sub(from)), Time: plot.UnixTimeIn(loc)}
 
 	lo, hi := math.Inf(1), math.Inf(-1)
 	drawn := false

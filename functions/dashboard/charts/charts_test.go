@@ -82,3 +82,28 @@ func TestSVGStartsAtTheData(t *testing.T) {
 		t.Error("the time axis does not start at the data")
 	}
 }
+
+// Neighbouring ticks of a short span differ: two minutes of data are labelled to the
+// second, not four times with the same minute.
+func TestSVGTicksOfAShortSpan(t *testing.T) {
+	to := time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC)
+	var pts []Point
+	for i := range 12 {
+		pts = append(pts, Point{T: to.Add(time.Duration(i-12) * 10 * time.Second), V: 20})
+	}
+	b, err := SVG(Chart{Title: "t", From: to.Add(-6 * time.Hour), To: to, Lines: []Line{{Label: "a", Points: pts}}}, Light)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("14:59:")) {
+		t.Errorf("a two-minute span is not labelled to the second")
+	}
+	for _, tc := range []struct {
+		span time.Duration
+		want string
+	}{{2 * time.Minute, "15:04:05"}, {6 * time.Hour, "15:04"}, {7 * 24 * time.Hour, "Jan 2"}} {
+		if got := tickFormat(tc.span); got != tc.want {
+			t.Errorf("tickFormat(%s) = %q, want %q", tc.span, got, tc.want)
+		}
+	}
+}

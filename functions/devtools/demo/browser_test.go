@@ -203,7 +203,6 @@ func browse(t *testing.T, out *output, done <-chan struct{}, pis int) {
 		t.Fatalf("log in: %v", err)
 	}
 	checkSectorsMatchInfluxDB(t, ctx, db[1], db[2], pis)
-	shoot(t, ctx, shots, "room", url+"/", "figure.chart img")
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/racks")); err != nil {
 		t.Fatal(err)
@@ -251,4 +250,11 @@ func browse(t *testing.T, out *output, done <-chan struct{}, pis int) {
 	}
 	t.Logf("AC panel: ▲ on pi-2 set %s °C, the Pi reports it, override %q", sp, override)
 	shoot(t, ctx, shots, "ac", url+"/ac", "table.audit")
+	// The room last, once the controller answers: its recommendation and limits are
+	// on the page then, not the defaults' warning.
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	poll[bool](t, ctx, "the room with the controller's limits", `!document.body.textContent.includes('controller does not answer') && !document.body.textContent.includes('controller not reached')`, 30*time.Second)
+	shoot(t, ctx, shots, "room", url+"/", "figure.chart img")
 }
