@@ -1,7 +1,9 @@
 // Command bench measures the data path on this machine and prints a table: readings/s
 // sustained and latency from a reading's origin to its stored point, for fleets of
 // simulated devices at 1 Hz, at full speed, and for each stage alone (hub ingest, relay,
-// sender). Everything runs as in the demo (see localrun), so the figures include every
+// sender); and whether the hub stays up under a site of plain EdgeX clients and under
+// devices coming back at once with backlogs after a hub restart (with and without our
+// seq tag). Everything runs as in the demo (see localrun), so the figures include every
 // server sharing this machine's cores with the load generator; read them as ratios.
 //
 //	go run ./functions/devtools/bench [flags]    (or: make bench)
@@ -39,6 +41,10 @@ type config struct {
 	duration time.Duration
 	burst    int
 	dir      string
+	// overload is the devices of the overload runs (0: none); outage how long the
+	// hub is down in the restart run.
+	overload int
+	outage   time.Duration
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -49,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	duration := fs.Duration("duration", "BENCH_DURATION", 30*time.Second, "how long each 1 Hz fleet runs")
 	burst := fs.Int("burst", "BENCH_BURST", 200, "devices posting back to back for the full-speed and stage runs")
 	dir := fs.String("dir", "BENCH_DIR", "", "folder for server data (default: a temporary folder)")
+	overload := fs.Int("overload-devices", "BENCH_OVERLOAD_DEVICES", 2500, "devices at 0.3 Hz of the overload runs (a plain load, and a hub restart with backlogs), each with and without seq tags; 0: none")
+	outage := fs.Duration("outage", "BENCH_OUTAGE", 30*time.Second, "how long the hub is down in the restart run")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -56,7 +64,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
 	}
-	c := config{duration: *duration, burst: *burst, dir: *dir}
+	c := config{duration: *duration, burst: *burst, dir: *dir, overload: *overload, outage: *outage}
+	if c.overload < 0 || c.outage <= 0 {
+		fmt.Fprintln(stderr, "bench: -overload-devices must be 0 or more and -outage positive")
+		return 2
+	}
 	var err error
 	if c.fleets, err = sizes("fleets", *fleets); err == nil {
 		c.rack, err = sizes("rack-fleets", *rack)
@@ -128,12 +140,38 @@ func bench(ctx context.Context, c config, out, progress io.Writer) error {
 		return err
 	}
 	rows = append(rows, stageRows...)
+	for _, noSeq := range []bool{true, false} {
+		if c.overload == 0 {
+			break
+		}
+		say("plain load, %d devices at 0.3 Hz, %s, for %s ...", c.overload, seqName(noSeq), c.duration)
+		r, err := plainLoad(ctx, c, c.overload, noSeq, say)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+		say("restart with backlogs, %d devices at 0.3 Hz, %s, hub down %s ...", c.overload, seqName(noSeq), c.outage)
+		if r, err = restartBurst(ctx, c, c.overload, noSeq, c.outage, say); err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
 	printTable(out, rows)
 	return nil
 }
 
 // startPath starts a fresh data path and registers a fleet of n devices on it.
 func startPath(ctx context.Context, c config, n int, interval time.Duration, rack bool) (*localrun.Path, *fleet.Fleet, func(), error) {
+	return start(ctx, c, fleet.Options{Devices: n, Interval: interval, RackStats: rack})
+}
+
+// startFleet is startPath for devices of two readings that send no seq tag when
+// noSeq, as plain EdgeX clients do.
+func startFleet(ctx context.Context, c config, n int, interval time.Duration, noSeq bool) (*localrun.Path, *fleet.Fleet, func(), error) {
+	return start(ctx, c, fleet.Options{Devices: n, Interval: interval, NoSeq: noSeq})
+}
+
+func start(ctx context.Context, c config, fo fleet.Options) (*localrun.Path, *fleet.Fleet, func(), error) {
 	dir := c.dir
 	if dir == "" {
 		var err error
@@ -155,7 +193,8 @@ func startPath(ctx context.Context, c config, n int, interval time.Duration, rac
 			_ = os.RemoveAll(dir)
 		}
 	}
-	f, err := fleet.New(fleet.Options{HubURL: p.HubURL, Devices: n, Interval: interval, Prefix: "bench-", RackStats: rack})
+	fo.HubURL, fo.Prefix = p.HubURL, "bench-"
+	f, err := fleet.New(fo)
 	if err == nil {
 		err = f.Register(startCtx)
 	}

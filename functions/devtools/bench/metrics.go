@@ -14,9 +14,10 @@ func scrape(ctx context.Context, base string) (promscrape.Families, error) {
 	return promscrape.Scrape(ctx, base)
 }
 
-// value sums a counter's or gauge's series; NaN while it has none.
-func value(fams promscrape.Families, name string) float64 {
-	v, ok := fams.Value(name)
+// value sums a counter's or gauge's series (those with labels, when given); NaN while
+// it has none.
+func value(fams promscrape.Families, name string, labels ...string) float64 {
+	v, ok := fams.Value(name, labels...)
 	if !ok {
 		return math.NaN()
 	}

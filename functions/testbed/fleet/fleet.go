@@ -86,7 +86,8 @@ type Fleet struct {
 	opts    Options
 	devices []*device
 
-	posted, acked, failed atomic.Int64
+	posted, acked, failed    atomic.Int64
+	sampled, sampledReadings atomic.Int64
 }
 
 type device struct {
@@ -256,7 +257,10 @@ func (f *Fleet) runDevice(ctx context.Context, d *device, offset time.Duration) 
 	t := time.NewTicker(f.opts.Interval)
 	defer t.Stop()
 	for {
-		d.pending = append(d.pending, f.sample(d, time.Now()))
+		ev := f.sample(d, time.Now())
+		f.sampled.Add(1)
+		f.sampledReadings.Add(int64(len(ev.Readings)))
+		d.pending = append(d.pending, ev)
 		f.flush(ctx, d)
 		select {
 		case <-ctx.Done():
@@ -392,10 +396,13 @@ func (f *Fleet) Acked() []Sent {
 // Stats counts the fleet's work so far.
 type Stats struct {
 	Posted, Failed int64 // event POSTs made, and those the hub refused or did not answer
-	AckedReadings  int64
+	// Sampled counts the events made; SampledReadings their readings, so that
+	// SampledReadings - AckedReadings is what the devices still hold, at any time.
+	Sampled, SampledReadings int64
+	AckedReadings            int64
 }
 
 // Stats returns the counters so far.
 func (f *Fleet) Stats() Stats {
-	return Stats{Posted: f.posted.Load(), Failed: f.failed.Load(), AckedReadings: f.acked.Load()}
+	return Stats{Posted: f.posted.Load(), Failed: f.failed.Load(), Sampled: f.sampled.Load(), SampledReadings: f.sampledReadings.Load(), AckedReadings: f.acked.Load()}
 }

@@ -165,8 +165,13 @@ func TestFleetRegistersPostsAndRetriesInOrder(t *testing.T) {
 	if retried == 0 {
 		t.Fatal("no reading of a failed post was resent with its id")
 	}
-	if st := f.Stats(); st.Failed != int64(check.failEvents) {
+	st := f.Stats()
+	if st.Failed != int64(check.failEvents) {
 		t.Fatalf("Stats().Failed = %d, want %d", st.Failed, check.failEvents)
+	}
+	// Drained, the devices hold nothing: every reading made was acknowledged.
+	if st.SampledReadings != st.AckedReadings || st.SampledReadings != int64(len(acked)) || st.Sampled*2 != st.SampledReadings {
+		t.Fatalf("Stats() = %+v after Drain, %d acked: sampled and acked disagree", st, len(acked))
 	}
 }
 
