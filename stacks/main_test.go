@@ -149,8 +149,8 @@ func TestAWSStacks(t *testing.T) {
 						t.Errorf("%s is outside the SmartEnergy component", r.Key())
 					}
 				case strings.HasPrefix(r.Type, "aws:"), strings.HasPrefix(r.Type, "tls:"), strings.HasPrefix(r.Type, "random:"),
-					strings.HasPrefix(r.Type, "smartx:infra:") && r.Type != aws.TypeOverCloud:
-					if !descendsFrom(rs, r, aws.TypeOverCloud) {
+					strings.HasPrefix(r.Type, "smartx:infra:") && r.Type != overcloud.TypeOverCloud:
+					if !descendsFrom(rs, r, overcloud.TypeOverCloud) {
 						t.Errorf("%s is outside the OverCloud component", r.Key())
 					}
 				}
@@ -223,7 +223,7 @@ func TestOpenStackStack(t *testing.T) {
 				t.Errorf("%s is not the service's on the OverCloud's provider", r.Key())
 			}
 		case strings.HasPrefix(r.Type, "openstack:"), strings.HasPrefix(r.Type, "tls:"), strings.HasPrefix(r.Type, "random:"):
-			if !descendsFrom(rs, r, openstack.TypeOverCloud) {
+			if !descendsFrom(rs, r, overcloud.TypeOverCloud) {
 				t.Errorf("%s is outside the OverCloud component", r.Key())
 			}
 		}

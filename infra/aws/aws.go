@@ -22,14 +22,6 @@ import (
 	"github.com/smartx-team/overcloud/infra/overcloud"
 )
 
-// Type tokens.
-const (
-	TypeOverCloud = "smartx:infra:OverCloud"
-	TypeNetwork   = "smartx:infra:Network"
-	TypeFirewall  = "smartx:infra:Firewall"
-	TypeNodeGroup = "smartx:infra:NodeGroup"
-)
-
 // OverCloud is the cluster and everything under it.
 type OverCloud struct {
 	pulumi.ResourceState
@@ -66,7 +58,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	oc := &OverCloud{Groups: map[string]*NodeGroupResource{}}
-	if err := ctx.RegisterComponentResource(TypeOverCloud, name, oc, opts...); err != nil {
+	if err := ctx.RegisterComponentResource(overcloud.TypeOverCloud, name, oc, opts...); err != nil {
 		return nil, fmt.Errorf("register overcloud %s: %w", name, err)
 	}
 	tags := tagger{stack: ctx.Stack(), owner: a.Owner}

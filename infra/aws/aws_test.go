@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
 
@@ -255,7 +254,7 @@ func TestInstancesPerRole(t *testing.T) {
 				role := map[string]string{"overcloud-tower-0": overcloud.RoleTower, "overcloud-tower-1": overcloud.RoleTower,
 					"overcloud-hub-0": overcloud.RoleHub, "overcloud-storage-0": overcloud.RoleStorage}[inst.Name]
 				server := inst.Name == "overcloud-tower-0"
-				if p, ok := pulumitest.ParentOf(s.Resources, inst); !ok || p.Type != aws.TypeNodeGroup || p.Name != "overcloud-"+role {
+				if p, ok := pulumitest.ParentOf(s.Resources, inst); !ok || p.Type != overcloud.TypeNodeGroup || p.Name != "overcloud-"+role {
 					t.Errorf("%s: parent %v", inst.Name, p.Key())
 				}
 				if in(inst, "iamInstanceProfile") != "overcloud-node-name" {
@@ -362,25 +361,21 @@ func TestEveryResourceIsTaggedAndParented(t *testing.T) {
 	var root pulumitest.Resource
 	awsCount := 0
 	for _, r := range s.Resources {
-		if r.Type == aws.TypeOverCloud {
+		if r.Type == overcloud.TypeOverCloud {
 			root = r
 		}
 	}
 	if root.Name != "overcloud" || root.Parent != "" && !strings.HasSuffix(root.Parent, "pulumi:pulumi:Stack::smartx-aws-test") {
 		t.Fatalf("overcloud component %+v", root)
 	}
+	// Every resource descends from the OverCloud component: destroying the stack
+	// destroys it, and nothing is declared beside it.
+	for _, r := range s.Outside(overcloud.TypeOverCloud) {
+		t.Errorf("%s does not descend from the OverCloud", r.Key())
+	}
 	for _, r := range s.Resources {
-		if r.Type == aws.TypeOverCloud {
+		if r.Type == overcloud.TypeOverCloud {
 			continue
-		}
-		// Every resource descends from the OverCloud component: destroying the stack
-		// destroys it, and nothing is declared beside it.
-		p, ok := pulumitest.ParentOf(s.Resources, r)
-		for ok && p.Type != aws.TypeOverCloud {
-			p, ok = pulumitest.ParentOf(s.Resources, p)
-		}
-		if !ok {
-			t.Errorf("%s does not descend from the OverCloud", r.Key())
 		}
 		if !r.Custom {
 			if !strings.HasPrefix(r.Type, "smartx:infra:") {
@@ -416,21 +411,7 @@ func TestEveryResourceIsTaggedAndParented(t *testing.T) {
 // kubeconfig and the join command are secret outputs.
 func TestSecretsStaySecret(t *testing.T) {
 	s := run(t, baseArgs())
-	found := map[string]bool{}
-	for _, r := range s.Resources {
-		pulumitest.Strings(resource.NewObjectProperty(r.Inputs), func(v string, secret bool) {
-			if !strings.Contains(v, "SECRET-") {
-				return
-			}
-			found[r.Key()] = true
-			if !secret {
-				t.Errorf("%s holds a secret in a plain input", r.Key())
-			}
-			if !strings.HasPrefix(r.Type, "tls:") && r.Type != "aws:ec2/instance:Instance" {
-				t.Errorf("%s received a secret", r.Key())
-			}
-		})
-	}
+	found := s.CheckSecrets(t, func(typ string) bool { return strings.HasPrefix(typ, "tls:") || typ == "aws:ec2/instance:Instance" })
 	if !found["aws:ec2/instance:Instance::overcloud-tower-0"] || !found["aws:ec2/instance:Instance::overcloud-hub-0"] {
 		t.Errorf("secrets did not reach the nodes' user data: %v", found)
 	}

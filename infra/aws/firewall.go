@@ -23,7 +23,7 @@ var protocols = map[string]string{"tcp": "tcp", "udp": "udp", "all": "-1"}
 
 func newFirewall(ctx *pulumi.Context, name string, a *Args, net *Network, tags tagger, opts ...pulumi.ResourceOption) (*Firewall, error) {
 	f := &Firewall{}
-	if err := ctx.RegisterComponentResource(TypeFirewall, name, f, opts...); err != nil {
+	if err := ctx.RegisterComponentResource(overcloud.TypeFirewall, name, f, opts...); err != nil {
 		return nil, fmt.Errorf("register firewall %s: %w", name, err)
 	}
 	parent := pulumi.Parent(f)

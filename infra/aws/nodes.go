@@ -128,7 +128,7 @@ type nodeGroupArgs struct {
 
 func newNodeGroup(ctx *pulumi.Context, name string, g *nodeGroupArgs, opts ...pulumi.ResourceOption) (*NodeGroupResource, error) {
 	ng := &NodeGroupResource{Role: g.role}
-	if err := ctx.RegisterComponentResource(TypeNodeGroup, name, ng, opts...); err != nil {
+	if err := ctx.RegisterComponentResource(overcloud.TypeNodeGroup, name, ng, opts...); err != nil {
 		return nil, fmt.Errorf("register node group %s: %w", name, err)
 	}
 	a := g.args

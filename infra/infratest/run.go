@@ -2,6 +2,7 @@ package infratest
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -111,4 +112,47 @@ func Plain(v resource.PropertyValue) any {
 		return out
 	}
 	return v.V
+}
+
+// Outside returns the resources that do not descend from a resource of type root
+// (root's own resources excepted): what `pulumi destroy` of that component would
+// leave behind.
+func (s *Stack) Outside(root string) []pulumitest.Resource {
+	var out []pulumitest.Resource
+	for _, r := range s.Resources {
+		if r.Type == root {
+			continue
+		}
+		p, ok := pulumitest.ParentOf(s.Resources, r)
+		for ok && p.Type != root {
+			p, ok = pulumitest.ParentOf(s.Resources, p)
+		}
+		if !ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// CheckSecrets fails t where a secret the mocks made (SecretMarker) is in a plain
+// input, or in an input of a resource whose type may not receive one, and returns
+// the keys of the resources that hold one.
+func (s *Stack) CheckSecrets(t *testing.T, mayHold func(typ string) bool) map[string]bool {
+	t.Helper()
+	found := map[string]bool{}
+	for _, r := range s.Resources {
+		pulumitest.Strings(resource.NewObjectProperty(r.Inputs), func(v string, secret bool) {
+			if !strings.Contains(v, "SECRET-") {
+				return
+			}
+			found[r.Key()] = true
+			if !secret {
+				t.Errorf("%s holds a secret in a plain input", r.Key())
+			}
+			if !mayHold(r.Type) {
+				t.Errorf("%s received a secret", r.Key())
+			}
+		})
+	}
+	return found
 }

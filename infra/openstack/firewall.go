@@ -24,7 +24,7 @@ type Firewall struct {
 
 func newFirewall(ctx *pulumi.Context, name string, a *Args, tags tagger, opts ...pulumi.ResourceOption) (*Firewall, error) {
 	f := &Firewall{}
-	if err := ctx.RegisterComponentResource(TypeFirewall, name, f, opts...); err != nil {
+	if err := ctx.RegisterComponentResource(overcloud.TypeFirewall, name, f, opts...); err != nil {
 		return nil, fmt.Errorf("register firewall %s: %w", name, err)
 	}
 	parent := pulumi.Parent(f)

@@ -22,7 +22,7 @@ type Network struct {
 
 func newNetwork(ctx *pulumi.Context, name string, a *Args, tags tagger, opts ...pulumi.ResourceOption) (*Network, error) {
 	n := &Network{}
-	if err := ctx.RegisterComponentResource(TypeNetwork, name, n, opts...); err != nil {
+	if err := ctx.RegisterComponentResource(overcloud.TypeNetwork, name, n, opts...); err != nil {
 		return nil, fmt.Errorf("register network %s: %w", name, err)
 	}
 	parent := pulumi.Parent(n)

@@ -24,14 +24,6 @@ import (
 	"github.com/smartx-team/overcloud/infra/overcloud"
 )
 
-// Type tokens (the same as AWS's where the part is the same).
-const (
-	TypeOverCloud = "smartx:infra:OverCloud"
-	TypeNetwork   = "smartx:infra:Network"
-	TypeFirewall  = "smartx:infra:Firewall"
-	TypeNodeGroup = "smartx:infra:NodeGroup"
-)
-
 // OverCloud is the cluster and everything under it.
 type OverCloud struct {
 	pulumi.ResourceState
@@ -68,7 +60,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	oc := &OverCloud{Groups: map[string]*NodeGroupResource{}}
-	if err := ctx.RegisterComponentResource(TypeOverCloud, name, oc, opts...); err != nil {
+	if err := ctx.RegisterComponentResource(overcloud.TypeOverCloud, name, oc, opts...); err != nil {
 		return nil, fmt.Errorf("register overcloud %s: %w", name, err)
 	}
 	tags := tagger{stack: ctx.Stack(), owner: a.Owner}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
 
@@ -148,7 +147,7 @@ func TestNodesPerRole(t *testing.T) {
 			"overcloud-hub-0": overcloud.RoleHub, "overcloud-storage-0": overcloud.RoleStorage}[inst.Name]
 		g := a.Nodes[role]
 		server := inst.Name == "overcloud-tower-0"
-		if p, ok := pulumitest.ParentOf(s.Resources, inst); !ok || p.Type != openstack.TypeNodeGroup || p.Name != "overcloud-"+role {
+		if p, ok := pulumitest.ParentOf(s.Resources, inst); !ok || p.Type != overcloud.TypeNodeGroup || p.Name != "overcloud-"+role {
 			t.Errorf("%s: parent %v", inst.Name, p.Key())
 		}
 		if in(inst, "flavorName") != g.Flavor || in(inst, "name") != "openstack-test-"+inst.Name {
@@ -317,17 +316,8 @@ func TestDestroyOrder(t *testing.T) {
 		}
 	}
 	// Every resource descends from the OverCloud, so destroying the stack takes it all.
-	for _, r := range s.Resources {
-		if r.Type == openstack.TypeOverCloud {
-			continue
-		}
-		p, ok := pulumitest.ParentOf(s.Resources, r)
-		for ok && p.Type != openstack.TypeOverCloud {
-			p, ok = pulumitest.ParentOf(s.Resources, p)
-		}
-		if !ok {
-			t.Errorf("%s does not descend from the OverCloud", r.Key())
-		}
+	for _, r := range s.Outside(overcloud.TypeOverCloud) {
+		t.Errorf("%s does not descend from the OverCloud", r.Key())
 	}
 }
 
@@ -365,21 +355,7 @@ func TestTags(t *testing.T) {
 // the kubeconfig and the join command are secret outputs, the endpoint is not.
 func TestSecretsStaySecret(t *testing.T) {
 	s := run(t, baseArgs())
-	found := map[string]bool{}
-	for _, r := range s.Resources {
-		pulumitest.Strings(resource.NewObjectProperty(r.Inputs), func(v string, secret bool) {
-			if !strings.Contains(v, "SECRET-") {
-				return
-			}
-			found[r.Key()] = true
-			if !secret {
-				t.Errorf("%s holds a secret in a plain input", r.Key())
-			}
-			if !strings.HasPrefix(r.Type, "tls:") && r.Type != instanceType {
-				t.Errorf("%s received a secret", r.Key())
-			}
-		})
-	}
+	found := s.CheckSecrets(t, func(typ string) bool { return strings.HasPrefix(typ, "tls:") || typ == instanceType })
 	if !found[instanceType+"::overcloud-tower-0"] || !found[instanceType+"::overcloud-hub-0"] {
 		t.Errorf("secrets did not reach the nodes' user data: %v", found)
 	}

@@ -17,6 +17,14 @@ import (
 	"github.com/smartx-team/overcloud/infra/overcloud/cloudinit"
 )
 
+// Type tokens of the OverCloud's components, the same on every cloud.
+const (
+	TypeOverCloud = "smartx:infra:OverCloud"
+	TypeNetwork   = "smartx:infra:Network"
+	TypeFirewall  = "smartx:infra:Firewall"
+	TypeNodeGroup = "smartx:infra:NodeGroup"
+)
+
 // Node roles. They are the cluster's vocabulary (the node label values), not the
 // service's: the components place their pods on the same names, which infra does not
 // import (stacks' TestRolesMatchComponents checks that they agree).
