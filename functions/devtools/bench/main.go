@@ -216,11 +216,8 @@ func wholePath(ctx context.Context, c config, n int, interval time.Duration, rac
 	defer cleanup()
 	// Warm up for a few seconds so connection set-up and first compactions are not
 	// counted, then measure over the window.
-	runCtx, stop := context.WithCancel(ctx)
+	stop := runFleet(ctx, f, 5*time.Second)
 	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- f.Run(runCtx) }()
-	time.Sleep(5 * time.Second)
 
 	before, err := scrape(ctx, p.SenderAdmin)
 	if err != nil {
@@ -237,7 +234,6 @@ func wholePath(ctx context.Context, c config, n int, interval time.Duration, rac
 	elapsed := time.Since(start).Seconds()
 	acked := float64(f.Stats().AckedReadings - ackedBefore)
 	stop()
-	<-done
 	if err != nil {
 		return row{}, err
 	}

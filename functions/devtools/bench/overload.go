@@ -21,6 +21,22 @@ const (
 	recoveryLimit = 60 * time.Second
 )
 
+// runFleet runs f until the returned stop is called (stop waits for it to end;
+// calling it again does nothing), after warming up for warm.
+func runFleet(ctx context.Context, f *fleet.Fleet, warm time.Duration) (stop func()) {
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = f.Run(runCtx) // Run ends only when runCtx does
+	}()
+	time.Sleep(warm)
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
 // backlog is the readings the devices made that the hub has not acknowledged yet.
 func backlog(f *fleet.Fleet) int64 {
 	st := f.Stats()
@@ -61,11 +77,9 @@ func plainLoad(ctx context.Context, c config, n int, noSeq bool, say func(string
 		return row{}, err
 	}
 	defer cleanup()
-	runCtx, stop := context.WithCancel(ctx)
+	// Warm up until every device has sent its first event.
+	stop := runFleet(ctx, f, overloadInterval+2*time.Second)
 	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- f.Run(runCtx) }()
-	time.Sleep(overloadInterval + 2*time.Second) // every device has sent its first event
 
 	before, err := scrape(ctx, p.SenderAdmin)
 	if err != nil {
@@ -81,7 +95,6 @@ func plainLoad(ctx context.Context, c config, n int, noSeq bool, say func(string
 	elapsed := time.Since(start).Seconds()
 	acked := float64(f.Stats().AckedReadings - ackedBefore)
 	stop()
-	<-done
 	held := f.Pending()
 	drainStart := time.Now()
 	drainCtx, cancel := context.WithTimeout(ctx, recoveryLimit)
@@ -119,11 +132,8 @@ func restartBurst(ctx context.Context, c config, n int, noSeq bool, outage time.
 		return row{}, err
 	}
 	defer cleanup()
-	runCtx, stop := context.WithCancel(ctx)
+	stop := runFleet(ctx, f, overloadInterval+2*time.Second)
 	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- f.Run(runCtx) }()
-	time.Sleep(overloadInterval + 2*time.Second)
 	if err := p.Hub.Stop(); err != nil {
 		return row{}, fmt.Errorf("stop the hub: %w", err)
 	}
@@ -144,7 +154,6 @@ func restartBurst(ctx context.Context, c config, n int, noSeq bool, outage time.
 	elapsed := time.Since(restarted).Seconds()
 	acked := float64(f.Stats().AckedReadings - ackedBefore)
 	stop()
-	<-done
 	caught := fmt.Sprintf("backlog of %d readings after a %s outage caught up %.1f s after the restart", held, outage, recovered)
 	if math.IsNaN(recovered) {
 		caught = fmt.Sprintf("backlog of %d readings after a %s outage NOT caught up within %s (%d left)", held, outage, recoveryLimit, backlog(f))
