@@ -73,6 +73,9 @@ type Config struct {
 	DeliveredRetention time.Duration
 	// DedupMax bounds the reading ids remembered (HUB_DEDUP_MAX, 100000).
 	DedupMax int
+	// Pprof serves Go's profiles under /debug/pprof/ on the admin port (HUB_PPROF,
+	// default false).
+	Pprof bool
 	// LogLevel is debug, info, warn or error (HUB_LOG_LEVEL).
 	LogLevel string
 }

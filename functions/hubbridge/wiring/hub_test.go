@@ -371,6 +371,28 @@ func TestReadiness(t *testing.T) {
 	servertest.WaitFor(t, "ready again", func() bool { return ready() == 200 })
 }
 
+// HUB_PPROF serves the profiles on the admin port; without it they are not there.
+func TestPprofSwitch(t *testing.T) {
+	m := servertest.Mongo(t)
+	k := servertest.Kafka(t, topic)
+	for _, on := range []bool{false, true} {
+		cfg := testConfig(m.URI, k.Addr)
+		cfg.Pprof = on
+		h := startHub(t, cfg)
+		resp, err := http.Get("http://" + h.AdminAddr() + "/debug/pprof/goroutine")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[on]; resp.StatusCode != want {
+			t.Errorf("HUB_PPROF=%v: /debug/pprof/goroutine HTTP %d, want %d", on, resp.StatusCode, want)
+		}
+		if err := h.stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // In edgex mode the bridge is ready once it has subscribed to EdgeX's bus: only from
 // then on does the broker keep what core-data publishes for it.
 func TestReadinessWaitsForTheBus(t *testing.T) {

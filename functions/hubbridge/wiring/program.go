@@ -71,6 +71,7 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 	storeBatch := fs.Int("store-batch", "HUB_STORE_BATCH", def.StoreBatch, "most readings per MongoDB write (concurrent requests are grouped)")
 	retention := fs.Duration("delivered-retention", "HUB_DELIVERED_RETENTION", def.DeliveredRetention, "keep delivered readings in MongoDB (and their ids for deduplication) this long; 0 drops them at once")
 	dedupMax := fs.Int("dedup-max", "HUB_DEDUP_MAX", def.DedupMax, "most reading ids remembered to answer device retries as duplicates")
+	pprof := fs.Bool("pprof", "HUB_PPROF", false, "serve Go's CPU, heap and goroutine profiles under /debug/pprof/ on the admin address (costs CPU while a profile runs)")
 	logLevel := fs.String("log-level", "HUB_LOG_LEVEL", def.LogLevel, "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -98,6 +99,6 @@ func parseFlags(args []string, out io.Writer) (Config, error) {
 		MQTTUsername: *mqttUser, MQTTPassword: pass,
 		RelayBatch: *relayBatch, StoreBatch: *storeBatch,
 		DeliveredRetention: *retention, DedupMax: *dedupMax,
-		LogLevel: *logLevel,
+		Pprof: *pprof, LogLevel: *logLevel,
 	}, nil
 }

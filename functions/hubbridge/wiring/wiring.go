@@ -93,6 +93,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, reg *prometheus.Regi
 	if h.admin, err = service.NewAdmin(cfg.AdminListen, reg, h.ready); err != nil {
 		return nil, fmt.Errorf("HUB_ADMIN_LISTEN: %w", err)
 	}
+	if cfg.Pprof {
+		h.admin.EnablePprof()
+	}
 	return h, nil
 }
 

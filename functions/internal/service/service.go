@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -47,6 +48,7 @@ func NewRegistry() *prometheus.Registry {
 type Admin struct {
 	srv *http.Server
 	ln  net.Listener
+	mux *http.ServeMux
 }
 
 // NewAdmin listens on addr at once, so a port clash fails at start. ready may be nil
@@ -72,7 +74,18 @@ func NewAdmin(addr string, reg prometheus.Gatherer, ready func(context.Context) 
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	return &Admin{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}, nil
+	return &Admin{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, mux: mux}, nil
+}
+
+// EnablePprof serves Go's profiles under /debug/pprof/ (CPU: /debug/pprof/profile,
+// heap, goroutine, allocs, block, mutex by name, and /debug/pprof/trace), for `go
+// tool pprof http://<admin>/debug/pprof/profile`. Off unless a function's switch
+// calls it: a profile costs CPU while it runs. The command line is not served, since
+// it may carry a flag's secret. Call it before Run.
+func (a *Admin) EnablePprof() {
+	a.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	a.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	a.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // Addr is the address the admin server listens on.

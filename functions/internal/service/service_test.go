@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -134,9 +135,47 @@ func TestAdminEndpoints(t *testing.T) {
 	if _, body := get("/metrics"); !strings.Contains(body, "things_total 3") || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("/metrics lacks our counter or runtime metrics:\n%.300s", body)
 	}
+	if code, _ := get("/debug/pprof/heap"); code != http.StatusNotFound {
+		t.Errorf("/debug/pprof/heap = %d without the switch, want 404", code)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run after cancel = %v, want nil", err)
+	}
+}
+
+// With the switch on, the profiles are served (a CPU profile and the heap decode as
+// pprof's gzip format) and the command line, which may hold a flag's secret, is not.
+func TestAdminPprof(t *testing.T) {
+	a, err := NewAdmin("127.0.0.1:0", NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.EnablePprof()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for _, tc := range []struct {
+		path string
+		code int
+		gzip bool
+	}{
+		{"/debug/pprof/profile?seconds=1", 200, true},
+		{"/debug/pprof/heap", 200, true},
+		{"/debug/pprof/goroutine", 200, true},
+		{"/debug/pprof/", 200, false},
+		{"/debug/pprof/cmdline", 404, false},
+	} {
+		resp, err := http.Get("http://" + a.Addr() + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || tc.gzip && !bytes.HasPrefix(b, []byte{0x1f, 0x8b}) {
+			t.Errorf("%s: HTTP %d, %d bytes (gzip %v); want %d", tc.path, resp.StatusCode, len(b), bytes.HasPrefix(b, []byte{0x1f, 0x8b}), tc.code)
+		}
 	}
 }
 

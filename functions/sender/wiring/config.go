@@ -53,6 +53,7 @@ type Config struct {
 	OpenMeteoURL    string        // [SENDER_OPENMETEO_URL] (default weather.OpenMeteoDefaultURL)
 	StatsInterval   time.Duration // [SENDER_STATS_INTERVAL] how often the smartx_pipeline stats point is written to InfluxDB; 0 turns it off (default 15s)
 	AdminListen     string        // [SENDER_ADMIN_LISTEN] /healthz, /readyz, /metrics (default ":9103")
+	Pprof           bool          // [SENDER_PPROF] Go's profiles under /debug/pprof/ on the admin address (default false)
 	LogLevel        string        // [SENDER_LOG_LEVEL] debug, info, warn or error (default "info")
 }
 
@@ -117,6 +118,7 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	statsInterval := fs.Duration("stats-interval", "SENDER_STATS_INTERVAL", c.StatsInterval,
 		"how often the sender writes its own stats (measurement "+stats.Measurement+") to InfluxDB, for Grafana; 0 turns it off")
 	str(&c.AdminListen, "admin-listen", "SENDER_ADMIN_LISTEN", "address of /healthz, /readyz and /metrics")
+	pprof := fs.Bool("pprof", "SENDER_PPROF", c.Pprof, "serve Go's CPU, heap and goroutine profiles under /debug/pprof/ on the admin address (costs CPU while a profile runs)")
 	str(&c.LogLevel, "log-level", "SENDER_LOG_LEVEL", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
@@ -128,7 +130,7 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	c.InfluxToken, c.InfluxTokenFile = influxToken.Inline(), influxToken.File()
 	c.OWMAPIKey, c.OWMAPIKeyFile = owmKey.Inline(), owmKey.File()
 	c.BatchSize, c.BatchWait, c.WeatherTTL, c.WeatherMaxAge = *batchSize, *batchWait, *ttl, *maxAge
-	c.StatsInterval = *statsInterval
+	c.StatsInterval, c.Pprof = *statsInterval, *pprof
 	var err error
 	if c.Latitude, err = parseFloat("SENDER_LATITUDE", *lat); err != nil {
 		return Config{}, err

@@ -280,6 +280,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		_ = s.Close()
 		return err
 	}
+	if cfg.Pprof {
+		admin.EnablePprof()
+	}
 	log.Info("sender starting", "config", cfg, "admin", admin.Addr())
 	return service.Run(ctx, admin.Run, s.Run)
 }
