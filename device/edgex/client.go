@@ -61,6 +61,9 @@ type StatusError struct {
 	Op   string
 	Code int
 	Body string // start of the answer, for the log
+	// RetryAfter is the answer's Retry-After (typically with 503 or 429), at most
+	// MaxRetryAfter; 0 if it had none or a malformed one.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
@@ -240,12 +243,12 @@ func (c *Client) do(ctx context.Context, method, path string, req any) ([]itemSt
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	code, resp, err := c.request(ctx, method, c.o.MetadataURL+path, body)
+	code, hdr, resp, err := c.request(ctx, method, c.o.MetadataURL+path, body)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if code != http.StatusMultiStatus && code != http.StatusCreated && code != http.StatusOK {
-		return nil, &StatusError{Op: method + " " + path, Code: code, Body: snippet(resp)}
+		return nil, statusError(method+" "+path, code, hdr, resp)
 	}
 	var items []itemStatus
 	if err := json.Unmarshal(resp, &items); err != nil || len(items) != 1 {
@@ -256,12 +259,12 @@ func (c *Client) do(ctx context.Context, method, path string, req any) ([]itemSt
 
 // get reads one registered object from core-metadata into v.
 func (c *Client) get(ctx context.Context, path string, v any) error {
-	code, resp, err := c.request(ctx, http.MethodGet, c.o.MetadataURL+path, nil)
+	code, hdr, resp, err := c.request(ctx, http.MethodGet, c.o.MetadataURL+path, nil)
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", path, err)
 	}
 	if code != http.StatusOK {
-		return &StatusError{Op: "GET " + path, Code: code, Body: snippet(resp)}
+		return statusError("GET "+path, code, hdr, resp)
 	}
 	if err := json.Unmarshal(resp, v); err != nil {
 		return fmt.Errorf("GET %s: %w", path, err)
@@ -336,24 +339,31 @@ func (c *Client) Send(ctx context.Context, ev Event) error {
 	if err != nil {
 		return fmt.Errorf("edgex event %s: %w", ev.ID, err)
 	}
-	code, resp, err := c.request(ctx, http.MethodPost, c.o.EventURL+c.EventPath(req.Event.DeviceName, ev.Source), body)
+	code, hdr, resp, err := c.request(ctx, http.MethodPost, c.o.EventURL+c.EventPath(req.Event.DeviceName, ev.Source), body)
 	if err != nil {
 		return fmt.Errorf("post event: %w", err)
 	}
 	if code == http.StatusCreated || code == http.StatusOK || code == http.StatusConflict {
 		return nil
 	}
-	return &StatusError{Op: "post event", Code: code, Body: snippet(resp)}
+	return statusError("post event", code, hdr, resp)
 }
 
-func (c *Client) request(ctx context.Context, method, u string, body []byte) (int, []byte, error) {
+// statusError describes an unexpected answer, with the wait the hub asked for.
+func statusError(op string, code int, hdr http.Header, body []byte) *StatusError {
+	return &StatusError{Op: op, Code: code, Body: snippet(body), RetryAfter: ParseRetryAfter(hdr.Get("Retry-After"), time.Now())}
+}
+
+// request does one HTTP exchange and returns the status, the headers and the start
+// of the body.
+func (c *Client) request(ctx context.Context, method, u string, body []byte) (int, http.Header, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", common.ContentTypeJSON)
@@ -363,11 +373,11 @@ func (c *Client) request(ctx context.Context, method, u string, body []byte) (in
 	}
 	resp, err := c.o.HTTP.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, b, err
+	return resp.StatusCode, resp.Header, b, err
 }
 
 func snippet(b []byte) string {

@@ -60,13 +60,17 @@ type Firmware struct {
 	latest   map[string]float64
 
 	stats counters
+
+	// pause waits d or until ctx ends and says whether d passed. It is a field so
+	// that tests see the sender's waits without spending them.
+	pause func(ctx context.Context, d time.Duration) bool
 }
 
 // New builds the firmware from a validated configuration: it opens the queue, sets
 // up the sensor and the actuator and listens on the command port, so that a problem
 // with any of them fails at start. If Run is never called, Close releases them.
 func New(cfg config.Config, log *slog.Logger) (_ *Firmware, err error) {
-	f := &Firmware{cfg: cfg, log: log, wake: make(chan struct{}, 1)}
+	f := &Firmware{cfg: cfg, log: log, wake: make(chan struct{}, 1), pause: pause}
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -341,11 +345,13 @@ func (f *Firmware) sample(ctx context.Context) {
 
 // sendLoop drains the queue to the hub, oldest first. After a failure it waits
 // retry-min, doubling up to retry-max, with jitter so that a fleet does not return
-// in step when the hub comes back.
+// in step when the hub comes back. A hub that sheds load says how long to stay
+// away (Retry-After, capped by edgex.MaxRetryAfter); the wait is then at least that,
+// since coming back sooner only keeps the hub overloaded.
 func (f *Firmware) sendLoop(ctx context.Context) error {
 	registered := false
 	backoff := f.cfg.RetryMin
-	failing := false
+	failing, shedding := false, false
 	for {
 		err := f.deliver(ctx, &registered)
 		if ctx.Err() != nil {
@@ -354,27 +360,31 @@ func (f *Firmware) sendLoop(ctx context.Context) error {
 		wait := time.Duration(0)
 		if err != nil {
 			f.stats.add(&f.stats.sendFailures, 1)
-			if !failing {
-				f.log.Warn("hub unreachable or refusing; readings stay queued", "err", err, "retry_in", backoff.String())
-			} else {
-				f.log.Debug("delivery failed again", "err", err, "retry_in", backoff.String())
-			}
-			failing = true
+			retryIn := backoff
 			wait = jitter(backoff)
+			ra := edgex.RetryAfter(err)
+			if ra > wait {
+				wait, retryIn = ra, ra
+			}
+			switch {
+			case ra > 0 && !shedding:
+				f.log.Warn("hub is shedding load; retrying after the delay it asked for", "err", err, "retry_after", ra.String(), "retry_in", retryIn.String())
+			case !failing:
+				f.log.Warn("hub unreachable or refusing; readings stay queued", "err", err, "retry_in", retryIn.String())
+			default:
+				f.log.Debug("delivery failed again", "err", err, "retry_in", retryIn.String())
+			}
+			failing, shedding = true, shedding || ra > 0
 			backoff = min(2*backoff, f.cfg.RetryMax)
 		} else {
 			if failing {
 				f.log.Info("hub reachable again; backlog delivered")
 			}
-			failing, backoff = false, f.cfg.RetryMin
+			failing, shedding, backoff = false, false, f.cfg.RetryMin
 		}
 		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if !f.pause(ctx, wait) {
 				return nil
-			case <-t.C:
 			}
 			continue
 		}
@@ -383,6 +393,17 @@ func (f *Firmware) sendLoop(ctx context.Context) error {
 			return nil
 		case <-f.wake:
 		}
+	}
+}
+
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

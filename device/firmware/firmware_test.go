@@ -3,6 +3,7 @@ package firmware
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/smartx-team/overcloud/device/actuator"
 	"github.com/smartx-team/overcloud/device/config"
 	"github.com/smartx-team/overcloud/device/internal/hubtest"
+	"github.com/smartx-team/overcloud/functions/reading"
 )
 
 // syncBuffer is a log sink tests can read while the firmware writes.
@@ -59,10 +61,19 @@ func testConfig(t *testing.T, hubURL string) config.Config {
 // checks that it returned nil and left no goroutine behind.
 func running(t *testing.T, cfg config.Config, log io.Writer) (*Firmware, func()) {
 	t.Helper()
+	return runningWith(t, cfg, log, nil)
+}
+
+// runningWith is running with setup applied to the firmware before it runs.
+func runningWith(t *testing.T, cfg config.Config, log io.Writer, setup func(*Firmware)) (*Firmware, func()) {
+	t.Helper()
 	before := runtime.NumGoroutine()
 	f, err := New(cfg, slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(f)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -232,6 +243,105 @@ func TestHubRejectionDropsOnlyThatEvent(t *testing.T) {
 	stop()
 	if st := f.Stats(); st.RejectedByHub == 0 || st.RejectedByHub > 6 {
 		t.Errorf("rejected %d readings, want one event's", st.RejectedByHub)
+	}
+}
+
+// TestHonoursRetryAfter: a hub shedding load (503 + Retry-After) is left alone for
+// as long as it asked, not for the far shorter backoff, and the backoff is back for
+// an answer without Retry-After. The refused event is the next one sent, so no
+// reading is lost or reordered.
+func TestHonoursRetryAfter(t *testing.T) {
+	type posted struct {
+		id       string
+		seq      float64 // of the first reading
+		readings int
+	}
+	var (
+		mu     sync.Mutex
+		events []posted
+		waits  []time.Duration
+	)
+	sheds := []string{"3", "3", ""} // the Retry-After of the first answers, all 503
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/api/v3/event/") {
+			w.WriteHeader(http.StatusMultiStatus)
+			fmt.Fprint(w, `[{"statusCode":201}]`)
+			return
+		}
+		var req struct {
+			Event struct {
+				ID       string            `json:"id"`
+				Tags     map[string]any    `json:"tags"`
+				Readings []json.RawMessage `json:"readings"`
+			} `json:"event"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		seq, _ := req.Event.Tags[reading.TagSeq].(float64)
+		mu.Lock()
+		n := len(events)
+		events = append(events, posted{req.Event.ID, seq, len(req.Event.Readings)})
+		mu.Unlock()
+		if n < len(sheds) {
+			if sheds[n] != "" {
+				w.Header().Set("Retry-After", sheds[n])
+			}
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer srv.Close()
+	var log syncBuffer
+	f, stop := runningWith(t, testConfig(t, srv.URL), &log, func(f *Firmware) {
+		f.pause = func(ctx context.Context, d time.Duration) bool {
+			mu.Lock()
+			waits = append(waits, d)
+			mu.Unlock()
+			return ctx.Err() == nil
+		}
+	})
+	wait(t, "deliveries after the hub recovered", func() bool { return f.Stats().Delivered >= 12 })
+	stop()
+
+	mu.Lock()
+	defer mu.Unlock()
+	// retry-min 20ms, retry-max 200ms: no backoff comes near 3s.
+	if len(waits) != 3 || waits[0] != 3*time.Second || waits[1] != 3*time.Second || waits[2] <= 0 || waits[2] >= time.Second {
+		t.Errorf("waits %v, want [3s 3s <1s]", waits)
+	}
+	if len(events) <= len(sheds)+1 {
+		t.Fatalf("only %d posts", len(events))
+	}
+	for i, e := range events[1 : len(sheds)+1] {
+		if e != events[0] {
+			t.Fatalf("post %d was %+v, not the refused event %+v again", i+2, e, events[0])
+		}
+	}
+	for i := len(sheds) + 1; i < len(events); i++ {
+		if want := events[i-1].seq + float64(events[i-1].readings); events[i].seq != want {
+			t.Fatalf("post %d starts at seq %v, want %v", i+1, events[i].seq, want)
+		}
+	}
+	if events[0].seq != 1 {
+		t.Errorf("first event has seq %v, want 1", events[0].seq)
+	}
+	if st := f.Stats(); st.SendFailures != 3 || st.RejectedByHub != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	out := log.String()
+	if n := strings.Count(out, `"msg":"hub is shedding load; retrying after`); n != 1 {
+		t.Errorf("shedding logged %d times, want once:\n%s", n, out)
+	}
+	for _, s := range []string{`"retry_after":"3s","retry_in":"3s"`, `"msg":"hub reachable again; backlog delivered"`} {
+		if !strings.Contains(out, s) {
+			t.Errorf("log lacks %s", s)
+		}
+	}
+	if strings.Contains(out, "hub unreachable or refusing") {
+		t.Error("a shedding hub was logged as unreachable too")
 	}
 }
 
