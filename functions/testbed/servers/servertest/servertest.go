@@ -37,26 +37,27 @@ func Kafka(t testing.TB, topics ...string) *servers.Kafka {
 // the log file.
 func KafkaWith(t testing.TB, o servers.KafkaOptions) *servers.Kafka {
 	t.Helper()
-	log := logFile(t, "kafka", o.Log)
-	o.Log = log
-	k, err := servers.NewKafka(t.TempDir(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, k.Proc, log)
-	return k
+	extra := o.Log
+	return startNew(t, "kafka", extra, func(dir string, log *logWriter) (*servers.Kafka, *servers.Proc, error) {
+		o.Log = log
+		k, err := servers.NewKafka(dir, o)
+		if err != nil {
+			return nil, nil, err
+		}
+		return k, k.Proc, nil
+	})
 }
 
 // Mongo starts FerretDB (MongoDB wire protocol).
 func Mongo(t testing.TB) *servers.Mongo {
 	t.Helper()
-	log := logFile(t, "mongo", nil)
-	m, err := servers.NewMongo(t.TempDir(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, m.Proc, log)
-	return m
+	return startNew(t, "mongo", nil, func(dir string, log *logWriter) (*servers.Mongo, *servers.Proc, error) {
+		m, err := servers.NewMongo(dir, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, m.Proc, nil
+	})
 }
 
 // MongoClient starts FerretDB and connects a MongoDB client to it, disconnected when
@@ -75,13 +76,13 @@ func MongoClient(t testing.TB) *mongo.Client {
 // Influx starts InfluxDB 1.8 with the bucket servers.InfluxBucket created.
 func Influx(t testing.TB) *servers.Influx {
 	t.Helper()
-	log := logFile(t, "influx", nil)
-	in, err := servers.NewInflux(t.TempDir(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, in.Proc, log)
-	return in
+	return startNew(t, "influx", nil, func(dir string, log *logWriter) (*servers.Influx, *servers.Proc, error) {
+		in, err := servers.NewInflux(dir, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		return in, in.Proc, nil
+	})
 }
 
 // MQTT starts a mosquitto broker.
@@ -90,25 +91,25 @@ func MQTT(t testing.TB) *servers.MQTT { return MQTTWith(t, "") }
 // MQTTWith starts a mosquitto broker with the extra configuration lines.
 func MQTTWith(t testing.TB, extra string) *servers.MQTT {
 	t.Helper()
-	log := logFile(t, "mqtt", nil)
-	m, err := servers.NewMQTT(t.TempDir(), extra, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, m.Proc, log)
-	return m
+	return startNew(t, "mqtt", nil, func(dir string, log *logWriter) (*servers.MQTT, *servers.Proc, error) {
+		m, err := servers.NewMQTT(dir, extra, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, m.Proc, nil
+	})
 }
 
 // Postgres starts a PostgreSQL cluster of its own with superuser user and password.
 func Postgres(t testing.TB, user, password string) *servers.Postgres {
 	t.Helper()
-	log := logFile(t, "postgres", nil)
-	pg, err := servers.NewPostgres(t.TempDir(), user, password, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(t, pg.Proc, log)
-	return pg
+	return startNew(t, "postgres", nil, func(dir string, log *logWriter) (*servers.Postgres, *servers.Proc, error) {
+		pg, err := servers.NewPostgres(dir, user, password, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		return pg, pg.Proc, nil
+	})
 }
 
 // EdgeX starts EdgeX 4's core services on a PostgreSQL (with o's database user) and
@@ -191,8 +192,46 @@ func logFile(t testing.TB, name string, extra io.Writer) *logWriter {
 	return &logWriter{f: f, extra: extra}
 }
 
+// portAttempts is how often a server is built and started, each time on new free
+// ports, when it found one of its ports taken: the tests of several packages start
+// servers at once, and a port that was free when asked may be bound by another
+// process before this one binds it.
+const portAttempts = 3
+
+// startNew builds a server in a fresh t.TempDir() with a fresh log and starts it as
+// start does, building it again on new ports when its start failed on a port taken
+// meanwhile ("address already in use" in its log); any other failure fails t.
+func startNew[S any](t testing.TB, name string, extra io.Writer, build func(dir string, log *logWriter) (S, *servers.Proc, error)) S {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		log := logFile(t, name, extra)
+		srv, p, err := build(t.TempDir(), log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), ReadyTimeout)
+		err = p.Start(ctx)
+		cancel()
+		if err == nil {
+			stopAtCleanup(t, p, log)
+			return srv
+		}
+		if attempt == portAttempts || !strings.Contains(strings.ToLower(p.Tail()), "address already in use") {
+			t.Fatalf("%v\n%s log (%s), last lines:\n%s", err, name, log.f.Name(), p.Tail())
+		}
+		t.Logf("%s: a port it was given was taken before it bound it; starting it again on new ports", name)
+	}
+}
+
 // start starts p and registers its stop; on failure the last log lines are shown.
 func start(t testing.TB, p *servers.Proc, log *logWriter) {
+	t.Helper()
+	stopAtCleanup(t, p, log)
+	Start(t, p)
+}
+
+// stopAtCleanup stops p when the test ends, showing its last log lines if it failed.
+func stopAtCleanup(t testing.TB, p *servers.Proc, log *logWriter) {
 	t.Helper()
 	t.Cleanup(func() {
 		if err := p.Stop(); err != nil {
@@ -202,5 +241,4 @@ func start(t testing.TB, p *servers.Proc, log *logWriter) {
 			t.Logf("%s log (%s), last lines:\n%s", p.Name(), log.f.Name(), p.Tail())
 		}
 	})
-	Start(t, p)
 }
