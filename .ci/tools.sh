@@ -2,7 +2,7 @@
 # Installs the tools the tests, the demo and the benchmark need, each built once per
 # version into a cache outside the clone, so a warm run only checks that they exist.
 #
-#   .ci/tools.sh all|staticcheck|influxd|ferretdb|mosquitto|crosscc|qemu|sshd|shellcheck|etcd|kubernetes|kwok|ko|crane|postgres|edgex|chromium
+#   .ci/tools.sh all|staticcheck|influxd|ferretdb|mosquitto|crosscc|qemu|sshd|shellcheck|etcd|kubernetes|kwok|ko|crane|postgres|edgex|chromium|telegraf
 #   prints nothing when warm
 #
 # TOOLS_DIR (default $XDG_CACHE_HOME/smartx-overcloud/tools) holds one folder per
@@ -19,6 +19,7 @@ KWOK_VERSION=v0.8.0
 KO_VERSION=v0.19.1
 GGCR_VERSION=v0.22.1
 EDGEX_VERSION=v4.0.2
+TELEGRAF_VERSION=v1.34.0
 
 cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/smartx-overcloud
 TOOLS_DIR=${TOOLS_DIR:-$cache_root/tools}
@@ -310,8 +311,22 @@ chromium() {
 	link chromium "$(type -P chromium)"
 }
 
+# Telegraf is the peer the benchmark compares our sender with on the Kafka -> InfluxDB
+# leg: a custom build with only the plugins that leg needs (kafka_consumer, json_v2,
+# pivot, influxdb_v2), which is what an operator would otherwise run.
+telegraf() {
+	local dir=$TOOLS_DIR/telegraf-$TELEGRAF_VERSION
+	if [ ! -x "$dir/telegraf" ]; then
+		timed "telegraf $TELEGRAF_VERSION" \
+			env GOBIN="$dir" go install \
+			-tags "custom,inputs.kafka_consumer,outputs.influxdb_v2,parsers.json_v2,parsers.influx,serializers.influx,processors.pivot" \
+			"github.com/influxdata/telegraf/cmd/telegraf@$TELEGRAF_VERSION"
+	fi
+	link telegraf "$dir/telegraf"
+}
+
 case ${1:-all} in
-all) staticcheck; influxd; ferretdb; mosquitto; crosscc; qemu; sshd; shellcheck; etcd; kubernetes; kwok; ko; crane; postgres; edgex; chromium ;;
-staticcheck | influxd | ferretdb | mosquitto | crosscc | qemu | sshd | shellcheck | etcd | kubernetes | kwok | ko | crane | postgres | edgex | chromium) "$1" ;;
-*) echo "usage: $0 [all|staticcheck|influxd|ferretdb|mosquitto|crosscc|qemu|sshd|shellcheck|etcd|kubernetes|kwok|ko|crane|postgres|edgex|chromium]" >&2; exit 2 ;;
+all) staticcheck; influxd; ferretdb; mosquitto; crosscc; qemu; sshd; shellcheck; etcd; kubernetes; kwok; ko; crane; postgres; edgex; chromium; telegraf ;;
+staticcheck | influxd | ferretdb | mosquitto | crosscc | qemu | sshd | shellcheck | etcd | kubernetes | kwok | ko | crane | postgres | edgex | chromium | telegraf) "$1" ;;
+*) echo "usage: $0 [all|staticcheck|influxd|ferretdb|mosquitto|crosscc|qemu|sshd|shellcheck|etcd|kubernetes|kwok|ko|crane|postgres|edgex|chromium|telegraf]" >&2; exit 2 ;;
 esac

@@ -9,8 +9,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+
+	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 )
 
 // InfluxDatabase is the database NewInflux creates; InfluxBucket is how the v2 APIs
@@ -165,6 +168,54 @@ func (in *Influx) ready(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("database %s not listed", InfluxDatabase)
+}
+
+// CreateDatabase creates a database beside InfluxDatabase (a no-op when it exists),
+// for a second writer that must not share the first one's points; its bucket is
+// name + "/autogen". The name is letters, digits, '_' and '-'.
+func (in *Influx) CreateDatabase(ctx context.Context, name string) error {
+	if name == "" || strings.TrimFunc(name, func(r rune) bool {
+		return r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+	}) != "" {
+		return fmt.Errorf("influx: database name %q: want letters, digits, '_' and '-'", name)
+	}
+	_, err := in.query(ctx, `CREATE DATABASE "`+name+`"`)
+	return err
+}
+
+// Records reads every record of bucket, or of one measurement in it unless that is
+// "", with Flux, sorted, each as "measurement tag=value,... field=value(type) ns": all
+// its tags, the value's Go type and the time to the nanosecond, so that what two
+// writers stored can be compared as it is.
+func (in *Influx) Records(ctx context.Context, bucket, measurement string) ([]string, error) {
+	c := influxdb2.NewClient(in.URL, in.Token)
+	defer c.Close()
+	q := fmt.Sprintf(`from(bucket: %q) |> range(start: 2000-01-01T00:00:00Z)`, bucket)
+	if measurement != "" {
+		q += fmt.Sprintf(` |> filter(fn: (r) => r._measurement == %q)`, measurement)
+	}
+	res, err := c.QueryAPI(in.Org).Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("influx: records of %s: %w", bucket, err)
+	}
+	defer func() { _ = res.Close() }()
+	var out []string
+	for res.Next() {
+		r := res.Record()
+		var tags []string
+		for k, v := range r.Values() {
+			if !strings.HasPrefix(k, "_") && k != "result" && k != "table" {
+				tags = append(tags, fmt.Sprintf("%s=%v", k, v))
+			}
+		}
+		sort.Strings(tags)
+		out = append(out, fmt.Sprintf("%s %s %s=%v(%T) %d", r.Measurement(), strings.Join(tags, ","), r.Field(), r.Value(), r.Value(), r.Time().UnixNano()))
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("influx: records of %s: %w", bucket, err)
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // query runs an InfluxQL statement through the 1.x /query endpoint.
