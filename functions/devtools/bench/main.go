@@ -1,10 +1,12 @@
 // Command bench measures the data path on this machine and prints a table: readings/s
 // sustained and latency from a reading's origin to its stored point, for fleets of
 // simulated devices at 1 Hz, at full speed, and for each stage alone (hub ingest, relay,
-// sender); and whether the hub stays up under a site of plain EdgeX clients and under
-// devices coming back at once with backlogs after a hub restart (with and without our
-// seq tag). Everything runs as in the demo (see localrun), so the figures include every
-// server sharing this machine's cores with the load generator; read them as ratios.
+// sender), each beside the peer a user would otherwise run (EdgeX core-data for the
+// hub's ingest, Telegraf for the sender) under the same load; and whether the hub stays
+// up under a site of plain EdgeX clients and under devices coming back at once with
+// backlogs after a hub restart (with and without our seq tag). Everything runs as in
+// the demo (see localrun), so the figures include every server sharing this machine's
+// cores with the load generator; read them as ratios.
 //
 //	go run ./functions/devtools/bench [flags]    (or: make bench)
 package main
@@ -105,7 +107,10 @@ type row struct {
 	name            string
 	offered, stored float64 // readings/s; offered NaN where the load is closed-loop
 	p50, p99        float64 // seconds; NaN where not measured
-	note            string
+	// cpuPerReading is the CPU seconds the measured process spent per reading (0: not
+	// measured), for the rows that compare with a peer.
+	cpuPerReading float64
+	note          string
 }
 
 func bench(ctx context.Context, c config, out, progress io.Writer) error {
@@ -140,6 +145,18 @@ func bench(ctx context.Context, c config, out, progress io.Writer) error {
 		return err
 	}
 	rows = append(rows, stageRows...)
+	say("hub ingest alone, no seq tags, %d devices back to back for %s ...", c.burst, c.duration)
+	if r, err = hubIngestPlain(ctx, c, say); err != nil {
+		return err
+	}
+	rows = append(rows, r)
+	say("EdgeX core-data alone, no seq tags, %d devices back to back for %s ...", c.burst, c.duration)
+	if r, err = coreDataIngest(ctx, c, say); err != nil {
+		return err
+	}
+	rows = append(rows, r)
+	compareIngest(rows)
+	compareSender(rows)
 	for _, noSeq := range []bool{true, false} {
 		if c.overload == 0 {
 			break
@@ -172,26 +189,20 @@ func startFleet(ctx context.Context, c config, n int, interval time.Duration, no
 }
 
 func start(ctx context.Context, c config, fo fleet.Options) (*localrun.Path, *fleet.Fleet, func(), error) {
-	dir := c.dir
-	if dir == "" {
-		var err error
-		if dir, err = os.MkdirTemp("", "smartx-bench-"); err != nil {
-			return nil, nil, nil, err
-		}
-	} else {
-		dir = fmt.Sprintf("%s/run-%d", dir, time.Now().UnixNano())
+	dir, removeDir, err := runDir(c)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	p, err := localrun.Start(startCtx, localrun.Options{Dir: dir})
 	if err != nil {
+		removeDir()
 		return nil, nil, nil, err
 	}
 	cleanup := func() {
 		_ = p.Close()
-		if c.dir == "" {
-			_ = os.RemoveAll(dir)
-		}
+		removeDir()
 	}
 	fo.HubURL, fo.Prefix = p.HubURL, "bench-"
 	f, err := fleet.New(fo)
@@ -203,6 +214,19 @@ func start(ctx context.Context, c config, fo fleet.Options) (*localrun.Path, *fl
 		return nil, nil, nil, err
 	}
 	return p, f, cleanup, nil
+}
+
+// runDir makes the folder of one run's servers: a temporary one, removed by remove,
+// or a new one in -dir, which is kept.
+func runDir(c config) (dir string, remove func(), err error) {
+	if c.dir != "" {
+		dir = fmt.Sprintf("%s/run-%d", c.dir, time.Now().UnixNano())
+		return dir, func() {}, os.MkdirAll(dir, 0o755)
+	}
+	if dir, err = os.MkdirTemp("", "smartx-bench-"); err != nil {
+		return "", nil, err
+	}
+	return dir, func() { _ = os.RemoveAll(dir) }, nil
 }
 
 // wholePath runs n devices for the configured duration and measures what the sender
@@ -278,17 +302,12 @@ func stages(ctx context.Context, c config, say func(string, ...any)) ([]row, err
 	}
 
 	// Hub ingest: devices post back to back; the hub can only store.
-	runCtx, stop := context.WithTimeout(ctx, c.duration)
-	start := time.Now()
-	_ = f.Run(runCtx)
-	stop()
-	ingestSecs := time.Since(start).Seconds()
-	backlog := float64(f.Stats().AckedReadings)
-	say("  hub ingest: %.0f readings in %.1fs", backlog, ingestSecs)
+	ingest := backToBack(ctx, c, f, p.Hub.PID(), hubIngestRow)
+	say("  hub ingest: %s", ingest.note)
 	if err := f.Drain(ctx, 100*time.Millisecond); err != nil {
 		return nil, err
 	}
-	backlog = float64(f.Stats().AckedReadings)
+	backlog := float64(f.Stats().AckedReadings)
 
 	// Relay: Kafka comes back; time until the outbox backlog is empty.
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -315,17 +334,27 @@ func stages(ctx context.Context, c config, say func(string, ...any)) ([]row, err
 		return nil, err
 	}
 	senderStart := time.Now()
+	cpuBefore := cpuSeconds(p.Sender.PID())
 	if err := waitFor(ctx, p.SenderAdmin, "sender_written_total", backlog); err != nil {
 		return nil, fmt.Errorf("sender: %w", err)
 	}
 	senderSecs := time.Since(senderStart).Seconds()
+	senderCPU := (cpuSeconds(p.Sender.PID()) - cpuBefore) / backlog
 	say("  sender: %.0f readings in %.1fs", backlog, senderSecs)
+
+	// Telegraf: the same backlog, from the same topic, into the same InfluxDB.
+	peer, err := telegrafAlone(ctx, c, p, backlog, say)
+	if err != nil {
+		return nil, err
+	}
 
 	nan := math.NaN()
 	return []row{
-		{name: "hub ingest alone (into MongoDB)", offered: nan, stored: backlog / ingestSecs, p50: nan, p99: nan, note: fmt.Sprintf("%d devices back to back", c.burst)},
+		ingest,
 		{name: "relay alone (MongoDB -> Kafka)", offered: nan, stored: backlog / relaySecs, p50: nan, p99: nan, note: fmt.Sprintf("backlog of %.0f; batch latency p99 %s", backlog, secs(ha.minus(hb).quantile(0.99)))},
-		{name: "sender alone (Kafka -> InfluxDB)", offered: nan, stored: backlog / senderSecs, p50: nan, p99: nan, note: fmt.Sprintf("backlog of %.0f", backlog)},
+		{name: senderRow, offered: nan, stored: backlog / senderSecs, p50: nan, p99: nan, cpuPerReading: senderCPU,
+			note: fmt.Sprintf("backlog of %.0f; %s", backlog, cpuPer(senderCPU*backlog, backlog))},
+		peer,
 	}, nil
 }
 

@@ -42,8 +42,11 @@ const (
 
 // Options configure a Fleet; zero values take the defaults named per field.
 type Options struct {
-	// HubURL is the hub's (or EdgeX core-data's and core-metadata's) base URL. Required.
+	// HubURL is the hub's (or EdgeX core-data's) base URL, where events go. Required.
 	HubURL string
+	// MetadataURL is where devices are registered: EdgeX core-metadata's base URL
+	// (default HubURL, which the hub serves in standalone mode).
+	MetadataURL string
 	// Devices is how many devices to simulate (default 10).
 	Devices int
 	// Interval between two events of one device (default 10 s, the original's period).
@@ -104,6 +107,9 @@ func New(o Options) (*Fleet, error) {
 	if o.HubURL == "" {
 		return nil, errors.New("fleet: HubURL is required")
 	}
+	if o.MetadataURL == "" {
+		o.MetadataURL = o.HubURL
+	}
 	if o.Devices <= 0 {
 		o.Devices = 10
 	}
@@ -163,7 +169,9 @@ func (f *Fleet) Register(ctx context.Context) error {
 			AdminState: "UNLOCKED", OperatingState: "UP", Location: d.location,
 			Protocols: map[string]dtos.ProtocolProperties{"other": {}},
 		})
-		if err := f.add(ctx, "/api/v3/device", f.opts.Tokens[d.name], req); err != nil {
+		// No device service runs behind simulated devices, so core-metadata is told
+		// not to ask one to validate them (the hub asks none).
+		if err := f.add(ctx, "/api/v3/device?bypassValidation=true", f.opts.Tokens[d.name], req); err != nil {
 			return fmt.Errorf("register device %s: %w", d.name, err)
 		}
 	}
@@ -195,7 +203,7 @@ func (f *Fleet) add(ctx context.Context, path, token string, item any) error {
 	if err != nil {
 		return err
 	}
-	status, respBody, err := f.post(ctx, path, token, body)
+	status, respBody, err := f.post(ctx, f.opts.MetadataURL+path, token, body)
 	if err != nil {
 		return err
 	}
@@ -215,8 +223,8 @@ func (f *Fleet) add(ctx context.Context, path, token string, item any) error {
 	return nil
 }
 
-func (f *Fleet) post(ctx context.Context, path, token string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.opts.HubURL+path, bytes.NewReader(body))
+func (f *Fleet) post(ctx context.Context, url, token string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -315,7 +323,7 @@ func (f *Fleet) flush(ctx context.Context, d *device) {
 		}
 		f.posted.Add(1)
 		path := fmt.Sprintf("/api/v3/event/%s/%s/%s/%s", ServiceName, ProfileName, d.name, SourceName)
-		status, resp, err := f.post(ctx, path, f.opts.Tokens[d.name], body)
+		status, resp, err := f.post(ctx, f.opts.HubURL+path, f.opts.Tokens[d.name], body)
 		if err != nil || status != http.StatusCreated {
 			if ctx.Err() != nil {
 				return // stopped, not failed: the event stays pending for Drain

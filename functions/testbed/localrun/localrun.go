@@ -338,11 +338,16 @@ func (p *Path) PiQueuePath(device string) string { return PiQueue(p.sub(device))
 // the Flux predicate where (for example `r._field == "temperature"`), with a Flux
 // query as a dashboard would read them.
 func (p *Path) CountValues(ctx context.Context, where string) (int64, error) {
+	return p.CountValuesIn(ctx, p.Influx.Bucket, where)
+}
+
+// CountValuesIn is CountValues in another bucket of the path's InfluxDB.
+func (p *Path) CountValuesIn(ctx context.Context, bucket, where string) (int64, error) {
 	c := influxdb2.NewClient(p.Influx.URL, p.Influx.Token)
 	defer c.Close()
 	q := fmt.Sprintf(`from(bucket: %q) |> range(start: 2000-01-01T00:00:00Z)
   |> filter(fn: (r) => %s)
-  |> group() |> count()`, p.Influx.Bucket, where)
+  |> group() |> count()`, bucket, where)
 	res, err := c.QueryAPI(p.Influx.Org).Query(ctx, q)
 	if err != nil {
 		return 0, err

@@ -1,0 +1,372 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/prometheus/procfs"
+
+	"github.com/smartx-team/overcloud/functions/sender/wiring"
+	"github.com/smartx-team/overcloud/functions/testbed/fleet"
+	"github.com/smartx-team/overcloud/functions/testbed/localrun"
+	"github.com/smartx-team/overcloud/functions/testbed/servers"
+)
+
+// Peers: what a user would otherwise run for a stage, measured in the same run under
+// the same load, so each comparison is a ratio of two figures from one machine.
+const (
+	hubIngestRow      = "hub ingest alone (into MongoDB)"
+	hubIngestPlainRow = "hub ingest alone, no seq tags (into MongoDB)"
+	coreDataRow       = "EdgeX 4.0.2 core-data alone, no seq tags (into PostgreSQL)"
+	senderRow         = "sender alone (Kafka -> InfluxDB)"
+	telegrafRow       = "Telegraf 1.34 alone (Kafka -> InfluxDB)"
+	// senderAim is how many times Telegraf's readings/s the sender aims at, with no
+	// more CPU per reading.
+	senderAim = 1.5
+	// telegrafDatabase is Telegraf's own database on the path's InfluxDB.
+	telegrafDatabase = "telegraf"
+	// stageReadingsPerEvent is the readings of each event the stage runs post (the
+	// climate's temperature and humidity).
+	stageReadingsPerEvent = 2
+	// hubIngestAim is how many times core-data's events/s the hub's ingest aims at.
+	hubIngestAim = 5.0
+)
+
+// senderDefaults are the sender's settings as the path runs it (it sets none of these).
+var senderDefaults = wiring.Defaults()
+
+// backToBack runs f's devices posting back to back for the configured duration and
+// returns the row of the process that answered them (pid).
+func backToBack(ctx context.Context, c config, f *fleet.Fleet, pid int, name string) row {
+	cpuBefore := cpuSeconds(pid)
+	runCtx, stop := context.WithTimeout(ctx, c.duration)
+	start := time.Now()
+	_ = f.Run(runCtx)
+	stop()
+	secs := time.Since(start).Seconds()
+	cpu := cpuSeconds(pid) - cpuBefore
+	readings := float64(f.Stats().AckedReadings)
+	perReading := math.NaN()
+	if readings > 0 {
+		perReading = cpu / readings
+	}
+	nan := math.NaN()
+	return row{
+		name: name, offered: nan, stored: readings / secs, p50: nan, p99: nan, cpuPerReading: perReading,
+		note: fmt.Sprintf("%d devices back to back, %s; %s", c.burst, eventsPerSecond(readings, secs), cpuPer(cpu, readings)),
+	}
+}
+
+// hubIngestPlain is the hub-ingest row for events without our seq tag, as plain EdgeX
+// clients send them: the load core-data's row gets.
+func hubIngestPlain(ctx context.Context, c config, say func(string, ...any)) (row, error) {
+	p, f, cleanup, err := startFleet(ctx, c, c.burst, time.Millisecond, true)
+	if err != nil {
+		return row{}, err
+	}
+	defer cleanup()
+	if err := p.Sender.Stop(); err != nil {
+		return row{}, err
+	}
+	if err := p.Kafka.Stop(); err != nil {
+		return row{}, err
+	}
+	r := backToBack(ctx, c, f, p.Hub.PID(), hubIngestPlainRow)
+	say("  hub ingest, no seq tags: %s", r.note)
+	return r, nil
+}
+
+// coreDataIngest is the peer of the hub-ingest rows: EdgeX core-data on PostgreSQL,
+// with EdgeX's own configuration, under the same load generator with the same number
+// of devices posting back to back for the same time. Core-data answers an event once
+// PostgreSQL has stored it, as the hub answers once MongoDB has. Its events carry no
+// seq tag, as plain EdgeX clients send them: core-data keeps a row per distinct set of
+// event tags, so a seq tag would cost it a new row per event. Without EdgeX built
+// (make tools), the row says so instead of a figure.
+func coreDataIngest(ctx context.Context, c config, say func(string, ...any)) (row, error) {
+	nan := math.NaN()
+	dir, removeDir, err := runDir(c)
+	if err != nil {
+		return row{}, err
+	}
+	defer removeDir()
+	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	e, err := localrun.StartEdgeX(startCtx, dir)
+	if errors.Is(err, servers.ErrNotInstalled) {
+		say("  EdgeX is not installed, no core-data row: %v", err)
+		return row{name: coreDataRow, offered: nan, stored: nan, p50: nan, p99: nan, note: "not measured: EdgeX 4.0.2 is not built here (make tools)"}, nil
+	}
+	if err != nil {
+		return row{}, err
+	}
+	defer e.Close()
+	fo := fleet.Options{
+		HubURL: e.DataURL, MetadataURL: e.MetadataURL, Devices: c.burst, Interval: time.Millisecond, Prefix: "bench-", NoSeq: true,
+	}
+	f, err := fleet.New(fo)
+	if err == nil {
+		err = f.Register(startCtx)
+	}
+	if err == nil {
+		err = firstEventsOneByOne(startCtx, fo)
+	}
+	if err != nil {
+		return row{}, fmt.Errorf("core-data: %w", err)
+	}
+	r := backToBack(ctx, c, f, e.Data.PID(), coreDataRow)
+	// What core-data acknowledged must be in PostgreSQL: count it there through
+	// core-data's own API, so the figure is of stored events.
+	stored, err := eventCount(ctx, e.DataURL)
+	if err != nil {
+		return row{}, fmt.Errorf("core-data: %w (its log: %s)", err, e.LogPath())
+	}
+	if acked := f.Stats().AckedReadings / stageReadingsPerEvent; stored < acked {
+		return row{}, fmt.Errorf("core-data acknowledged %d events but holds %d", acked, stored)
+	}
+	say("  core-data: %s", r.note)
+	return r, nil
+}
+
+// firstEventsOneByOne has each device of fo post events over a single connection for a
+// few seconds, so that core-data posts one at a time, until every device has had an
+// event stored. Core-data 4.0.2 looks up a device's first readings on a second
+// database connection while the transaction of their event holds one; with more new
+// devices posting at once than its pool has connections (4), every transaction waits
+// for a connection none will give back, and core-data stores nothing more.
+func firstEventsOneByOne(ctx context.Context, fo fleet.Options) error {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxConnsPerHost = 1
+	fo.Client = &http.Client{Transport: tr, Timeout: time.Minute}
+	fo.Interval = time.Second // every device posts within the first second
+	f, err := fleet.New(fo)
+	if err != nil {
+		return err
+	}
+	runCtx, stop := context.WithTimeout(ctx, 3*fo.Interval)
+	_ = f.Run(runCtx)
+	stop()
+	stored := map[string]bool{}
+	for _, s := range f.Acked() {
+		stored[s.Device] = true
+	}
+	if len(stored) < fo.Devices {
+		return fmt.Errorf("the devices' first events: %d of %d devices had one stored", len(stored), fo.Devices)
+	}
+	return nil
+}
+
+// telegrafAlone is the peer of the sender-alone row: Telegraf with its own consumer
+// group and its own database, on the same topic (the backlog the sender has just
+// stored) and the same InfluxDB, with the sender's batch size and wait. Its figure
+// counts what Telegraf's log says it wrote, as the sender's counts what it wrote;
+// then InfluxDB must hold all of it, in points of the sender's shape.
+func telegrafAlone(ctx context.Context, c config, p *localrun.Path, backlog float64, say func(string, ...any)) (row, error) {
+	nan := math.NaN()
+	dir, removeDir, err := runDir(c)
+	if err != nil {
+		return row{}, err
+	}
+	defer removeDir()
+	if err := p.Influx.CreateDatabase(ctx, telegrafDatabase); err != nil {
+		return row{}, err
+	}
+	log, err := os.Create(filepath.Join(dir, "telegraf.log"))
+	if err != nil {
+		return row{}, err
+	}
+	defer log.Close()
+	tg, err := servers.NewTelegraf(dir, servers.TelegrafOptions{
+		Brokers: []string{p.Kafka.Addr}, Topic: localrun.Topic, ConsumerGroup: "bench-telegraf",
+		InfluxURL: p.Influx.URL, Token: p.Influx.Token, Org: p.Influx.Org, Bucket: telegrafDatabase + "/autogen",
+		// The sender's own batch settings: the path runs it with its defaults.
+		MetricBatchSize: senderDefaults.BatchSize, FlushInterval: senderDefaults.BatchWait, Debug: true,
+	}, log)
+	if errors.Is(err, servers.ErrNotInstalled) {
+		say("  Telegraf is not installed, no Telegraf row: %v", err)
+		return row{name: telegrafRow, offered: nan, stored: nan, p50: nan, p99: nan, note: "not measured: Telegraf is not built here (make tools)"}, nil
+	}
+	if err != nil {
+		return row{}, err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := tg.Start(startCtx); err != nil {
+		return row{}, err
+	}
+	defer tg.Stop()
+	start := time.Now()
+	cpuBefore := cpuSeconds(tg.PID())
+	waitCtx, cancelWait := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancelWait()
+	for float64(tg.Written()) < backlog {
+		select {
+		case <-waitCtx.Done():
+			return row{}, fmt.Errorf("telegraf wrote %d of %.0f readings: %w (its log: %s)", tg.Written(), backlog, waitCtx.Err(), log.Name())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	secs := time.Since(start).Seconds()
+	cpu := (cpuSeconds(tg.PID()) - cpuBefore) / backlog
+	say("  telegraf: %.0f readings in %.1fs", backlog, secs)
+	if err := sameShape(ctx, p, telegrafDatabase+"/autogen", backlog); err != nil {
+		return row{}, err
+	}
+	return row{
+		name: telegrafRow, offered: nan, stored: backlog / secs, p50: nan, p99: nan, cpuPerReading: cpu,
+		note: fmt.Sprintf("backlog of %.0f, own group and database; %s", backlog, cpuPer(cpu*backlog, backlog)),
+	}, nil
+}
+
+// sameShape checks that Telegraf's bucket holds all the readings, and one device's
+// records exactly as the sender stored them (measurement, tags, field, value, time),
+// so the two rows compare the same work.
+func sameShape(ctx context.Context, p *localrun.Path, bucket string, readings float64) error {
+	n, err := p.CountValuesIn(ctx, bucket, "true")
+	if err != nil {
+		return fmt.Errorf("telegraf: count: %w", err)
+	}
+	if float64(n) < readings {
+		return fmt.Errorf("telegraf wrote %.0f readings but InfluxDB holds %d", readings, n)
+	}
+	const device = "bench-0"
+	ours, err := p.Influx.Records(ctx, p.Influx.Bucket, device)
+	if err != nil {
+		return err
+	}
+	theirs, err := p.Influx.Records(ctx, bucket, device)
+	if err != nil {
+		return err
+	}
+	if len(ours) == 0 || !slices.Equal(ours, theirs) {
+		return fmt.Errorf("the sender and Telegraf stored %s differently: %d and %d records (first: %q and %q)",
+			device, len(ours), len(theirs), first(ours), first(theirs))
+	}
+	return nil
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+// compareSender adds the sender's ratio to Telegraf's row, once both were measured.
+func compareSender(rows []row) {
+	ours, peer := findRow(rows, senderRow), findRow(rows, telegrafRow)
+	if ours == nil || peer == nil || !(peer.stored > 0) {
+		return
+	}
+	peer.note += "; " + comparison("the sender", *ours, *peer, senderAim)
+}
+
+// compareIngest adds the hub's ratio to core-data's row, once both were measured
+// under the same load.
+func compareIngest(rows []row) {
+	ours, peer := findRow(rows, hubIngestPlainRow), findRow(rows, coreDataRow)
+	if ours == nil || peer == nil || !(peer.stored > 0) {
+		return
+	}
+	peer.note += "; " + comparison("the hub's ingest", *ours, *peer, hubIngestAim)
+}
+
+// comparison says how many times the peer's readings/s ours made, in what share of its
+// CPU per reading, and whether that meets aim (at least aim times, with no more CPU
+// per reading; CPU is left out of the verdict when either side's is unknown).
+func comparison(who string, ours, peer row, aim float64) string {
+	ratio := ours.stored / peer.stored
+	met := ratio >= aim
+	cpu := "CPU not compared"
+	if ours.cpuPerReading > 0 && peer.cpuPerReading > 0 {
+		share := ours.cpuPerReading / peer.cpuPerReading
+		cpu = fmt.Sprintf("in %.2fx its CPU per reading", share)
+		met = met && share <= 1
+	}
+	verdict := "not met"
+	if met {
+		verdict = "met"
+	}
+	return fmt.Sprintf("%s is %.1fx this, %s (aim %gx with no more CPU: %s)", who, ratio, cpu, aim, verdict)
+}
+
+func findRow(rows []row, name string) *row {
+	for i := range rows {
+		if rows[i].name == name {
+			return &rows[i]
+		}
+	}
+	return nil
+}
+
+// eventCount asks core-data how many events it holds, again for up to a minute while
+// it answers 503 (its own request timeout, when PostgreSQL is still catching up).
+func eventCount(ctx context.Context, dataURL string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		n, status, err := eventCountOnce(ctx, dataURL)
+		if status != http.StatusServiceUnavailable {
+			return n, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w (%w)", err, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func eventCountOnce(ctx context.Context, dataURL string) (int64, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, dataURL+"/api/v3/event/count", nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	var answer struct{ Count int64 }
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &answer) != nil {
+		return 0, resp.StatusCode, fmt.Errorf("event count: HTTP %d: %s", resp.StatusCode, b)
+	}
+	return answer.Count, resp.StatusCode, nil
+}
+
+// cpuSeconds is a process's CPU time so far (user and system); NaN if it cannot be
+// read, so a figure made from it shows as unknown rather than wrong.
+func cpuSeconds(pid int) float64 {
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return math.NaN()
+	}
+	st, err := p.Stat()
+	if err != nil {
+		return math.NaN()
+	}
+	return st.CPUTime()
+}
+
+// cpuPer says the CPU a process spent per 1,000 readings.
+func cpuPer(cpu, readings float64) string {
+	if math.IsNaN(cpu) || readings == 0 {
+		return "CPU unknown"
+	}
+	return fmt.Sprintf("%.0f CPU ms per 1,000 readings", 1000*cpu/readings*1000)
+}
+
+// eventsPerSecond says the events/s of a stage run's two-reading events.
+func eventsPerSecond(readings, secs float64) string {
+	return fmt.Sprintf("%.0f events/s", readings/stageReadingsPerEvent/secs)
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The two ingest rows under the same plain EdgeX load: the hub's, and real EdgeX
+// 4.0.2's (devices registered in core-metadata, events posted to core-data and stored
+// in PostgreSQL, counted back through core-data); then core-data's row is compared.
+func TestIngestRows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the data path and EdgeX's core services")
+	}
+	c := config{burst: 8, duration: 2 * time.Second, dir: t.TempDir()}
+	say := func(string, ...any) {}
+	hub, err := hubIngestPlain(context.Background(), c, say)
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, err := coreDataIngest(context.Background(), c, say)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasPrefix(core.note, "not measured") {
+		t.Skip(core.note)
+	}
+	for _, r := range []row{hub, core} {
+		if !(r.stored > 0) || !(r.cpuPerReading > 0) {
+			t.Errorf("%s: %+v; want readings/s and CPU per reading above 0", r.name, r)
+		}
+		for _, want := range []string{"8 devices back to back", "events/s", "CPU ms per 1,000 readings"} {
+			if !strings.Contains(r.note, want) {
+				t.Errorf("%s: note %q does not say %q", r.name, r.note, want)
+			}
+		}
+	}
+	rows := []row{hub, core}
+	compareIngest(rows)
+	if !strings.Contains(rows[1].note, "the hub's ingest is ") {
+		t.Errorf("core-data's note %q has no comparison", rows[1].note)
+	}
+}
+
+// Each stage alone on a real path, with Telegraf beside the sender: every row has a
+// figure, and Telegraf's has stored the same backlog in points of the sender's shape
+// (telegrafAlone fails otherwise).
+func TestStages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the data path and Telegraf")
+	}
+	rows, err := stages(context.Background(), config{burst: 4, duration: 2 * time.Second, dir: t.TempDir()}, func(string, ...any) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{hubIngestRow, "relay alone (MongoDB -> Kafka)", senderRow, telegrafRow}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows; want %d", len(rows), len(want))
+	}
+	for i, r := range rows {
+		if r.name != want[i] || !(r.stored > 0) {
+			t.Errorf("row %d: %+v; want %q with readings/s above 0", i, r, want[i])
+		}
+	}
+	for _, r := range []row{rows[0], rows[2], rows[3]} {
+		if !(r.cpuPerReading > 0) || !strings.Contains(r.note, "CPU ms per 1,000 readings") {
+			t.Errorf("%s: CPU per reading %v, note %q; want it measured", r.name, r.cpuPerReading, r.note)
+		}
+	}
+}
+
+func TestComparison(t *testing.T) {
+	nan := math.NaN()
+	for _, tc := range []struct {
+		name       string
+		ours, peer row
+		aim        float64
+		want       string
+	}{
+		{name: "aim met", ours: row{stored: 6000, cpuPerReading: 1e-5}, peer: row{stored: 1000, cpuPerReading: 2e-5}, aim: 5,
+			want: "ours is 6.0x this, in 0.50x its CPU per reading (aim 5x with no more CPU: met)"},
+		{name: "fast but more CPU", ours: row{stored: 6000, cpuPerReading: 3e-5}, peer: row{stored: 1000, cpuPerReading: 2e-5}, aim: 5,
+			want: "ours is 6.0x this, in 1.50x its CPU per reading (aim 5x with no more CPU: not met)"},
+		{name: "too slow", ours: row{stored: 1400, cpuPerReading: 1e-5}, peer: row{stored: 1000, cpuPerReading: 2e-5}, aim: 1.5,
+			want: "ours is 1.4x this, in 0.50x its CPU per reading (aim 1.5x with no more CPU: not met)"},
+		{name: "CPU unknown", ours: row{stored: 2000, cpuPerReading: nan}, peer: row{stored: 1000, cpuPerReading: 2e-5}, aim: 1.5,
+			want: "ours is 2.0x this, CPU not compared (aim 1.5x with no more CPU: met)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := comparison("ours", tc.ours, tc.peer, tc.aim); got != tc.want {
+				t.Errorf("comparison = %q; want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// Each peer's row gets its comparison, only once both rows have a figure.
+func TestComparePeers(t *testing.T) {
+	for _, tc := range []struct {
+		ours, peer string
+		compare    func([]row)
+		want       string
+	}{
+		{hubIngestPlainRow, coreDataRow, compareIngest, "n; the hub's ingest is 2.0x this, CPU not compared (aim 5x with no more CPU: not met)"},
+		{senderRow, telegrafRow, compareSender, "n; the sender is 2.0x this, CPU not compared (aim 1.5x with no more CPU: met)"},
+	} {
+		for _, peerStored := range []float64{1000, 0, math.NaN()} {
+			rows := []row{{name: "other", stored: 1}, {name: tc.ours, stored: 2000}, {name: tc.peer, stored: peerStored, note: "n"}}
+			tc.compare(rows)
+			want := tc.want
+			if !(peerStored > 0) {
+				want = "n"
+			}
+			if rows[2].note != want {
+				t.Errorf("%s stored %v: note %q; want %q", tc.peer, peerStored, rows[2].note, want)
+			}
+		}
+		// Without our row, nothing to compare with.
+		rows := []row{{name: tc.peer, stored: 1000, note: "n"}}
+		if tc.compare(rows); rows[0].note != "n" {
+			t.Errorf("%s alone: note %q", tc.peer, rows[0].note)
+		}
+	}
+}
+
+func TestCPUSeconds(t *testing.T) {
+	if got := cpuSeconds(os.Getpid()); math.IsNaN(got) || got < 0 {
+		t.Fatalf("cpuSeconds(this process) = %v", got)
+	}
+	if got := cpuSeconds(1 << 30); !math.IsNaN(got) {
+		t.Fatalf("cpuSeconds(no such process) = %v; want NaN", got)
+	}
+	if got := cpuPer(math.NaN(), 10); got != "CPU unknown" {
+		t.Fatalf("cpuPer(NaN) = %q", got)
+	}
+	if got := cpuPer(0.5, 1000); got != "500 CPU ms per 1,000 readings" {
+		t.Fatalf("cpuPer(0.5 s, 1,000) = %q", got)
+	}
+}
