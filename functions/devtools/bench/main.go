@@ -47,6 +47,9 @@ type config struct {
 	// hub is down in the restart run.
 	overload int
 	outage   time.Duration
+	// soak is how long the soak run goes (0: none), with soakDevices at 1 Hz.
+	soak        time.Duration
+	soakDevices int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -59,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("dir", "BENCH_DIR", "", "folder for server data (default: a temporary folder)")
 	overload := fs.Int("overload-devices", "BENCH_OVERLOAD_DEVICES", 2500, "devices at 0.3 Hz of the overload runs (a plain load, and a hub restart with backlogs), each with and without seq tags; 0: none")
 	outage := fs.Duration("outage", "BENCH_OUTAGE", 30*time.Second, "how long the hub is down in the restart run")
+	soakFor := fs.Duration("soak", "BENCH_SOAK", 10*time.Minute, "how long the soak run watches the hub's memory; 0: no soak run")
+	soakDevices := fs.Int("soak-devices", "BENCH_SOAK_DEVICES", 10000, "devices at 1 Hz of the soak run")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -66,9 +71,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
 	}
-	c := config{duration: *duration, burst: *burst, dir: *dir, overload: *overload, outage: *outage}
+	c := config{duration: *duration, burst: *burst, dir: *dir, overload: *overload, outage: *outage, soak: *soakFor, soakDevices: *soakDevices}
 	if c.overload < 0 || c.outage <= 0 {
 		fmt.Fprintln(stderr, "bench: -overload-devices must be 0 or more and -outage positive")
+		return 2
+	}
+	if c.soak < 0 || c.soakDevices <= 0 {
+		fmt.Fprintln(stderr, "bench: -soak must be 0 or more and -soak-devices positive")
 		return 2
 	}
 	var err error
@@ -173,6 +182,14 @@ func bench(ctx context.Context, c config, out, progress io.Writer) error {
 		}
 		rows = append(rows, r)
 	}
+	if c.soak > 0 {
+		say("soak, %d devices at 1 Hz for %s, watching the hub's memory ...", c.soakDevices, c.soak)
+		r, err := soak(ctx, c, c.soakDevices, c.soak, say)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+	}
 	printTable(out, rows)
 	return nil
 }
@@ -233,9 +250,19 @@ func runDir(c config) (dir string, remove func(), err error) {
 // stored meanwhile and the origin-to-stored latency of those readings. rack sends the
 // firmware's six readings per event instead of two.
 func wholePath(ctx context.Context, c config, n int, interval time.Duration, rack bool, say func(string, ...any)) (row, error) {
+	r, rss, err := measureWhole(ctx, c, n, interval, rack, c.duration, say)
+	if err == nil {
+		r.note += fmt.Sprintf("; hub RSS max %s", megabytes(maxOf(rss)))
+	}
+	return r, err
+}
+
+// measureWhole is wholePath over a window of its own, returning the hub's resident
+// memory sampled every rssEvery over the window as well.
+func measureWhole(ctx context.Context, c config, n int, interval time.Duration, rack bool, window time.Duration, say func(string, ...any)) (row, []float64, error) {
 	p, f, cleanup, err := startPath(ctx, c, n, interval, rack)
 	if err != nil {
-		return row{}, err
+		return row{}, nil, err
 	}
 	defer cleanup()
 	// Warm up for a few seconds so connection set-up and first compactions are not
@@ -245,25 +272,24 @@ func wholePath(ctx context.Context, c config, n int, interval time.Duration, rac
 
 	before, err := scrape(ctx, p.SenderAdmin)
 	if err != nil {
-		return row{}, err
+		return row{}, nil, err
 	}
 	ackedBefore := f.Stats().AckedReadings
 	start := time.Now()
-	select {
-	case <-ctx.Done():
-		return row{}, ctx.Err()
-	case <-time.After(c.duration):
-	}
+	rss := sampleRSS(ctx, p.Hub.PID(), window)
 	after, err := scrape(ctx, p.SenderAdmin)
 	elapsed := time.Since(start).Seconds()
 	acked := float64(f.Stats().AckedReadings - ackedBefore)
 	stop()
+	if ctx.Err() != nil {
+		return row{}, nil, ctx.Err()
+	}
 	if err != nil {
-		return row{}, err
+		return row{}, nil, err
 	}
 	hb, err := histogramOf(before, "sender_origin_to_stored_seconds")
 	if err != nil {
-		return row{}, err
+		return row{}, nil, err
 	}
 	ha, _ := histogramOf(after, "sender_origin_to_stored_seconds")
 	lat := ha.minus(hb)
@@ -282,7 +308,7 @@ func wholePath(ctx context.Context, c config, n int, interval time.Duration, rac
 		name: "whole path, " + mode, offered: float64(perEvent*n) * float64(time.Second) / float64(interval),
 		stored: written / elapsed, p50: lat.quantile(0.5), p99: lat.quantile(0.99),
 		note: fmt.Sprintf("hub acked %.0f/s", acked/elapsed),
-	}, nil
+	}, rss, nil
 }
 
 // stages measures each stage alone on one path: the hub ingesting into MongoDB with

@@ -308,15 +308,17 @@ func findRow(rows []row, name string) *row {
 	return nil
 }
 
-// eventCount asks core-data how many events it holds, again for up to a minute while
-// it answers 503 (its own request timeout, when PostgreSQL is still catching up).
+// eventCount asks core-data how many events it holds, asking again for up to a
+// minute while the answer is not a count: core-data answers 503 while PostgreSQL
+// catches up, and 4.0.2 can send the answer of an event post the fleet abandoned at
+// the end of its run on the next request's connection instead.
 func eventCount(ctx context.Context, dataURL string) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {
-		n, status, err := eventCountOnce(ctx, dataURL)
-		if status != http.StatusServiceUnavailable {
-			return n, err
+		n, err := eventCountOnce(ctx, dataURL)
+		if err == nil {
+			return n, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -326,22 +328,25 @@ func eventCount(ctx context.Context, dataURL string) (int64, error) {
 	}
 }
 
-func eventCountOnce(ctx context.Context, dataURL string) (int64, int, error) {
+func eventCountOnce(ctx context.Context, dataURL string) (int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, dataURL+"/api/v3/event/count", nil)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	var answer struct{ Count int64 }
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &answer) != nil {
-		return 0, resp.StatusCode, fmt.Errorf("event count: HTTP %d: %s", resp.StatusCode, b)
+	var answer struct {
+		StatusCode int
+		Count      *int64
 	}
-	return answer.Count, resp.StatusCode, nil
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &answer) != nil || answer.StatusCode != http.StatusOK || answer.Count == nil {
+		return 0, fmt.Errorf("event count: HTTP %d: %s", resp.StatusCode, b)
+	}
+	return *answer.Count, nil
 }
 
 // cpuSeconds is a process's CPU time so far (user and system); NaN if it cannot be

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMemoryVerdict(t *testing.T) {
+	minutes := func(mb ...float64) []float64 { // one minute of samples per value
+		var out []float64
+		for _, v := range mb {
+			for range int(time.Minute / rssEvery) {
+				out = append(out, v*1e6)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		rss  []float64
+		want string
+	}{
+		{"flat and small", minutes(100, 104, 105),
+			"hub RSS 100 MB in the first minute, 105 MB in the last (+5%), max 105 MB (aim at most 200 MB and flat: met)"},
+		{"growing", minutes(100, 120, 150),
+			"hub RSS 100 MB in the first minute, 150 MB in the last (+50%), max 150 MB (aim at most 200 MB and flat: not met)"},
+		{"flat but too big", minutes(800, 810),
+			"hub RSS 800 MB in the first minute, 810 MB in the last (+1%), max 810 MB (aim at most 200 MB and flat: not met)"},
+		{"too short", []float64{50e6, 60e6},
+			"hub RSS max 60 MB (too short a window to say whether it is flat)"},
+		{"nothing sampled", nil,
+			"hub RSS max unknown (too short a window to say whether it is flat)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := memoryVerdict(tc.rss); got != tc.want {
+				t.Errorf("memoryVerdict = %q\nwant            %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// The sampler reads this process's real memory, and stops at the end of its window.
+func TestSampleRSS(t *testing.T) {
+	got := sampleRSS(context.Background(), os.Getpid(), 2500*time.Millisecond)
+	if len(got) != 2 {
+		t.Fatalf("%d samples in 2.5 s at one a second; want 2", len(got))
+	}
+	for _, b := range got {
+		if !(b > 1e6) {
+			t.Fatalf("sample %v bytes; want this process's resident memory", b)
+		}
+	}
+	if n := sampleRSS(context.Background(), 1<<30, 1500*time.Millisecond); len(n) != 0 {
+		t.Fatalf("samples of no process: %v", n)
+	}
+	if !math.IsNaN(maxOf(nil)) || !strings.Contains(megabytes(math.NaN()), "unknown") {
+		t.Fatal("no samples must read as unknown")
+	}
+}
