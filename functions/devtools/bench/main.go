@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fleets := fs.String("fleets", "BENCH_FLEETS", "100,1000,10000", "fleet sizes to run at 1 Hz per device, comma separated")
 	rack := fs.String("rack-fleets", "BENCH_RACK_FLEETS", "1000,10000", "fleet sizes to run again with the firmware's six readings per event (climate, set-point, cpu, mem, disk); empty: none")
 	duration := fs.Duration("duration", "BENCH_DURATION", 30*time.Second, "how long each 1 Hz fleet runs")
-	burst := fs.Int("burst", "BENCH_BURST", 200, "devices posting back to back for the full-speed and stage runs")
+	burst := fs.Int("burst", "BENCH_BURST", 200, "devices posting back to back for the full-speed and stage runs (and their peers); 0: none of these runs")
 	dir := fs.String("dir", "BENCH_DIR", "", "folder for server data (default: a temporary folder)")
 	overload := fs.Int("overload-devices", "BENCH_OVERLOAD_DEVICES", 2500, "devices at 0.3 Hz of the overload runs (a plain load, and a hub restart with backlogs), each with and without seq tags; 0: none")
 	outage := fs.Duration("outage", "BENCH_OUTAGE", 30*time.Second, "how long the hub is down in the restart run")
@@ -72,6 +72,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	c := config{duration: *duration, burst: *burst, dir: *dir, overload: *overload, outage: *outage, soak: *soakFor, soakDevices: *soakDevices}
+	if c.burst < 0 {
+		fmt.Fprintln(stderr, "bench: -burst must be 0 or more")
+		return 2
+	}
 	if c.overload < 0 || c.outage <= 0 {
 		fmt.Fprintln(stderr, "bench: -overload-devices must be 0 or more and -outage positive")
 		return 2
@@ -141,31 +145,13 @@ func bench(ctx context.Context, c config, out, progress io.Writer) error {
 		}
 		rows = append(rows, r)
 	}
-	say("whole path, %d devices back to back for %s ...", c.burst, c.duration)
-	r, err := wholePath(ctx, c, c.burst, time.Millisecond, false, say)
-	if err != nil {
-		return err
+	if c.burst > 0 {
+		burstRows, err := burstAndStages(ctx, c, say)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, burstRows...)
 	}
-	r.offered = math.NaN()
-	rows = append(rows, r)
-	say("each stage alone ...")
-	stageRows, err := stages(ctx, c, say)
-	if err != nil {
-		return err
-	}
-	rows = append(rows, stageRows...)
-	say("hub ingest alone, no seq tags, %d devices back to back for %s ...", c.burst, c.duration)
-	if r, err = hubIngestPlain(ctx, c, say); err != nil {
-		return err
-	}
-	rows = append(rows, r)
-	say("EdgeX core-data alone, no seq tags, %d devices back to back for %s ...", c.burst, c.duration)
-	if r, err = coreDataIngest(ctx, c, say); err != nil {
-		return err
-	}
-	rows = append(rows, r)
-	compareIngest(rows)
-	compareSender(rows)
 	for _, noSeq := range []bool{true, false} {
 		if c.overload == 0 {
 			break
@@ -192,6 +178,37 @@ func bench(ctx context.Context, c config, out, progress io.Writer) error {
 	}
 	printTable(out, rows)
 	return nil
+}
+
+// burstAndStages is the back-to-back run of the whole path, then each stage alone
+// with its peer.
+func burstAndStages(ctx context.Context, c config, say func(string, ...any)) ([]row, error) {
+	say("whole path, %d devices back to back for %s ...", c.burst, c.duration)
+	r, err := wholePath(ctx, c, c.burst, time.Millisecond, false, say)
+	if err != nil {
+		return nil, err
+	}
+	r.offered = math.NaN()
+	rows := []row{r}
+	say("each stage alone ...")
+	stageRows, err := stages(ctx, c, say)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, stageRows...)
+	say("hub ingest alone, no seq tags, %d devices back to back for %s ...", c.burst, c.duration)
+	if r, err = hubIngestPlain(ctx, c, say); err != nil {
+		return nil, err
+	}
+	rows = append(rows, r)
+	say("EdgeX core-data alone, no seq tags, %d devices back to back for %s ...", c.burst, c.duration)
+	if r, err = coreDataIngest(ctx, c, say); err != nil {
+		return nil, err
+	}
+	rows = append(rows, r)
+	compareIngest(rows)
+	compareSender(rows)
+	return rows, nil
 }
 
 // startPath starts a fresh data path and registers a fleet of n devices on it.

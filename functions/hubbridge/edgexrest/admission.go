@@ -12,12 +12,14 @@ import (
 
 // Defaults of the admission of events.
 const (
-	// DefaultMaxInFlight bounds the events being handled at once. At the hub's
-	// measured rate (a few thousand events/s, each waiting tens of milliseconds for
-	// its journaled group commit) a few hundred are in flight at full speed; more
-	// only queue for MongoDB connections until they time out, and the devices'
-	// retries of those keep the hub down.
-	DefaultMaxInFlight = 256
+	// DefaultMaxInFlight bounds the events being handled at once, which bounds the
+	// hub's memory. It is well above a site's devices, each of which has one event in
+	// flight at a time: the group commit stores more events per MongoDB write the
+	// more wait for it, and at 10,000 devices a bound of 256 cut what the hub
+	// acknowledged by more than half, its CPU going to posts it refused. What used to
+	// stop a busy hub, untagged events' counter updates queueing for MongoDB
+	// connections, is bounded by the outbox instead (outbox.Options.MaxReservations).
+	DefaultMaxInFlight = 16384
 	// DefaultAdmitWait is how long an event waits for a free slot before it is
 	// refused with 503 and Retry-After.
 	DefaultAdmitWait = 100 * time.Millisecond

@@ -342,6 +342,26 @@ func testNextSeq(t *testing.T, db *mongo.Database) {
 		t.Errorf("counter of dev-c at %d after 3000 numbers, want whole blocks of %d, less than one spare", counter.Seq, seqBlock)
 	}
 
+	// A reservation waits, within its context, for a slot among MaxReservations;
+	// numbers already reserved need none.
+	limited := open(t, db, Options{MaxReservations: 1})
+	if _, err := limited.NextSeq(ctx, "dev-d", 1); err != nil {
+		t.Fatal(err)
+	}
+	limited.reserving <- struct{}{} // the one slot taken
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := limited.NextSeq(short, "dev-e", 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("NextSeq with no slot free = %v; want it to give up at its deadline", err)
+	}
+	if got, err := limited.NextSeq(short, "dev-d", 1); err != nil || got != 2 {
+		t.Errorf("NextSeq of reserved numbers with no slot free = %d, %v; want 2", got, err)
+	}
+	<-limited.reserving
+	if got, err := limited.NextSeq(ctx, "dev-e", 1); err != nil || got != 1 {
+		t.Errorf("NextSeq once the slot is free = %d, %v; want 1", got, err)
+	}
+
 	// After a restart numbers go on above everything reserved before.
 	again := open(t, db, Options{})
 	first, err := again.NextSeq(ctx, "dev-a", 1)

@@ -49,7 +49,8 @@ func (s *seqs) device(name string) *deviceSeqs {
 // NextSeq reserves n consecutive sequence numbers for device's readings that came
 // without one and returns the first. Numbers increase across restarts (with a gap
 // after one): the counter lives in MongoDB and is moved on by at least seqBlock at a
-// time with one findOneAndUpdate ($inc, upsert).
+// time with one findOneAndUpdate ($inc, upsert), at most Options.MaxReservations of
+// them at once.
 func (ob *Outbox) NextSeq(ctx context.Context, device string, n int) (uint64, error) {
 	if n <= 0 {
 		return 0, errors.New("outbox: NextSeq needs n > 0")
@@ -58,6 +59,12 @@ func (ob *Outbox) NextSeq(ctx context.Context, device string, n int) (uint64, er
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.end-d.next < uint64(n) {
+		select {
+		case ob.reserving <- struct{}{}:
+			defer func() { <-ob.reserving }()
+		case <-ctx.Done():
+			return 0, fmt.Errorf("outbox: next seq of %s: waiting for one of %d counter updates: %w", device, cap(ob.reserving), ctx.Err())
+		}
 		size := max(int64(n), seqBlock)
 		var doc struct {
 			Seq int64 `bson:"seq"`

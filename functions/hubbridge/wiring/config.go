@@ -48,7 +48,7 @@ type Config struct {
 	// MaxBodyBytes bounds an event request body (HUB_MAX_BODY_BYTES, 64 KiB).
 	MaxBodyBytes int64
 	// MaxInFlight bounds the events handled at once; more are answered 503 with
-	// Retry-After (HUB_MAX_IN_FLIGHT, 256).
+	// Retry-After (HUB_MAX_IN_FLIGHT, 16384).
 	MaxInFlight int
 	// StoreTimeout bounds storing one event before it is answered 503 with
 	// Retry-After (HUB_STORE_TIMEOUT, 5 s).
