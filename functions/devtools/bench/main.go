@@ -48,8 +48,9 @@ type config struct {
 	overload int
 	outage   time.Duration
 	// soak is how long the soak run goes (0: none), with soakDevices at 1 Hz.
-	soak        time.Duration
-	soakDevices int
+	soak         time.Duration
+	soakDevices  int
+	soakInterval time.Duration
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -63,7 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	overload := fs.Int("overload-devices", "BENCH_OVERLOAD_DEVICES", 2500, "devices at 0.3 Hz of the overload runs (a plain load, and a hub restart with backlogs), each with and without seq tags; 0: none")
 	outage := fs.Duration("outage", "BENCH_OUTAGE", 30*time.Second, "how long the hub is down in the restart run")
 	soakFor := fs.Duration("soak", "BENCH_SOAK", 10*time.Minute, "how long the soak run watches the hub's memory; 0: no soak run")
-	soakDevices := fs.Int("soak-devices", "BENCH_SOAK_DEVICES", 10000, "devices at 1 Hz of the soak run")
+	soakDevices := fs.Int("soak-devices", "BENCH_SOAK_DEVICES", 10000, "devices of the soak run")
+	soakInterval := fs.Duration("soak-interval", "BENCH_SOAK_INTERVAL", overloadInterval, "each soak device's interval between events (default 0.3 Hz, a rate the path carries at 10,000 devices on 2 cores)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -71,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
 	}
-	c := config{duration: *duration, burst: *burst, dir: *dir, overload: *overload, outage: *outage, soak: *soakFor, soakDevices: *soakDevices}
+	c := config{duration: *duration, burst: *burst, dir: *dir, overload: *overload, outage: *outage, soak: *soakFor, soakDevices: *soakDevices, soakInterval: *soakInterval}
 	if c.burst < 0 {
 		fmt.Fprintln(stderr, "bench: -burst must be 0 or more")
 		return 2
@@ -80,8 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench: -overload-devices must be 0 or more and -outage positive")
 		return 2
 	}
-	if c.soak < 0 || c.soakDevices <= 0 {
-		fmt.Fprintln(stderr, "bench: -soak must be 0 or more and -soak-devices positive")
+	if c.soak < 0 || c.soakDevices <= 0 || c.soakInterval <= 0 {
+		fmt.Fprintln(stderr, "bench: -soak must be 0 or more, -soak-devices and -soak-interval positive")
 		return 2
 	}
 	var err error
@@ -169,8 +171,8 @@ func bench(ctx context.Context, c config, out, progress io.Writer) error {
 		rows = append(rows, r)
 	}
 	if c.soak > 0 {
-		say("soak, %d devices at 1 Hz for %s, watching the hub's memory ...", c.soakDevices, c.soak)
-		r, err := soak(ctx, c, c.soakDevices, c.soak, say)
+		say("soak, %d devices at %s for %s, watching the hub's memory ...", c.soakDevices, hertz(c.soakInterval), c.soak)
+		r, err := soak(ctx, c, c.soakDevices, c.soakInterval, c.soak, say)
 		if err != nil {
 			return err
 		}
@@ -312,7 +314,7 @@ func measureWhole(ctx context.Context, c config, n int, interval time.Duration, 
 	lat := ha.minus(hb)
 	written := value(after, "sender_written_total") - value(before, "sender_written_total")
 	perEvent := 2
-	mode := fmt.Sprintf("%d devices x 1 Hz", n)
+	mode := fmt.Sprintf("%d devices x %s", n, hertz(interval))
 	if interval < time.Second {
 		mode = fmt.Sprintf("%d devices back to back", n)
 	}

@@ -34,7 +34,7 @@ func TestSizes(t *testing.T) {
 
 // A bad flag stops the bench before it starts anything, with exit code 2.
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-fleets", "x"}, {"-rack-fleets", "0"}, {"-nope"}, {"-overload-devices", "-1"}, {"-outage", "0s"}, {"-burst", "-1"}, {"-soak", "-1s"}, {"-soak-devices", "0"}} {
+	for _, args := range [][]string{{"-fleets", "x"}, {"-rack-fleets", "0"}, {"-nope"}, {"-overload-devices", "-1"}, {"-outage", "0s"}, {"-burst", "-1"}, {"-soak", "-1s"}, {"-soak-devices", "0"}, {"-soak-interval", "0s"}} {
 		var out, errOut bytes.Buffer
 		if code := run(context.Background(), args, &out, &errOut); code != 2 || errOut.Len() == 0 {
 			t.Errorf("bench %v: exit %d, stderr %q; want 2 and a reason", args, code, &errOut)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/procfs"
@@ -72,15 +73,15 @@ const (
 	flatGrowth = 0.10
 )
 
-// soak runs n devices at 1 Hz for window and says how the hub's memory went: the
-// average of its first and last minute, the largest sample, and whether that meets
-// the aims (at most hubRSSAim, growing at most flatGrowth).
-func soak(ctx context.Context, c config, n int, window time.Duration, say func(string, ...any)) (row, error) {
-	r, rss, err := measureWhole(ctx, c, n, time.Second, false, window, say)
+// soak runs n devices, each sending every interval, for window and says how the hub's
+// memory went: the average of its first and last minute, the largest sample, and
+// whether that meets the aims (at most hubRSSAim, growing at most flatGrowth).
+func soak(ctx context.Context, c config, n int, interval, window time.Duration, say func(string, ...any)) (row, error) {
+	r, rss, err := measureWhole(ctx, c, n, interval, false, window, say)
 	if err != nil {
 		return row{}, err
 	}
-	r.name = fmt.Sprintf("soak, %d devices x 1 Hz for %s", n, window)
+	r.name = fmt.Sprintf("soak, %d devices x %s for %s", n, hertz(interval), window)
 	r.note += "; " + memoryVerdict(rss)
 	return r, nil
 }
@@ -107,4 +108,9 @@ func mean(v []float64) float64 {
 		sum += x
 	}
 	return sum / float64(len(v))
+}
+
+// hertz says a device's rate: "1 Hz", "0.3 Hz".
+func hertz(interval time.Duration) string {
+	return strconv.FormatFloat(math.Round(10*float64(time.Second)/float64(interval))/10, 'f', -1, 64) + " Hz"
 }

@@ -61,3 +61,11 @@ func TestSampleRSS(t *testing.T) {
 		t.Fatal("no samples must read as unknown")
 	}
 }
+
+func TestHertz(t *testing.T) {
+	for in, want := range map[time.Duration]string{time.Second: "1 Hz", overloadInterval: "0.3 Hz", 10 * time.Second: "0.1 Hz", 500 * time.Millisecond: "2 Hz"} {
+		if got := hertz(in); got != want {
+			t.Errorf("hertz(%s) = %q; want %q", in, got, want)
+		}
+	}
+}
