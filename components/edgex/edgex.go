@@ -14,6 +14,7 @@ package edgex
 import (
 	_ "embed"
 	"fmt"
+	"maps"
 	"strconv"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -92,6 +93,20 @@ func Env(a Addresses) map[string]string {
 		"CLIENTS_CORE_METADATA_HOST":  a.MetadataHost,
 		"CLIENTS_CORE_METADATA_PORT":  strconv.Itoa(a.MetadataPort),
 	}
+}
+
+// CoreDataMaxConns is core-data's database pool (EdgeX's own is 4). Core-data 4.0.2
+// looks up a device's first readings on a second pool connection while their event's
+// transaction holds one, so when more new devices post at once than the pool has
+// connections (a site's Pis after a power cut), every transaction waits for a
+// connection none gives back and core-data stores nothing more. A larger pool raises
+// that number of devices from 4 to this; PostgreSQL's 100 connections leave room for
+// core-metadata's and core-command's 4 each.
+const CoreDataMaxConns = 64
+
+// CoreDataEnv is core-data's environment besides Env's.
+func CoreDataEnv() map[string]string {
+	return map[string]string{"DATABASE_MAXCONNS": strconv.Itoa(CoreDataMaxConns)}
 }
 
 // DatabasePasswordEnv is the override that carries EdgeX's database password.
@@ -217,6 +232,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return a
 	}
 	metadata := []workload.Peer{{App: obj + "-core-metadata", Ports: []int{CoreMetadataPort}}}
+	coreData := service("core-data", CoreData, CoreDataPort, []workload.Peer{{Ports: []int{CoreDataPort}}}, metadata)
+	maps.Copy(coreData.Env, CoreDataEnv())
 	all := []*struct {
 		svc  string
 		args *workload.Args
@@ -226,7 +243,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		{"core-metadata", service("core-metadata", CoreMetadata, CoreMetadataPort,
 			peers([]string{obj + "-core-data", obj + "-core-command"}, CoreMetadataPort), nil)},
 		// Devices post events from outside the cluster.
-		{"core-data", service("core-data", CoreData, CoreDataPort, []workload.Peer{{Ports: []int{CoreDataPort}}}, metadata)},
+		{"core-data", coreData},
 		// core-command sends commands on to the devices' services: the Pis' command
 		// endpoints, outside the cluster.
 		{"core-command", service("core-command", CoreCommand, CoreCommandPort, []workload.Peer{{Ports: []int{CoreCommandPort}}},

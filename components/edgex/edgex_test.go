@@ -3,6 +3,7 @@ package edgex_test
 import (
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -148,6 +149,11 @@ func TestCommonConfig(t *testing.T) {
 		}
 		if _, ok := data[edgex.DatabasePasswordEnv]; ok {
 			t.Errorf("%s: the database password is in a ConfigMap", svc)
+		}
+		// Only core-data gets the larger pool: PostgreSQL's connections are shared.
+		wantPool := map[string]any{"core-data": strconv.Itoa(edgex.CoreDataMaxConns)}[svc]
+		if got := data["DATABASE_MAXCONNS"]; got != wantPool {
+			t.Errorf("%s: DATABASE_MAXCONNS %v, want %v", svc, got, wantPool)
 		}
 	}
 }
