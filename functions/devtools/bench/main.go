@@ -240,7 +240,8 @@ func start(ctx context.Context, c config, fo fleet.Options) (*localrun.Path, *fl
 		_ = p.Close()
 		removeDir()
 	}
-	fo.HubURL, fo.Prefix = p.HubURL, "bench-"
+	// Each device holds its own connection, as a site of Pis does.
+	fo.HubURL, fo.Prefix, fo.ConnPerDevice = p.HubURL, "bench-", true
 	f, err := fleet.New(fo)
 	if err == nil {
 		err = f.Register(startCtx)
@@ -379,12 +380,13 @@ func stages(ctx context.Context, c config, say func(string, ...any)) ([]row, err
 		return nil, err
 	}
 	senderStart := time.Now()
-	cpuBefore := cpuSeconds(p.Sender.PID())
+	cpuBefore, influxBefore := cpuSeconds(p.Sender.PID()), cpuSeconds(p.Influx.PID())
 	if err := waitFor(ctx, p.SenderAdmin, "sender_written_total", backlog); err != nil {
 		return nil, fmt.Errorf("sender: %w", err)
 	}
 	senderSecs := time.Since(senderStart).Seconds()
 	senderCPU := (cpuSeconds(p.Sender.PID()) - cpuBefore) / backlog
+	senderInflux := cpuSeconds(p.Influx.PID()) - influxBefore
 	say("  sender: %.0f readings in %.1fs", backlog, senderSecs)
 
 	// Telegraf: the same backlog, from the same topic, into the same InfluxDB.
@@ -398,7 +400,7 @@ func stages(ctx context.Context, c config, say func(string, ...any)) ([]row, err
 		ingest,
 		{name: "relay alone (MongoDB -> Kafka)", offered: nan, stored: backlog / relaySecs, p50: nan, p99: nan, note: fmt.Sprintf("backlog of %.0f; batch latency p99 %s", backlog, secs(ha.minus(hb).quantile(0.99)))},
 		{name: senderRow, offered: nan, stored: backlog / senderSecs, p50: nan, p99: nan, cpuPerReading: senderCPU,
-			note: fmt.Sprintf("backlog of %.0f; %s", backlog, cpuPer(senderCPU*backlog, backlog))},
+			note: fmt.Sprintf("backlog of %.0f; %s, InfluxDB %s", backlog, cpuPer(senderCPU*backlog, backlog), cpuPer(senderInflux, backlog))},
 		peer,
 	}, nil
 }

@@ -111,7 +111,7 @@ func coreDataIngest(ctx context.Context, c config, say func(string, ...any)) (ro
 	}
 	defer e.Close()
 	fo := fleet.Options{
-		HubURL: e.DataURL, MetadataURL: e.MetadataURL, Devices: c.burst, Interval: time.Millisecond, Prefix: "bench-", NoSeq: true,
+		HubURL: e.DataURL, MetadataURL: e.MetadataURL, Devices: c.burst, Interval: time.Millisecond, Prefix: "bench-", NoSeq: true, ConnPerDevice: true,
 	}
 	f, err := fleet.New(fo)
 	if err == nil {
@@ -205,7 +205,7 @@ func telegrafAlone(ctx context.Context, c config, p *localrun.Path, backlog floa
 	}
 	defer tg.Stop()
 	start := time.Now()
-	cpuBefore := cpuSeconds(tg.PID())
+	cpuBefore, influxBefore := cpuSeconds(tg.PID()), cpuSeconds(p.Influx.PID())
 	waitCtx, cancelWait := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancelWait()
 	for float64(tg.Written()) < backlog {
@@ -217,13 +217,14 @@ func telegrafAlone(ctx context.Context, c config, p *localrun.Path, backlog floa
 	}
 	secs := time.Since(start).Seconds()
 	cpu := (cpuSeconds(tg.PID()) - cpuBefore) / backlog
+	influx := cpuSeconds(p.Influx.PID()) - influxBefore
 	say("  telegraf: %.0f readings in %.1fs", backlog, secs)
 	if err := sameShape(ctx, p, telegrafDatabase+"/autogen", backlog); err != nil {
 		return row{}, err
 	}
 	return row{
 		name: telegrafRow, offered: nan, stored: backlog / secs, p50: nan, p99: nan, cpuPerReading: cpu,
-		note: fmt.Sprintf("backlog of %.0f, own group and database; %s", backlog, cpuPer(cpu*backlog, backlog)),
+		note: fmt.Sprintf("backlog of %.0f, own group and database; %s, InfluxDB %s", backlog, cpuPer(cpu*backlog, backlog), cpuPer(influx, backlog)),
 	}, nil
 }
 

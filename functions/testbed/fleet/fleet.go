@@ -66,6 +66,10 @@ type Options struct {
 	// air-conditioner set-point and the Pi's cpu, mem and disk use, so that an event
 	// carries six readings as the firmware's do (default false: two).
 	RackStats bool
+	// ConnPerDevice gives every device its own HTTP connection, kept open between its
+	// events, as a site of Pis holds them (default false: the devices share a pool of
+	// connections, as many as are busy at once). Ignored when Client is set.
+	ConnPerDevice bool
 	// NoSeq sends events without our seq tag, as any plain EdgeX client does: the hub
 	// numbers their readings (default false: one seq tag per event, as the firmware
 	// sends, numbering its readings from it).
@@ -95,6 +99,7 @@ type Fleet struct {
 
 type device struct {
 	name, location string
+	client         *http.Client
 	seq            uint64
 	pending        []dtos.Event // oldest first, awaiting the hub's 201
 
@@ -122,6 +127,7 @@ func New(o Options) (*Fleet, error) {
 	if len(o.Locations) == 0 {
 		o.Locations = []string{"sector-1", "sector-2", "sector-3", "sector-4"}
 	}
+	own := o.ConnPerDevice && o.Client == nil
 	if o.Client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConns = o.Devices
@@ -133,10 +139,18 @@ func New(o Options) (*Fleet, error) {
 	}
 	f := &Fleet{opts: o}
 	for i := range o.Devices {
-		f.devices = append(f.devices, &device{
+		d := &device{
 			name:     fmt.Sprintf("%s%d", o.Prefix, i),
 			location: o.Locations[i%len(o.Locations)],
-		})
+			client:   o.Client,
+		}
+		if own {
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost = 1, 1
+			tr.IdleConnTimeout = 0 // kept as long as the hub keeps it
+			d.client = &http.Client{Transport: tr, Timeout: o.Client.Timeout}
+		}
+		f.devices = append(f.devices, d)
 	}
 	return f, nil
 }
@@ -203,7 +217,7 @@ func (f *Fleet) add(ctx context.Context, path, token string, item any) error {
 	if err != nil {
 		return err
 	}
-	status, respBody, err := f.post(ctx, f.opts.MetadataURL+path, token, body)
+	status, respBody, err := f.post(ctx, f.opts.Client, f.opts.MetadataURL+path, token, body)
 	if err != nil {
 		return err
 	}
@@ -223,7 +237,7 @@ func (f *Fleet) add(ctx context.Context, path, token string, item any) error {
 	return nil
 }
 
-func (f *Fleet) post(ctx context.Context, url, token string, body []byte) (int, []byte, error) {
+func (f *Fleet) post(ctx context.Context, client *http.Client, url, token string, body []byte) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
@@ -232,7 +246,7 @@ func (f *Fleet) post(ctx context.Context, url, token string, body []byte) (int, 
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := f.opts.Client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -323,7 +337,7 @@ func (f *Fleet) flush(ctx context.Context, d *device) {
 		}
 		f.posted.Add(1)
 		path := fmt.Sprintf("/api/v3/event/%s/%s/%s/%s", ServiceName, ProfileName, d.name, SourceName)
-		status, resp, err := f.post(ctx, f.opts.HubURL+path, f.opts.Tokens[d.name], body)
+		status, resp, err := f.post(ctx, d.client, f.opts.HubURL+path, f.opts.Tokens[d.name], body)
 		if err != nil || status != http.StatusCreated {
 			if ctx.Err() != nil {
 				return // stopped, not failed: the event stays pending for Drain

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,5 +257,35 @@ func waitRun(t *testing.T, done <-chan error) {
 		}
 	case <-time.After(servertest.WaitTimeout):
 		t.Fatalf("Run did not return within %s of its context's end", servertest.WaitTimeout)
+	}
+}
+
+// With ConnPerDevice each device keeps one connection of its own for all its events.
+func TestConnPerDevice(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	const devices = 8
+	f, err := New(Options{HubURL: srv.URL, Devices: devices, Interval: 20 * time.Millisecond, ConnPerDevice: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	servertest.WaitFor(t, "10 events per device", func() bool { return f.Stats().AckedReadings >= 2*10*devices })
+	cancel()
+	waitRun(t, done)
+	if got := conns.Load(); got != devices {
+		t.Errorf("%d connections for %d devices' 10 events each; want one each", got, devices)
 	}
 }
