@@ -36,15 +36,7 @@ func sampleRSS(ctx context.Context, pid int, window time.Duration) []float64 {
 
 // rssBytes is a process's resident memory; NaN if it cannot be read.
 func rssBytes(pid int) float64 {
-	p, err := procfs.NewProc(pid)
-	if err != nil {
-		return math.NaN()
-	}
-	st, err := p.Stat()
-	if err != nil {
-		return math.NaN()
-	}
-	return float64(st.ResidentMemory())
+	return fromStat(pid, func(st procfs.ProcStat) float64 { return float64(st.ResidentMemory()) })
 }
 
 // maxOf is the largest sample; NaN when there is none.

@@ -353,6 +353,11 @@ func eventCountOnce(ctx context.Context, dataURL string) (int64, error) {
 // cpuSeconds is a process's CPU time so far (user and system); NaN if it cannot be
 // read, so a figure made from it shows as unknown rather than wrong.
 func cpuSeconds(pid int) float64 {
+	return fromStat(pid, procfs.ProcStat.CPUTime)
+}
+
+// fromStat reads one figure of a process's /proc stat; NaN if it cannot be read.
+func fromStat(pid int, figure func(procfs.ProcStat) float64) float64 {
 	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return math.NaN()
@@ -361,7 +366,7 @@ func cpuSeconds(pid int) float64 {
 	if err != nil {
 		return math.NaN()
 	}
-	return st.CPUTime()
+	return figure(st)
 }
 
 // cpuPer says the CPU a process spent per 1,000 readings.
