@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -166,7 +164,9 @@ func checkSectorsMatchInfluxDB(t *testing.T, ctx context.Context, influxURL, buc
 			var stored []string
 			for res.Next() {
 				v, _ := res.Record().Value().(float64)
-				stored = append(stored, strconv.FormatFloat(math.Round(v*math.Pow10(digits))/math.Pow10(digits), 'f', digits, 64))
+				// As the page formats it (fmt's %.*f, which rounds a tie such as 52.5 to
+				// even: "52"), not as math.Round would ("53").
+				stored = append(stored, fmt.Sprintf("%.*f", digits, v))
 			}
 			res.Close()
 			found := false
