@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"sort"
 	"testing"
 	"time"
@@ -160,33 +158,11 @@ func TestCoreDataPoolOutlastsNewDevicesAtOnce(t *testing.T) {
 	// the answer of a post the fleet abandoned at the end instead: ask again.)
 	var count int64
 	servertest.WaitFor(t, "core-data to count its events", func() bool {
-		count = eventCount(ctx, e.DataURL)
-		return count >= 0
+		var err error
+		count, err = e.EventCount(ctx)
+		return err == nil
 	})
 	if count < acked {
 		t.Fatalf("core-data holds %d events but acknowledged %d", count, acked)
 	}
-}
-
-// eventCount is core-data's count of its events, or -1 if its answer is not a count.
-func eventCount(ctx context.Context, dataURL string) int64 {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, dataURL+"/api/v3/event/count", nil)
-	if err != nil {
-		return -1
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	var answer struct {
-		StatusCode int
-		Count      *int64
-	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&answer) != nil || answer.StatusCode != http.StatusOK || answer.Count == nil {
-		return -1
-	}
-	return *answer.Count
 }

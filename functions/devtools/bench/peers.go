@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"os"
@@ -126,7 +124,7 @@ func coreDataIngest(ctx context.Context, c config, say func(string, ...any)) (ro
 	r := backToBack(ctx, c, f, e.Data.PID(), coreDataRow)
 	// What core-data acknowledged must be in PostgreSQL: count it there through
 	// core-data's own API, so the figure is of stored events.
-	stored, err := eventCount(ctx, e.DataURL)
+	stored, err := eventCount(ctx, e)
 	if err != nil {
 		return row{}, fmt.Errorf("core-data: %w (its log: %s)", err, e.LogPath())
 	}
@@ -310,14 +308,12 @@ func findRow(rows []row, name string) *row {
 }
 
 // eventCount asks core-data how many events it holds, asking again for up to a
-// minute while the answer is not a count: core-data answers 503 while PostgreSQL
-// catches up, and 4.0.2 can send the answer of an event post the fleet abandoned at
-// the end of its run on the next request's connection instead.
-func eventCount(ctx context.Context, dataURL string) (int64, error) {
+// minute while the answer is not a count (see servers.EdgeX.EventCount).
+func eventCount(ctx context.Context, e *localrun.EdgeX) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {
-		n, err := eventCountOnce(ctx, dataURL)
+		n, err := e.EventCount(ctx)
 		if err == nil {
 			return n, nil
 		}
@@ -327,27 +323,6 @@ func eventCount(ctx context.Context, dataURL string) (int64, error) {
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-func eventCountOnce(ctx context.Context, dataURL string) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, dataURL+"/api/v3/event/count", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	var answer struct {
-		StatusCode int
-		Count      *int64
-	}
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &answer) != nil || answer.StatusCode != http.StatusOK || answer.Count == nil {
-		return 0, fmt.Errorf("event count: HTTP %d: %s", resp.StatusCode, b)
-	}
-	return *answer.Count, nil
 }
 
 // cpuSeconds is a process's CPU time so far (user and system); NaN if it cannot be

@@ -2,6 +2,7 @@ package servers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -149,6 +150,31 @@ func edgexSource() (string, error) {
 
 // Procs are the three services in the order they start.
 func (e *EdgeX) Procs() []*Proc { return []*Proc{e.Metadata, e.Data, e.Command} }
+
+// EventCount asks core-data how many events it holds (GET /api/v3/event/count).
+// An answer that is not a count is an error: besides 503 while PostgreSQL catches up,
+// core-data 4.0.2 can send the answer of a post its client abandoned on the next
+// request's connection instead, so a caller may ask again.
+func (e *EdgeX) EventCount(ctx context.Context) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.DataURL+"/api/v3/event/count", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	var answer struct {
+		StatusCode int
+		Count      *int64
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &answer) != nil || answer.StatusCode != http.StatusOK || answer.Count == nil {
+		return 0, fmt.Errorf("core-data event count: HTTP %d: %s", resp.StatusCode, b)
+	}
+	return *answer.Count, nil
+}
 
 // ping wants 200 from GET /api/v3/ping.
 func ping(ctx context.Context, base string) error {
