@@ -47,7 +47,8 @@ type config struct {
 	// hub is down in the restart run.
 	overload int
 	outage   time.Duration
-	// soak is how long the soak run goes (0: none), with soakDevices at 1 Hz.
+	// soak is how long the soak run goes (0: none), with soakDevices each sending
+	// every soakInterval.
 	soak         time.Duration
 	soakDevices  int
 	soakInterval time.Duration
@@ -253,6 +254,24 @@ func start(ctx context.Context, c config, fo fleet.Options) (*localrun.Path, *fl
 	return p, f, cleanup, nil
 }
 
+// startIngestOnly starts a path whose hub can only store: c.burst devices posting
+// back to back (without seq tags when noSeq), with the sender and Kafka stopped.
+func startIngestOnly(ctx context.Context, c config, noSeq bool) (*localrun.Path, *fleet.Fleet, func(), error) {
+	p, f, cleanup, err := startFleet(ctx, c, c.burst, time.Millisecond, noSeq)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := p.Sender.Stop(); err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	if err := p.Kafka.Stop(); err != nil {
+		cleanup()
+		return nil, nil, nil, err
+	}
+	return p, f, cleanup, nil
+}
+
 // runDir makes the folder of one run's servers: a temporary one, removed by remove,
 // or a new one in -dir, which is kept.
 func runDir(c config) (dir string, remove func(), err error) {
@@ -335,17 +354,11 @@ func measureWhole(ctx context.Context, c config, n int, interval time.Duration, 
 // Kafka down, the relay draining that backlog into Kafka, and the sender draining the
 // topic into InfluxDB after it was held back.
 func stages(ctx context.Context, c config, say func(string, ...any)) ([]row, error) {
-	p, f, cleanup, err := startPath(ctx, c, c.burst, time.Millisecond, false)
+	p, f, cleanup, err := startIngestOnly(ctx, c, false)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	if err := p.Sender.Stop(); err != nil {
-		return nil, err
-	}
-	if err := p.Kafka.Stop(); err != nil {
-		return nil, err
-	}
 
 	// Hub ingest: devices post back to back; the hub can only store.
 	ingest := backToBack(ctx, c, f, p.Hub.PID(), hubIngestRow)

@@ -67,17 +67,11 @@ func backToBack(ctx context.Context, c config, f *fleet.Fleet, pid int, name str
 // hubIngestPlain is the hub-ingest row for events without our seq tag, as plain EdgeX
 // clients send them: the load core-data's row gets.
 func hubIngestPlain(ctx context.Context, c config, say func(string, ...any)) (row, error) {
-	p, f, cleanup, err := startFleet(ctx, c, c.burst, time.Millisecond, true)
+	p, f, cleanup, err := startIngestOnly(ctx, c, true)
 	if err != nil {
 		return row{}, err
 	}
 	defer cleanup()
-	if err := p.Sender.Stop(); err != nil {
-		return row{}, err
-	}
-	if err := p.Kafka.Stop(); err != nil {
-		return row{}, err
-	}
 	r := backToBack(ctx, c, f, p.Hub.PID(), hubIngestPlainRow)
 	say("  hub ingest, no seq tags: %s", r.note)
 	return r, nil
