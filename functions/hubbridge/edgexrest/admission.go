@@ -16,9 +16,7 @@ const (
 	// hub's memory. It is well above a site's devices, each of which has one event in
 	// flight at a time: the group commit stores more events per MongoDB write the
 	// more wait for it, and at 10,000 devices a bound of 256 cut what the hub
-	// acknowledged by more than half, its CPU going to posts it refused. What used to
-	// stop a busy hub, untagged events' counter updates queueing for MongoDB
-	// connections, is bounded by the outbox instead (outbox.Options.MaxReservations).
+	// acknowledged by more than half, its CPU going to posts it refused.
 	DefaultMaxInFlight = 16384
 	// DefaultAdmitWait is how long an event waits for a free slot before it is
 	// refused with 503 and Retry-After.

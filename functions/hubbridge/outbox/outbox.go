@@ -84,12 +84,6 @@ type Options struct {
 	MemoryBytes int
 	// WriteTimeout bounds one MongoDB write (default 10 s).
 	WriteTimeout time.Duration
-	// MaxReservations bounds the sequence-counter updates (NextSeq's own MongoDB
-	// round trips, outside the group commit) in flight at once (default 32), below
-	// the client's connection pool, so that many devices' first untagged events after
-	// a start wait here, within their context, rather than time out checking out a
-	// connection that the group commit needs too.
-	MaxReservations int
 	// WriteConcern of every outbox write (default Durable(false): w:1, j:true). It
 	// must ask for the journal: a 201 tells the device it may forget the reading, so
 	// a MongoDB crash right after it must not lose it.
@@ -106,9 +100,6 @@ func (o *Options) defaults() error {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = 2000
-	}
-	if o.MaxReservations <= 0 {
-		o.MaxReservations = 32
 	}
 	if o.SegmentMaxBytes <= 0 {
 		o.SegmentMaxBytes = 32 << 20
@@ -169,9 +160,8 @@ type Outbox struct {
 	notify chan struct{} // capacity 1: something new to relay
 	m      metrics
 
-	dedup     dedup // owned by the writer goroutine
-	seqs      seqs
-	reserving chan struct{} // a slot per counter update in flight (MaxReservations)
+	dedup dedup // owned by the writer goroutine
+	seqs  seqs
 
 	mu        sync.Mutex
 	lastOrder int64      // largest order assigned or found
@@ -242,8 +232,7 @@ func Open(ctx context.Context, o Options) (*Outbox, error) {
 		done:   make(chan struct{}),
 		notify: make(chan struct{}, 1),
 		dedup:  newDedup(o.DedupMax, o.Retention),
-
-		reserving: make(chan struct{}, o.MaxReservations),
+		seqs:   newSeqs(),
 	}
 	if err := ob.load(ctx); err != nil {
 		return nil, fmt.Errorf("outbox: open: %w", err)

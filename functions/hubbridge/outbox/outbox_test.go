@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -294,79 +295,114 @@ func segmentCollections(t *testing.T, db *mongo.Database) []string {
 func testNextSeq(t *testing.T, db *mongo.Database) {
 	ob := open(t, db, Options{})
 	ctx := context.Background()
+	epochs := func() int64 {
+		t.Helper()
+		var doc struct {
+			Epoch int64 `bson:"epoch"`
+		}
+		err := db.Collection(seqEpochColl).FindOne(ctx, bson.D{{Key: "_id", Value: seqEpochID}}).Decode(&doc)
+		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+			t.Fatal(err)
+		}
+		return doc.Epoch
+	}
+	if got := epochs(); got != 0 {
+		t.Fatalf("%d epochs taken before any reading needed a number", got)
+	}
+	base := uint64(1) << epochShift
 	for _, tt := range []struct {
 		device string
 		n      int
 		want   uint64
-	}{{"dev-a", 2, 1}, {"dev-a", 3, 3}, {"dev-b", 1, 1}, {"dev-a", 1, 6}} {
+	}{{"dev-a", 2, base + 1}, {"dev-a", 3, base + 3}, {"dev-b", 1, base + 1}, {"dev-a", 1, base + 6}} {
 		got, err := ob.NextSeq(ctx, tt.device, tt.n)
 		if err != nil || got != tt.want {
 			t.Errorf("NextSeq(%s, %d) = %d, %v; want %d", tt.device, tt.n, got, err, tt.want)
 		}
 	}
-	if _, err := ob.NextSeq(ctx, "dev-a", 0); err == nil {
-		t.Error("NextSeq with n = 0 succeeded")
+	for _, n := range []int{0, -1, 1 << epochShift} {
+		if _, err := ob.NextSeq(ctx, "dev-a", n); err == nil {
+			t.Errorf("NextSeq with n = %d succeeded", n)
+		}
 	}
 
-	// Concurrent events of one device get disjoint, consecutive numbers, and 500
-	// events of six readings move the counter by a few blocks, not 500 times.
+	// Concurrent events of many devices get disjoint, consecutive numbers per device,
+	// and all of them together cost one epoch, not a write per device.
+	type got struct {
+		device string
+		first  uint64
+	}
 	var wg sync.WaitGroup
-	firsts := make(chan uint64, 500)
-	for range 500 {
+	firsts := make(chan got, 2000)
+	for i := range 2000 {
+		device := fmt.Sprintf("dev-c%d", i%400)
 		wg.Go(func() {
-			first, err := ob.NextSeq(ctx, "dev-c", 6)
+			first, err := ob.NextSeq(ctx, device, 6)
 			if err != nil {
 				t.Error(err)
 			}
-			firsts <- first
+			firsts <- got{device, first}
 		})
 	}
 	wg.Wait()
 	close(firsts)
-	taken := map[uint64]bool{}
-	for first := range firsts {
-		for s := first; s < first+6; s++ {
-			if taken[s] {
-				t.Fatalf("seq %d handed out twice", s)
+	taken := map[got]bool{}
+	for g := range firsts {
+		for s := g.first; s < g.first+6; s++ {
+			if taken[got{g.device, s}] {
+				t.Fatalf("seq %d of %s handed out twice", s, g.device)
 			}
-			taken[s] = true
+			taken[got{g.device, s}] = true
 		}
 	}
-	var counter struct {
-		Seq int64 `bson:"seq"`
+	if len(taken) != 2000*6 {
+		t.Errorf("%d numbers handed out, want %d", len(taken), 2000*6)
 	}
-	if err := db.Collection(seqColl).FindOne(ctx, bson.D{{Key: "_id", Value: "dev-c"}}).Decode(&counter); err != nil {
-		t.Fatal(err)
-	}
-	if counter.Seq%seqBlock != 0 || counter.Seq < 3000 || counter.Seq >= 3000+seqBlock {
-		t.Errorf("counter of dev-c at %d after 3000 numbers, want whole blocks of %d, less than one spare", counter.Seq, seqBlock)
+	if got := epochs(); got != 1 {
+		t.Errorf("%d epochs taken by one process, want 1", got)
 	}
 
-	// A reservation waits, within its context, for a slot among MaxReservations;
-	// numbers already reserved need none.
-	limited := open(t, db, Options{MaxReservations: 1})
-	if _, err := limited.NextSeq(ctx, "dev-d", 1); err != nil {
-		t.Fatal(err)
+	// A device that used up its epoch moves on to a new one; the others stay.
+	d := ob.seqs.device("dev-b")
+	d.mu.Lock()
+	d.next = d.end - 2
+	d.mu.Unlock()
+	if got, err := ob.NextSeq(ctx, "dev-b", 3); err != nil || got != 2*base+1 {
+		t.Errorf("NextSeq past the end of an epoch = %d, %v; want %d", got, err, 2*base+1)
 	}
-	limited.reserving <- struct{}{} // the one slot taken
+	if got, err := ob.NextSeq(ctx, "dev-a", 1); err != nil || got != base+7 {
+		t.Errorf("NextSeq of another device after a new epoch = %d, %v; want %d", got, err, base+7)
+	}
+
+	// Waiting for an epoch ends with the caller's context; numbers already reserved
+	// need none.
+	ob.seqs.epochLock <- struct{}{} // as if an epoch were being taken
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	if _, err := limited.NextSeq(short, "dev-e", 1); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("NextSeq with no slot free = %v; want it to give up at its deadline", err)
+	if _, err := ob.NextSeq(short, "dev-e", 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("NextSeq while an epoch is being taken = %v; want it to give up at its deadline", err)
 	}
-	if got, err := limited.NextSeq(short, "dev-d", 1); err != nil || got != 2 {
-		t.Errorf("NextSeq of reserved numbers with no slot free = %d, %v; want 2", got, err)
+	if got, err := ob.NextSeq(short, "dev-a", 1); err != nil || got != base+8 {
+		t.Errorf("NextSeq of reserved numbers while an epoch is being taken = %d, %v; want %d", got, err, base+8)
 	}
-	<-limited.reserving
-	if got, err := limited.NextSeq(ctx, "dev-e", 1); err != nil || got != 1 {
-		t.Errorf("NextSeq once the slot is free = %d, %v; want 1", got, err)
-	}
+	<-ob.seqs.epochLock
 
-	// After a restart numbers go on above everything reserved before.
+	// Another process, or this one after a restart, numbers above everything before,
+	// and the numbers stay exact as float64.
 	again := open(t, db, Options{})
 	first, err := again.NextSeq(ctx, "dev-a", 1)
-	if err != nil || first <= 6 {
-		t.Errorf("NextSeq after a restart = %d, %v; want above 6", first, err)
+	if err != nil || first != 3*base+1 {
+		t.Errorf("NextSeq after a restart = %d, %v; want %d", first, err, 3*base+1)
+	}
+	if top := uint64(maxEpoch+1)<<epochShift - 1; top > 1<<53 || uint64(float64(top)) != top {
+		t.Errorf("the largest number %d is not exact as a float64", top)
+	}
+	if _, err := db.Collection(seqEpochColl).UpdateOne(ctx, bson.D{{Key: "_id", Value: seqEpochID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "epoch", Value: int64(maxEpoch)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open(t, db, Options{}).NextSeq(ctx, "dev-a", 1); err == nil || !strings.Contains(err.Error(), "used up") {
+		t.Errorf("NextSeq with the epochs used up = %v; want an error saying so", err)
 	}
 }
 
