@@ -20,7 +20,6 @@
 package reading
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -150,13 +149,16 @@ func Decode(b []byte) (Reading, error) {
 	if len(b) > MaxEncodedLen {
 		return Reading{}, fmt.Errorf("%w: %d bytes, limit %d", ErrInvalid, len(b), MaxEncodedLen)
 	}
+	// Unmarshal, not a Decoder: it refuses trailing data itself and skips the
+	// Decoder's buffered copy of the value. Decode was half the sender's CPU;
+	// BenchmarkDecode measures the two.
 	var w wire
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&w); err != nil {
+	if err := json.Unmarshal(b, &w); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) && syntax.Offset > 1 && json.Valid(b[:syntax.Offset-1]) {
+			return Reading{}, fmt.Errorf("%w: trailing data after the reading", ErrInvalid)
+		}
 		return Reading{}, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	if dec.More() {
-		return Reading{}, fmt.Errorf("%w: trailing data after the reading", ErrInvalid)
 	}
 	if v := cmp.Or(w.V, 1); v != Version {
 		return Reading{}, fmt.Errorf("%w: %w: v%d, this side speaks v%d", ErrInvalid, ErrVersion, v, Version)
