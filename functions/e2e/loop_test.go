@@ -53,11 +53,8 @@ func TestClosedLoop(t *testing.T) {
 
 	// Each set-point held 12 s (12 simulated minutes, about three time constants of
 	// the room): long enough for windows of 4 steps and a horizon of 5.
-	began := time.Now()
-	if err := path.Commission(ctx, pis, []float64{18, 22, 26, 20, 24, 18, 25, 21, 23, 19, 18}, 12*time.Second, nil); err != nil {
-		t.Fatal(err)
-	}
-	loop, err := path.StartLoop(ctx, localrun.LoopOptions{Devices: pis, Since: time.Since(began).Round(time.Second), Limit: limit})
+	loop, err := path.CommissionedLoop(ctx, localrun.LoopOptions{Devices: pis, Limit: limit},
+		[]float64{18, 22, 26, 20, 24, 18, 25, 21, 23, 19, 18}, 12*time.Second, 2, func(f string, a ...any) { t.Logf(f, a...) })
 	if err != nil {
 		t.Fatal(err)
 	}

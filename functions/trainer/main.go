@@ -27,7 +27,7 @@ func main() {
 // run is the whole program: it reads flags and environment, logs JSON progress lines
 // to stderr, prints the table of errors to stdout, and returns the exit code: 0 when
 // the model is written or after --help, 2 for bad settings (with a message naming the
-// setting), 1 when the run fails or the checks refuse the model.
+// setting), 1 when the run fails, 3 when the checks refuse the model.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return service.Program[wiring.Config]{
 		Name:     "trainer",
@@ -38,7 +38,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			_, err := wiring.Run(ctx, cfg, log, stdout)
 			return err
 		},
-		ErrConfig: wiring.ErrConfig,
-		Failed:    "trainer failed",
+		ErrConfig:  wiring.ErrConfig,
+		ErrRefused: wiring.ErrRefused,
+		Failed:     "trainer failed",
 	}.Main(ctx, args, stderr)
 }

@@ -108,9 +108,9 @@ func TestRunAgainstInfluxDB(t *testing.T) {
 		t.Errorf("model without weather has %v", m.Features)
 	}
 
-	// Too few samples: nothing written, exit 1, the reason on stderr.
+	// Too few samples: nothing written, exit 3 (refused), the reason on stderr.
 	stderr.Reset()
-	if code := run(ctx, args("--min-samples", "1000000"), &bytes.Buffer{}, &stderr); code != 1 {
+	if code := run(ctx, args("--min-samples", "1000000"), &bytes.Buffer{}, &stderr); code != 3 {
 		t.Fatalf("run with too few samples = %d", code)
 	}
 	if !strings.Contains(stderr.String(), "fewer than TRAINER_MIN_SAMPLES=1000000") {

@@ -224,7 +224,7 @@ func browse(t *testing.T, out *output, done <-chan struct{}, pis int) {
 	shoot(t, ctx, shots, "health", url+"/health", "dl.cards")
 
 	// The panel's controls need the controller: wait for the loop.
-	out.await(t, "the controller", regexp.MustCompile(`loop: model trained`), 5*time.Minute, done)
+	out.await(t, "the controller", regexp.MustCompile(`loop: model trained`), 8*time.Minute, done)
 	const ac = `li.ac[data-device="pi-2"]`
 	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/ac")); err != nil {
 		t.Fatal(err)

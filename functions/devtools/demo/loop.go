@@ -13,6 +13,10 @@ import (
 // commissioning is the step test's set-points: the original's 18 C first and last.
 var commissioning = []float64{18, 22, 26, 20, 24, 18, 25, 21, 23, 19, 18}
 
+// commissionRounds is how many step tests the demo runs at most: a trainer refuses a
+// model no better than the last value, and one more step test usually mends that.
+const commissionRounds = 3
+
 // closeTheLoop commissions the Pis, trains, starts inference and the controller, and
 // prints the controller's decisions until ctx ends.
 func closeTheLoop(ctx context.Context, path *localrun.Path, c config, say func(string, ...any)) error {
@@ -22,13 +26,8 @@ func closeTheLoop(ctx context.Context, path *localrun.Path, c config, say func(s
 	}
 	say("loop: a step test of the Pis' set-points first, so the trainer can learn their rooms (%s in all; the rooms run %g times real time)",
 		time.Duration(len(commissioning))*c.hold, c.simSpeed)
-	began := time.Now()
-	if err := path.Commission(ctx, pis, commissioning, c.hold, say); err != nil {
-		return err
-	}
-	say("loop: training on %s of history, then starting inference and the controller ...", time.Since(began).Round(time.Second))
-	loop, err := path.StartLoop(ctx, localrun.LoopOptions{Devices: pis, Since: time.Since(began).Round(time.Second) + 5*time.Second,
-		ControllerPort: c.controllerPort})
+	loop, err := path.CommissionedLoop(ctx, localrun.LoopOptions{Devices: pis, ControllerPort: c.controllerPort},
+		commissioning, c.hold, commissionRounds, say)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDemo runs `make demo` as a user would, for a short while: the servers, the hub,
@@ -40,18 +41,32 @@ func TestDemo(t *testing.T) {
 // With the loop and the dashboard (make demo's defaults) the demo commissions its
 // Pis, trains, starts inference and the controller, and prints what the controller
 // decides: set-points from the original's 18 C upwards. Meanwhile an operator uses the
-// dashboard in a real browser (see browse).
+// dashboard in a real browser (see browse). Once the controller has raised pi-1 the
+// test stops the demo as Ctrl-C would; -duration bounds it, with room for the step
+// tests the demo repeats when the trainer refuses a model.
 func TestDemoLoop(t *testing.T) {
 	t.Parallel()
 	var out output
 	var errOut bytes.Buffer
 	code := -1
 	done := make(chan struct{})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
 	go func() {
 		defer close(done)
-		code = run(context.Background(), []string{"-dir", t.TempDir(), "-duration", "240s", "-devices", "2", "-pis", "2", "-commission-hold", "12s"}, &out, &errOut)
+		code = run(ctx, []string{"-dir", t.TempDir(), "-duration", "600s", "-devices", "2", "-pis", "2", "-commission-hold", "12s"}, &out, &errOut)
 	}()
+	raised := regexp.MustCompile(`controller \S+  pi-1: auto, set-point (19|2\d) C: model predicts`)
 	t.Run("dashboard in a browser", func(t *testing.T) { browse(t, &out, done, 2) })
+wait:
+	for !raised.MatchString(out.String()) {
+		select {
+		case <-done:
+			break wait
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	stop()
 	<-done
 	if code != 0 {
 		t.Fatalf("demo exited %d\nstdout:\n%s\nstderr:\n%s", code, &out, &errOut)
@@ -62,7 +77,7 @@ func TestDemoLoop(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
-	if !regexp.MustCompile(`controller \S+  pi-1: auto, set-point (19|2\d) C: model predicts`).MatchString(text) {
+	if !raised.MatchString(text) {
 		t.Errorf("no decision of the controller raising pi-1 from 18 C in:\n%s", text)
 	}
 }

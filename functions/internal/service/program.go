@@ -29,12 +29,17 @@ type Program[C Settings] struct {
 	// then (a secret file that cannot be read, ...).
 	Run       func(ctx context.Context, cfg C, log *slog.Logger) error
 	ErrConfig error
+	// ErrRefused, if set, marks a run that worked but whose checks refused to act (a
+	// trainer whose model is worse than its baseline): an error wrapping it exits 3,
+	// so a caller can tell "not yet" from "broken".
+	ErrRefused error
 	// Failed is logged when Run fails (default "<Name> stopped").
 	Failed string
 }
 
 // Main runs the program and returns its exit code: 0 after a clean stop or --help, 2
-// for bad settings (with a message naming the setting on stderr), 1 when Run fails.
+// for bad settings (with a message naming the setting on stderr), 1 when Run fails, 3
+// when it fails with ErrRefused.
 func (p Program[C]) Main(ctx context.Context, args []string, stderr io.Writer) int {
 	cfg, err := p.Parse(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -62,6 +67,9 @@ func (p Program[C]) Main(ctx context.Context, args []string, stderr io.Writer) i
 			failed = p.Name + " stopped"
 		}
 		log.Error(failed, "err", err)
+		if p.ErrRefused != nil && errors.Is(err, p.ErrRefused) {
+			return 3
+		}
 		return 1
 	}
 	return 0

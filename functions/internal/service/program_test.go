@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -18,7 +19,10 @@ type testSettings struct {
 
 func (s testSettings) Validate() error { return s.bad }
 
-var errTestConfig = errors.New("bad setting")
+var (
+	errTestConfig  = errors.New("bad setting")
+	errTestRefused = errors.New("model not written")
+)
 
 // Every way a program ends, with its exit code and what it says on stderr.
 func TestProgramExitCodes(t *testing.T) {
@@ -37,6 +41,7 @@ func TestProgramExitCodes(t *testing.T) {
 		{"bad log level", nil, testSettings{level: "loud"}, nil, 2, "demo: "},
 		{"setting found bad in Run", nil, testSettings{level: "info"}, errTestConfig, 2, "demo: bad setting"},
 		{"run fails", nil, testSettings{level: "info"}, errors.New("kafka gone"), 1, `"msg":"demo failed","component":"demo","err":"kafka gone"`},
+		{"checks refuse", nil, testSettings{level: "info"}, fmt.Errorf("%w: worse than the baseline", errTestRefused), 3, `"err":"model not written: worse than the baseline"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -49,8 +54,9 @@ func TestProgramExitCodes(t *testing.T) {
 					ran = true
 					return tt.runErr
 				},
-				ErrConfig: errTestConfig,
-				Failed:    "demo failed",
+				ErrConfig:  errTestConfig,
+				ErrRefused: errTestRefused,
+				Failed:     "demo failed",
 			}.Main(context.Background(), nil, &stderr)
 			if code != tt.code || !strings.Contains(stderr.String(), tt.stderr) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr.String(), tt.code, tt.stderr)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -125,6 +126,41 @@ type Loop struct {
 	InferenceURL, ControllerURL, ControllerAdmin string
 }
 
+// ErrModelRefused is StartLoop's error when the trainer ran but refused its model (too
+// few samples, or worse than the last-value baseline): more history usually helps.
+var ErrModelRefused = errors.New("model refused")
+
+// trainerRefused is the trainer's exit status for a refusal.
+const trainerRefused = 3
+
+// CommissionedLoop commissions the devices (the set-points in turn, each held hold),
+// then starts the loop on the history since the commissioning began. When the trainer
+// refuses its model, it commissions again, the set-points in reverse order, and trains
+// on all of it, up to rounds times in all (default 1). o.Since is set here.
+func (p *Path) CommissionedLoop(ctx context.Context, o LoopOptions, setpoints []float64, hold time.Duration, rounds int,
+	say func(string, ...any)) (*Loop, error) {
+	began := time.Now()
+	for round := 1; ; round++ {
+		if err := p.Commission(ctx, o.Devices, setpoints, hold, say); err != nil {
+			return nil, err
+		}
+		// A few seconds more than the commissioning: the set-point it started from.
+		o.Since = time.Since(began).Round(time.Second) + 5*time.Second
+		if say != nil {
+			say("loop: training on %s of history, then starting inference and the controller ...", o.Since)
+		}
+		l, err := p.StartLoop(ctx, o)
+		if err == nil || !errors.Is(err, ErrModelRefused) || round >= rounds {
+			return l, err
+		}
+		if say != nil {
+			say("loop: %v; commissioning once more (round %d of %d)", err, round+1, rounds)
+		}
+		setpoints = slices.Clone(setpoints)
+		slices.Reverse(setpoints)
+	}
+}
+
 // StartLoop runs the trainer once on the history in InfluxDB, then starts inference
 // on the model and the controller on the devices, each logging to logs/<name>.log.
 func (p *Path) StartLoop(ctx context.Context, o LoopOptions) (*Loop, error) {
@@ -164,6 +200,9 @@ func (p *Path) StartLoop(ctx context.Context, o LoopOptions) (*Loop, error) {
 	l.TrainerOutput = string(out)
 	if err != nil {
 		lines := strings.Split(strings.TrimSpace(l.TrainerOutput), "\n")
+		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) && ee.ExitCode() == trainerRefused {
+			err = ErrModelRefused
+		}
 		return nil, fmt.Errorf("trainer: %w: %s (log: %s)", err, lines[len(lines)-1], p.LogPath("trainer"))
 	}
 

@@ -74,8 +74,8 @@ original's, and compares both with the naive "no change" baseline on the last pa
 the time range, held out. It writes our model as the next version under
 <model-base>/<model-name>/ (TF-Serving's layout), with metrics.json and window.json
 beside it, unless there are too few samples or it does not beat the baseline on
-temperature (exit 1; --force writes anyway). One run, then exit: a Kubernetes CronJob.
-Exit status 0 done or --help, 2 bad settings, 1 failure or refusal.
+temperature (exit 3; --force writes anyway). One run, then exit: a Kubernetes CronJob.
+Exit status 0 done or --help, 2 bad settings, 1 failure, 3 refusal.
 
 Times are RFC 3339 (2026-12-01T09:00:00Z) or a duration (168h): --since before
 --until, --until before now.`
