@@ -2,7 +2,8 @@
 // batches, stores them, sends what cannot be stored to a dead-letter topic, and only
 // then commits the batch's offsets.
 //
-// One batch at a time, in this order:
+// Each batch goes through these steps in order (the next batch is fetched and decoded,
+// steps 1 and 2, while this one is written; writes and commits are one at a time):
 //
 //  1. fetch up to BatchSize messages, or fewer once BatchWait has passed since the
 //     first; offsets are never committed automatically;
@@ -163,14 +164,44 @@ func New(src Source, sink Sink, dead DeadLetters, w Weather, o Options) (*Consum
 func (c *Consumer) Totals() Totals { return c.totals.snapshot() }
 
 // Run consumes until ctx ends (then it returns ctx's error) or the source is closed.
+//
+// Fetching and decoding run one batch ahead of writing, in their own goroutine, so a
+// batch is decoded (the sender's largest CPU cost) while the one before it waits on
+// InfluxDB. Batches are still written and committed one at a time, in fetch order.
 func (c *Consumer) Run(ctx context.Context) error {
+	fctx, stopFetching := context.WithCancel(ctx)
+	defer stopFetching()
+	batches := make(chan *decoded) // unbuffered: at most one batch decoded ahead
+	fetched := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		fetched <- c.fetchLoop(fctx, batches)
+	}()
+	for b := range batches {
+		if err := c.store(ctx, b); err != nil {
+			// Only a shutdown stops a batch; its offsets stay uncommitted, and so do
+			// those of a batch decoded behind it.
+			c.log.Info("batch abandoned at shutdown, not committed", "messages", len(b.msgs), "err", err)
+			stopFetching()
+			for range batches {
+			}
+			<-fetched
+			return ctx.Err()
+		}
+	}
+	return <-fetched
+}
+
+// fetchLoop fetches and decodes batches and hands them to out until ctx ends (then it
+// returns ctx's error) or the source is closed; it retries failed fetches.
+func (c *Consumer) fetchLoop(ctx context.Context, out chan<- *decoded) error {
 	backoff := c.o.MinBackoff
 	for {
 		msgs, err := c.fetch(ctx)
 		if len(msgs) > 0 {
-			if perr := c.process(ctx, msgs); perr != nil {
-				// Only a shutdown stops a batch; its offsets stay uncommitted.
-				c.log.Info("batch abandoned at shutdown, not committed", "messages", len(msgs), "err", perr)
+			select {
+			case out <- c.decode(msgs):
+			case <-ctx.Done():
 				return ctx.Err()
 			}
 		}
@@ -216,29 +247,41 @@ func (c *Consumer) fetch(ctx context.Context) ([]kafka.Message, error) {
 	return msgs, nil
 }
 
-// process stores one batch and commits it. It returns an error only when ctx ended
-// before the batch was stored; then nothing of it is committed.
-func (c *Consumer) process(ctx context.Context, msgs []kafka.Message) error {
-	start := time.Now()
-	wctx, done := graceful(ctx, c.o.ShutdownGrace)
-	defer done()
+// decoded is a fetched batch, decoded: the readings to write, each one's message
+// index, and the dead letters of those that did not decode, with their reasons.
+type decoded struct {
+	msgs    []kafka.Message
+	batch   []reading.Reading
+	from    []int // batch index -> message index
+	dead    []kafka.Message
+	reasons []string
+}
+
+// decode decodes a batch's messages and counts them consumed.
+func (c *Consumer) decode(msgs []kafka.Message) *decoded {
 	c.m.consumed.Add(float64(len(msgs)))
 	c.totals.add(Totals{Consumed: int64(len(msgs))})
 	c.m.batchSize.Observe(float64(len(msgs)))
-
-	batch := make([]reading.Reading, 0, len(msgs))
-	from := make([]int, 0, len(msgs)) // batch index -> message index
-	var dead []kafka.Message
-	var reasons []string
+	d := &decoded{msgs: msgs, batch: make([]reading.Reading, 0, len(msgs)), from: make([]int, 0, len(msgs))}
 	for i, m := range msgs {
 		r, err := reading.Decode(m.Value)
 		if err != nil {
 			reason := classify(m.Value, err)
-			dead, reasons = append(dead, deadLetter(m, reason, err)), append(reasons, reason)
+			d.dead, d.reasons = append(d.dead, deadLetter(m, reason, err)), append(d.reasons, reason)
 			continue
 		}
-		batch, from = append(batch, r), append(from, i)
+		d.batch, d.from = append(d.batch, r), append(d.from, i)
 	}
+	return d
+}
+
+// store writes one decoded batch and commits it. It returns an error only when ctx
+// ended before the batch was stored; then nothing of it is committed.
+func (c *Consumer) store(ctx context.Context, d *decoded) error {
+	start := time.Now()
+	wctx, done := graceful(ctx, c.o.ShutdownGrace)
+	defer done()
+	msgs, batch, from, dead, reasons := d.msgs, d.batch, d.from, d.dead, d.reasons
 
 	var w *weather.Weather
 	if c.weather != nil && len(batch) > 0 {

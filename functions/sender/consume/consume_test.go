@@ -36,8 +36,10 @@ type env struct {
 	kafka  *servers.Kafka
 	influx *servers.Influx
 	owm    *sendertest.OWM
-	// wrap, if set, puts a fault in front of the next consumer's real reader.
-	wrap func(Source) Source
+	// wrap, if set, puts a fault in front of the next consumer's real reader, and
+	// wrapSink in front of its real store.
+	wrap     func(Source) Source
+	wrapSink func(Sink) Sink
 }
 
 func newEnv(t *testing.T) *env {
@@ -96,7 +98,11 @@ func (e *env) start(group string, o Options) *running {
 	if e.wrap != nil {
 		src, e.wrap = e.wrap(reader), nil
 	}
-	c, err := New(src, st, dead, r.cache, o)
+	var sink Sink = st
+	if e.wrapSink != nil {
+		sink, e.wrapSink = e.wrapSink(st), nil
+	}
+	c, err := New(src, sink, dead, r.cache, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,6 +451,52 @@ func TestCommitGivenUpThenRecovered(t *testing.T) {
 	if n := servertest.Metric(t, r.reg, "sender_consumed_total"); n != float64(len(msgs)) {
 		t.Errorf("the consumer fetched %v messages, want each of the %d once", n, len(msgs))
 	}
+	r.stop(t)
+	sendertest.CheckStored(t, e.influx, rs, store.DefaultLocation)
+}
+
+// heldSink holds its first write until release is closed.
+type heldSink struct {
+	Sink
+	started atomic.Bool
+	release chan struct{}
+}
+
+func (h *heldSink) Write(ctx context.Context, batch []reading.Reading, w *weather.Weather) ([]store.Rejection, error) {
+	if h.started.CompareAndSwap(false, true) {
+		select {
+		case <-h.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return h.Sink.Write(ctx, batch, w)
+}
+
+// While one batch is written the next is fetched and decoded, but only one: a write
+// held up shows the second batch consumed and nothing committed; released, every
+// batch is stored and committed.
+func TestNextBatchDecodedWhileOneIsWritten(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rs := sendertest.Readings(600, 3, base)
+	sendertest.Produce(t, e.kafka.Addr, sendertest.Topic, sendertest.Messages(t, rs)...)
+	held := &heldSink{release: make(chan struct{})}
+	e.wrapSink = func(s Sink) Sink { held.Sink = s; return held }
+	r := e.start("g1", Options{BatchSize: 100})
+	sendertest.WaitFor(t, "a second batch decoded while the first is written", func() (bool, string) {
+		n := servertest.Metric(t, r.reg, "sender_consumed_total")
+		return n > 100, fmt.Sprintf("consumed %v", n)
+	})
+	time.Sleep(300 * time.Millisecond) // room for a third batch, which must not come
+	if n := servertest.Metric(t, r.reg, "sender_consumed_total"); n > 200 {
+		t.Errorf("consumed %v messages while the first batch of at most 100 was held: more than one batch ahead", n)
+	}
+	if n := sendertest.Committed(t, e.kafka.Addr, "g1", sendertest.Topic, partitions); n != 0 {
+		t.Fatalf("%d messages committed before the first write finished", n)
+	}
+	close(held.release)
+	e.waitCommitted("g1", int64(len(rs)))
 	r.stop(t)
 	sendertest.CheckStored(t, e.influx, rs, store.DefaultLocation)
 }
