@@ -56,7 +56,9 @@ func TestCommissionedLoopRetriesARefusedModel(t *testing.T) {
 	if !errors.Is(err, localrun.ErrModelRefused) || loop != nil {
 		t.Fatalf("CommissionedLoop = %v, %v; want ErrModelRefused", loop, err)
 	}
-	if !strings.Contains(err.Error(), "fewer than TRAINER_MIN_SAMPLES=1000000") {
+	// Why depends on how much history reached InfluxDB in time: too few samples, or
+	// none at all on a busy machine; either way the trainer's reason is in the error.
+	if !regexp.MustCompile(`model not written: (\d+ samples, fewer than TRAINER_MIN_SAMPLES=1000000|no training samples)`).MatchString(err.Error()) {
 		t.Errorf("the error does not say why: %v", err)
 	}
 	text := strings.Join(said, "\n")
