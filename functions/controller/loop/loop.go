@@ -171,6 +171,10 @@ type sector struct {
 	location    string
 	lastMode    policy.Mode
 	dryRunLast  float64 // last change audited in a dry run (NaN: none)
+	// margins scores the sector's forecasts for the learned margin (nil: off);
+	// observed is the newest window row given to it.
+	margins  *policy.MarginTracker
+	observed time.Time
 }
 
 // New checks the options and builds the controller; it sends nothing. Each part is
@@ -225,7 +229,11 @@ func New(src WindowSource, pred Predictor, rec Recorder, app Applier, log AuditL
 		if _, dup := c.sectors[d]; dup {
 			return nil, fmt.Errorf("loop: device %q named twice", d)
 		}
-		c.sectors[d] = &sector{name: d, lock: make(chan struct{}, 1), dryRunLast: math.NaN()}
+		s := &sector{name: d, lock: make(chan struct{}, 1), dryRunLast: math.NaN()}
+		if l.MarginQuantile > 0 {
+			s.margins = policy.NewMarginTracker(l.MarginSamples)
+		}
+		c.sectors[d] = s
 		c.order = append(c.order, d)
 		c.views[d] = DeviceState{Device: d, Mode: policy.ModeStale, Automation: "starting"}
 	}
@@ -386,7 +394,7 @@ func (c *Controller) decide(ctx context.Context, s *sector, now time.Time, sig t
 	if modelErr != nil {
 		errs = append(errs, modelErr.Error())
 	}
-	in := c.observe(ctx, s, now, sig, fault, &errs)
+	in, windowEnd := c.observe(ctx, s, now, sig, fault, &errs)
 
 	d := c.l.Decide(in)
 	var entryErrs []string
@@ -422,18 +430,50 @@ func (c *Controller) decide(ctx context.Context, s *sector, now time.Time, sig t
 	if d.Change {
 		current = c.change(ctx, log, s, now, in, d, sig, &errs)
 	}
+	if d.HasRecommended && in.HasCurrent {
+		expect(s, sig, windowEnd, current, in.Predictions)
+	}
 	c.report(log, s, in, d, current, errs, entryErrs)
+}
+
+// expect leaves the forecast for the set-point in force after the decision, to be
+// scored against the reading Horizon steps after the window's end.
+func expect(s *sector, sig tfserving.Signature, windowEnd time.Time, setpoint float64, preds []policy.Prediction) {
+	if s.margins == nil || windowEnd.IsZero() {
+		return
+	}
+	for _, p := range preds {
+		if p.Setpoint == setpoint {
+			s.margins.Expect(policy.Forecast{Made: windowEnd, Due: windowEnd.Add(time.Duration(sig.Horizon) * sig.Step),
+				Within: sig.Step / 2, Setpoint: setpoint, Temperature: p.Temperature})
+		}
+	}
+}
+
+// score gives the window's rows not seen before to the sector's margin tracker.
+func score(s *sector, sig tfserving.Signature, rows [][]float64, times []time.Time) {
+	ti, sp := sig.Feature(model.FeatureTemperature), sig.Feature(model.FeatureSetpoint)
+	if s.margins == nil || ti < 0 || sp < 0 {
+		return
+	}
+	for i, row := range rows {
+		if i < len(times) && times[i].After(s.observed) {
+			s.margins.Observe(times[i], row[ti], row[sp])
+			s.observed = times[i]
+		}
+	}
 }
 
 // observe gathers what the policy decides on for the sector: its own state, its newest
 // reading and set-point in force, and, while the model and the readings are sound, the
 // model's predictions for every candidate. What fails is added to errs and shows in
-// the input's fault.
-func (c *Controller) observe(ctx context.Context, s *sector, now time.Time, sig tfserving.Signature, fault policy.Fault, errs *[]string) policy.Input {
-	in := policy.Input{
+// the input's fault. windowEnd is the time of the window's last row (zero: no window
+// read).
+func (c *Controller) observe(ctx context.Context, s *sector, now time.Time, sig tfserving.Signature, fault policy.Fault, errs *[]string) (in policy.Input, windowEnd time.Time) {
+	in = policy.Input{
 		Now: now, Interval: c.o.Interval, Override: s.override,
 		LastSafe: s.lastSafe, HasLastSafe: s.hasLastSafe, LastChange: s.lastChange,
-		Fault: fault,
+		Fault: fault, Margins: s.margins,
 	}
 	latest, err := c.src.Latest(ctx, s.name, now, c.o.Lookback)
 	if err != nil {
@@ -455,13 +495,13 @@ func (c *Controller) observe(ctx context.Context, s *sector, now time.Time, sig 
 
 	fresh := !in.LastReading.IsZero() && now.Sub(in.LastReading) <= c.l.Stale
 	if in.Fault == "" && fresh {
-		preds, f, err := c.predict(ctx, s.name, sig, now)
+		preds, end, f, err := c.predict(ctx, s, sig, now)
 		if err != nil {
 			*errs = append(*errs, err.Error())
 		}
-		in.Predictions, in.Fault = preds, f
+		in.Predictions, in.Fault, windowEnd = preds, f, end
 	}
-	return in
+	return in, windowEnd
 }
 
 // report shows a decision on in: in the metrics, in the log when the sector's mode
@@ -505,6 +545,12 @@ func (c *Controller) report(log *slog.Logger, s *sector, in policy.Input, d poli
 		v.Recommended = ptr(d.Recommended)
 		v.LastPrediction = predictionState(d.Prediction)
 	}
+	v.Margin = &MarginState{Celsius: d.Margin, Learned: d.MarginLearned}
+	if s.margins != nil {
+		v.Margin.Scored, v.Margin.Dropped = s.margins.Scored(), s.margins.Dropped()
+	}
+	c.m.margin.WithLabelValues(s.name, strconv.FormatBool(d.MarginLearned)).Set(d.Margin)
+	c.m.margin.DeleteLabelValues(s.name, strconv.FormatBool(!d.MarginLearned))
 	if d.Change {
 		v.LastDecision.Target = ptr(d.Target)
 	}
@@ -512,15 +558,20 @@ func (c *Controller) report(log *slog.Logger, s *sector, in policy.Input, d poli
 	c.publish(v)
 }
 
-// predict asks the model about every candidate for the sector.
-func (c *Controller) predict(ctx context.Context, device string, sig tfserving.Signature, now time.Time) ([]policy.Prediction, policy.Fault, error) {
+// predict reads the sector's window, scores the forecasts it answers, and asks the
+// model about every candidate; windowEnd is the time of the window's last row.
+func (c *Controller) predict(ctx context.Context, s *sector, sig tfserving.Signature, now time.Time) (preds []policy.Prediction, windowEnd time.Time, _ policy.Fault, _ error) {
 	spec := influx.Spec{Features: sig.Features, Steps: sig.Steps, Step: sig.Step}
-	rows, _, err := c.src.Window(ctx, device, spec, now)
+	rows, times, err := c.src.Window(ctx, s.name, spec, now)
 	if err != nil {
 		if !errors.Is(err, influx.ErrShortWindow) {
 			c.m.storeErrors.WithLabelValues("influx").Inc()
 		}
-		return nil, policy.FaultNoWindow, err
+		return nil, time.Time{}, policy.FaultNoWindow, err
+	}
+	score(s, sig, rows, times)
+	if len(times) > 0 {
+		windowEnd = times[len(times)-1]
 	}
 	sp := sig.Feature(model.FeatureSetpoint)
 	cands := c.l.Candidates()
@@ -535,17 +586,17 @@ func (c *Controller) predict(ctx context.Context, device string, sig tfserving.S
 	}
 	out, err := c.pred.Predict(ctx, sig, instances)
 	if err != nil {
-		return nil, faultOf(err), err
+		return nil, windowEnd, faultOf(err), err
 	}
 	ti, hi := sig.Output(model.OutputTemperature), sig.Output(model.OutputHumidity)
-	preds := make([]policy.Prediction, len(out))
+	preds = make([]policy.Prediction, len(out))
 	for i, row := range out {
 		preds[i] = policy.Prediction{Setpoint: cands[i], Temperature: row[ti]}
 		if hi >= 0 {
 			preds[i].Humidity, preds[i].HasHumidity = row[hi], true
 		}
 	}
-	return preds, "", nil
+	return preds, windowEnd, "", nil
 }
 
 // change applies (or, in a dry run, only audits) the decision's target and returns the
@@ -557,7 +608,7 @@ func (c *Controller) change(ctx context.Context, log *slog.Logger, s *sector, no
 	}
 	e := audit.Entry{Time: now, Device: s.name, Actor: audit.ActorController, Action: action,
 		New: ptr(d.Target), Reason: d.Why, DryRun: c.o.DryRun,
-		Limits: &audit.Limits{TempLimit: c.l.TempLimit, Margin: c.l.Margin, RHMin: c.l.RHMin, RHMax: c.l.RHMax}}
+		Limits: &audit.Limits{TempLimit: c.l.TempLimit, Margin: d.Margin, RHMin: c.l.RHMin, RHMax: c.l.RHMax}}
 	if in.HasCurrent {
 		e.Old = ptr(in.Current)
 	}

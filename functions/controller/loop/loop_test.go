@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/smartx-team/overcloud/functions/testbed/leakcheck"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -557,4 +558,78 @@ func mustClient(t *testing.T) *mongo.Client {
 	}
 	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
 	return c
+}
+
+// The controller scores its own forecasts against the readings that follow and, once
+// enough are scored, keeps the learned margin below the limit instead of the one set:
+// a model that forecasts the room too warm lets the set-point rise (down to the
+// floor), one that forecasts it too cool keeps it lower. In a dry run the set-point in
+// force is the Pi's, so the readings score every forecast.
+func TestTheMarginIsLearnedFromForecastErrors(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name          string
+		room          float64 // C, held all along at set-point 24
+		before, after float64 // recommended with the set margin (1 C), and once learned
+		margin        float64
+	}{
+		// The model says 25.2 C at 24 C; the room stays at 24: errors of -1.2, the floor.
+		{"forecasts too warm", 24, 25, 26, 0.2},
+		// The model says 26.4 C at 24 C; the room stays at 28: errors of +1.6.
+		{"forecasts too cool", 28, 23, 22, 1.6},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, "pi-1")
+			e.room(t, "pi-1", start, 30, tt.room, 24)
+			c, reg := e.controller(t, []string{"pi-1"}, func(o *loop.Options) {
+				o.DryRun = true
+				o.Limits.MarginSamples = 10
+			})
+			ctx := context.Background()
+			var recommended []float64
+			for m := 3; m < 30; m++ {
+				e.clock.Set(start.Add(time.Duration(m)*time.Minute + 5*time.Second))
+				c.Tick(ctx)
+				recommended = append(recommended, val(device(t, c, "pi-1").Recommended))
+			}
+			d := device(t, c, "pi-1")
+			if recommended[0] != tt.before || recommended[len(recommended)-1] != tt.after {
+				t.Errorf("recommended %v, want %v first and %v last", recommended, tt.before, tt.after)
+			}
+			if d.Margin == nil || !d.Margin.Learned || math.Abs(d.Margin.Celsius-tt.margin) > 1e-9 || d.Margin.Scored < 10 {
+				t.Fatalf("margin %+v, want %v learned from at least 10 forecasts", d.Margin, tt.margin)
+			}
+			if !strings.Contains(d.LastDecision.Why, "learned: 0.99-quantile of 10 forecast errors") {
+				t.Errorf("why %q does not say the margin is learned", d.LastDecision.Why)
+			}
+			if got := gauge(t, reg, "controller_margin_celsius", map[string]string{"device": "pi-1", "learned": "true"}); math.Abs(got-tt.margin) > 1e-9 {
+				t.Errorf("controller_margin_celsius{learned=true} = %v, want %v", got, tt.margin)
+			}
+		})
+	}
+}
+
+// gauge is the value of the named gauge with exactly the given labels (NaN: none).
+func gauge(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				got[lp.GetName()] = lp.GetValue()
+			}
+			if maps.Equal(got, labels) {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return math.NaN()
 }

@@ -15,6 +15,7 @@ type metrics struct {
 	overrideEvents *prometheus.CounterVec
 	recommended    *prometheus.GaugeVec
 	setpoint       *prometheus.GaugeVec
+	margin         *prometheus.GaugeVec
 	storeErrors    *prometheus.CounterVec
 	tickSeconds    prometheus.Histogram
 	lastTick       prometheus.Gauge
@@ -52,6 +53,10 @@ func newMetrics(reg prometheus.Registerer, c *Controller) (*metrics, error) {
 			Name: "controller_setpoint_celsius",
 			Help: "The set-point in force per device, as last known.",
 		}, []string{"device"}),
+		margin: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "controller_margin_celsius",
+			Help: "The margin kept below the limit at the last decision per device: set, or learned from its forecast errors (learned=\"true\").",
+		}, []string{"device", "learned"}),
 		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "controller_store_errors_total",
 			Help: "Failed reads and writes of InfluxDB and MongoDB (audit, overrides).",
@@ -99,7 +104,7 @@ func newMetrics(reg prometheus.Registerer, c *Controller) (*metrics, error) {
 	}
 	for _, col := range []prometheus.Collector{
 		m.decisions, m.fallbacks, m.staleTotal, m.applyErrors, m.overrideEvents,
-		m.recommended, m.setpoint, m.storeErrors, m.tickSeconds, m.lastTick,
+		m.recommended, m.setpoint, m.margin, m.storeErrors, m.tickSeconds, m.lastTick,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "controller_stale_sectors",
 			Help: "Sectors whose sensor is stale now (automation stopped for them).",

@@ -66,6 +66,8 @@ type DeviceState struct {
 	Recommended *float64 `json:"recommended_setpoint"`
 	// LastPrediction is the model's answer for the recommended set-point.
 	LastPrediction *PredictionState `json:"last_prediction,omitempty"`
+	// Margin is what the last decision kept below the limit.
+	Margin *MarginState `json:"margin,omitempty"`
 	// LastReading is the time of the newest temperature or humidity reading.
 	LastReading *time.Time `json:"last_reading"`
 	StaleSensor bool       `json:"stale_sensor"`
@@ -84,6 +86,16 @@ type PredictionState struct {
 	Setpoint    float64  `json:"setpoint"`
 	Temperature float64  `json:"temperature"`
 	Humidity    *float64 `json:"humidity,omitempty"`
+}
+
+// MarginState is the margin of a device's last decision: Celsius, learned from its
+// forecast errors (Learned) or the one set; Scored and Dropped count its forecasts
+// since the controller started.
+type MarginState struct {
+	Celsius float64 `json:"celsius"`
+	Learned bool    `json:"learned"`
+	Scored  int     `json:"forecasts_scored"`
+	Dropped int     `json:"forecasts_dropped"`
 }
 
 // OverrideState is a manual set-point in force.

@@ -14,7 +14,8 @@
 //     last one recommended from good model output, or holds the current set-point when
 //     none is known (ModeFallback).
 //  4. Choice: of the candidates (whole degrees within Min..Max), the highest whose
-//     predicted inlet temperature is at or below Limit-Margin and whose predicted
+//     predicted inlet temperature is at or below Limit-margin (Margin, or the margin
+//     learned from the sector's forecast errors: see MarginFrom) and whose predicted
 //     relative humidity lies within RHMin..RHMax (see Choose for what happens when none
 //     does).
 //  5. Hysteresis: a change smaller than Limits.Hysteresis is not made, unless the
@@ -61,8 +62,9 @@ type Limits struct {
 	// holds a one-degree change).
 	Hysteresis float64
 	// TempLimit is the highest inlet temperature allowed, C (default 27, ASHRAE's
-	// recommended upper bound); Margin is kept below it (default 0.5: five times the
-	// trainer's held-out error on simulated rooms).
+	// recommended upper bound); Margin is kept below it until a margin is learned
+	// (default 0.5: five times the trainer's held-out error on simulated rooms, a
+	// guess made before this room's forecasts are scored).
 	TempLimit, Margin float64
 	// Deadband: a warmer set-point is applied only when predicted at least this far
 	// below the ceiling, C (default 0.3).
@@ -70,6 +72,13 @@ type Limits struct {
 	// RaiseEvery: a warmer set-point is applied at most once in this time after the
 	// last automated change (default 30m; cooler ones are never held back).
 	RaiseEvery time.Duration
+	// MarginQuantile turns the learned margin on (see MarginFrom): once MarginSamples
+	// forecasts are scored, the margin is this quantile of the latest MarginSamples
+	// errors, but at least MarginFloor (defaults 0.99, 288 and 0.2 C, twice the
+	// DHT22's 0.1 C resolution: no tighter than the readings can show; a quantile of 0
+	// keeps Margin always). Margin holds until then.
+	MarginQuantile, MarginFloor float64
+	MarginSamples               int
 	// RHMin and RHMax bound the predicted relative humidity, % (default 20 and 80).
 	RHMin, RHMax float64
 	// Stale is how long a sector may go without a reading before automation stops for
@@ -85,7 +94,7 @@ type Limits struct {
 func DefaultLimits() Limits {
 	return Limits{
 		Min: 16, Max: 30, MaxStep: 1, Hysteresis: 1,
-		TempLimit: 27, Margin: 0.5, Deadband: 0.3, RaiseEvery: 30 * time.Minute, RHMin: 20, RHMax: 80,
+		TempLimit: 27, Margin: 0.5, MarginQuantile: 0.99, MarginFloor: 0.2, MarginSamples: 288, Deadband: 0.3, RaiseEvery: 30 * time.Minute, RHMin: 20, RHMax: 80,
 		Stale: 5 * time.Minute,
 	}
 }
@@ -111,6 +120,12 @@ func (l Limits) Validate() error {
 		return bad("limit", "want 10 to 45, have %v", l.TempLimit)
 	case !finite(l.Margin) || l.Margin < 0 || l.Margin > 10:
 		return bad("margin", "want 0 to 10, have %v", l.Margin)
+	case !finite(l.MarginQuantile) || l.MarginQuantile < 0 || l.MarginQuantile >= 1 || (l.MarginQuantile > 0 && l.MarginQuantile < 0.5):
+		return bad("margin-quantile", "want 0 (off) or 0.5 to below 1, have %v", l.MarginQuantile)
+	case l.MarginQuantile > 0 && (!finite(l.MarginFloor) || l.MarginFloor < 0 || l.MarginFloor > 10):
+		return bad("margin-floor", "want 0 to 10, have %v", l.MarginFloor)
+	case l.MarginQuantile > 0 && (l.MarginSamples < 10 || l.MarginSamples > 100000):
+		return bad("margin-samples", "want 10 to 100000, have %d", l.MarginSamples)
 	case !finite(l.Deadband) || l.Deadband < 0 || l.Deadband > 5:
 		return bad("deadband", "want 0 to 5, have %v", l.Deadband)
 	case l.RaiseEvery < 0:
@@ -407,6 +422,8 @@ type Input struct {
 	HasLastSafe bool
 	// LastChange is when the controller last changed the set-point on its own.
 	LastChange time.Time
+	// Margins are the sector's scored forecasts, for the learned margin (nil: Margin).
+	Margins *MarginTracker
 }
 
 // Decision is what Decide concluded.
@@ -429,6 +446,10 @@ type Decision struct {
 	Target float64
 	// OverrideExpired: the override has run out and is to be cleared.
 	OverrideExpired bool
+	// Margin is the margin decided with (Limits.MarginFrom), MarginLearned whether it
+	// was learned from the sector's forecast errors.
+	Margin        float64
+	MarginLearned bool
 	// Why says it in words, for the log, the audit trail and the state.
 	Why string
 }
@@ -436,6 +457,9 @@ type Decision struct {
 // Decide applies the rules of the package doc, in order, to one sector.
 func (l Limits) Decide(in Input) Decision {
 	d := Decision{Target: in.Current}
+	var marginHow string
+	l.Margin, d.MarginLearned, marginHow = l.MarginFrom(in.Margins)
+	d.Margin = l.Margin
 	d.OverrideExpired = in.Override != nil && !in.Override.Active(in.Now)
 	d.Stale = in.LastReading.IsZero() || in.Now.Sub(in.LastReading) > l.Stale
 
@@ -489,9 +513,9 @@ func (l Limits) Decide(in Input) Decision {
 			urgent = true // the set-point in force is predicted too warm
 		}
 	}
-	d.Why = fmt.Sprintf("model predicts %.1f C%s at %s C (%s); ceiling %s C = limit %s - margin %s, RH %s..%s%%",
+	d.Why = fmt.Sprintf("model predicts %.1f C%s at %s C (%s); ceiling %s C = limit %s - margin %s (%s), RH %s..%s%%",
 		d.Prediction.Temperature, rhText(d.Prediction), deg(d.Recommended), d.Rule,
-		deg(l.Ceiling()), deg(l.TempLimit), deg(l.Margin), deg(l.RHMin), deg(l.RHMax))
+		deg(l.Ceiling()), deg(l.TempLimit), deg(l.Margin), marginHow, deg(l.RHMin), deg(l.RHMax))
 	want := d.Recommended
 	if want > in.Current && !urgent && l.InBounds(in.Current) {
 		var held string
@@ -577,7 +601,7 @@ func rhText(p Prediction) string {
 	return fmt.Sprintf(", %.0f%% RH", p.Humidity)
 }
 
-// deg formats degrees without trailing zeros.
-func deg(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+// deg formats degrees to 0.01 without trailing zeros.
+func deg(v float64) string { return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64) }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -37,18 +37,24 @@ type Config struct {
 	Devices  string        // [CONTROLLER_DEVICES] comma-separated EdgeX device names, one per air conditioner (required)
 	Interval time.Duration // [CONTROLLER_INTERVAL] (default 1m)
 
-	Limit       float64       // [CONTROLLER_LIMIT] highest inlet temperature, C (default 27)
-	Margin      float64       // [CONTROLLER_MARGIN] kept below the limit, C (default 0.5)
-	Deadband    float64       // [CONTROLLER_DEADBAND] a warmer set-point needs this much room below limit-margin, C (default 0.3)
-	RaiseEvery  time.Duration // [CONTROLLER_RAISE_EVERY] no warmer set-point sooner after a change (default 30m)
-	RHMin       float64       // [CONTROLLER_RH_MIN] % (default 20)
-	RHMax       float64       // [CONTROLLER_RH_MAX] % (default 80)
-	Min         float64       // [CONTROLLER_MIN] lowest set-point, C (default 16)
-	Max         float64       // [CONTROLLER_MAX] highest set-point, C (default 30)
-	MaxStep     float64       // [CONTROLLER_MAX_STEP] C per interval (default 1)
-	Hysteresis  float64       // [CONTROLLER_HYSTERESIS] C (default 1)
-	Stale       time.Duration // [CONTROLLER_STALE] (default 5m)
-	ModelMaxAge time.Duration // [CONTROLLER_MODEL_MAX_AGE] 0: not checked (default 0)
+	Limit  float64 // [CONTROLLER_LIMIT] highest inlet temperature, C (default 27)
+	Margin float64 // [CONTROLLER_MARGIN] kept below the limit, C, until one is learned (default 0.5)
+	// MarginQuantile [CONTROLLER_MARGIN_QUANTILE], MarginFloor [CONTROLLER_MARGIN_FLOOR]
+	// and MarginSamples [CONTROLLER_MARGIN_SAMPLES]: the margin learned from each
+	// sector's forecast errors (policy.Limits; defaults 0.99, 0.2 C and 288; a quantile
+	// of 0 keeps Margin always).
+	MarginQuantile, MarginFloor float64
+	MarginSamples               int
+	Deadband                    float64       // [CONTROLLER_DEADBAND] a warmer set-point needs this much room below limit-margin, C (default 0.3)
+	RaiseEvery                  time.Duration // [CONTROLLER_RAISE_EVERY] no warmer set-point sooner after a change (default 30m)
+	RHMin                       float64       // [CONTROLLER_RH_MIN] % (default 20)
+	RHMax                       float64       // [CONTROLLER_RH_MAX] % (default 80)
+	Min                         float64       // [CONTROLLER_MIN] lowest set-point, C (default 16)
+	Max                         float64       // [CONTROLLER_MAX] highest set-point, C (default 30)
+	MaxStep                     float64       // [CONTROLLER_MAX_STEP] C per interval (default 1)
+	Hysteresis                  float64       // [CONTROLLER_HYSTERESIS] C (default 1)
+	Stale                       time.Duration // [CONTROLLER_STALE] (default 5m)
+	ModelMaxAge                 time.Duration // [CONTROLLER_MODEL_MAX_AGE] 0: not checked (default 0)
 
 	OverrideDefault time.Duration // [CONTROLLER_OVERRIDE_DEFAULT] (default 1h)
 	OverrideMax     time.Duration // [CONTROLLER_OVERRIDE_MAX] (default 24h)
@@ -77,7 +83,7 @@ func Defaults() Config {
 		InferenceURL: "http://localhost:8501", ModelName: "service",
 		CommandURL: "http://localhost:59882",
 		Interval:   time.Minute,
-		Limit:      l.TempLimit, Margin: l.Margin, Deadband: l.Deadband, RaiseEvery: l.RaiseEvery, RHMin: l.RHMin, RHMax: l.RHMax,
+		Limit:      l.TempLimit, Margin: l.Margin, MarginQuantile: l.MarginQuantile, MarginFloor: l.MarginFloor, MarginSamples: l.MarginSamples, Deadband: l.Deadband, RaiseEvery: l.RaiseEvery, RHMin: l.RHMin, RHMax: l.RHMax,
 		Min: l.Min, Max: l.Max, MaxStep: l.MaxStep, Hysteresis: l.Hysteresis, Stale: l.Stale,
 		OverrideDefault: time.Hour, OverrideMax: 24 * time.Hour,
 		MongoURI: service.DefaultMongoURI, MongoDatabase: "smartx_controller",
@@ -124,6 +130,17 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 			return nil
 		})
 	}
+	whole := func(p *int, name, usage string) {
+		v := fs.String(name, envOf(name), strconv.Itoa(*p), usage)
+		after = append(after, func() error {
+			n, err := strconv.Atoi(strings.TrimSpace(*v))
+			if err != nil {
+				return fmt.Errorf("%w: %s=%q: not a whole number", ErrConfig, envOf(name), *v)
+			}
+			*p = n
+			return nil
+		})
+	}
 	str(&c.InfluxURL, "influx-url", "InfluxDB base URL")
 	influxToken := fs.Secret("influx-token", envOf("influx-token"), "", "InfluxDB token (user:password on InfluxDB 1.8); prefer the _FILE variant")
 	str(&c.InfluxOrg, "influx-org", "InfluxDB organization (ignored by InfluxDB 1.8)")
@@ -135,7 +152,10 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 	str(&c.Devices, "devices", "comma-separated EdgeX device names, one per air conditioner (required)")
 	dur(&c.Interval, "interval", "time between decisions")
 	num(&c.Limit, "limit", "highest inlet temperature allowed, C (ASHRAE's recommended upper bound)")
-	num(&c.Margin, "margin", "kept below the limit, C")
+	num(&c.Margin, "margin", "kept below the limit, C, until a margin is learned (and always with -margin-quantile 0)")
+	num(&c.MarginQuantile, "margin-quantile", "the learned margin is this quantile of how much warmer the inlet came out than forecast, per sector (0: off)")
+	num(&c.MarginFloor, "margin-floor", "the learned margin is never smaller, C")
+	whole(&c.MarginSamples, "margin-samples", "forecasts scored before the margin is learned, and how many of the latest it is learned from (in memory: a restart starts again)")
 	num(&c.Deadband, "deadband", "a warmer set-point is applied only when predicted this far below limit-margin, C")
 	dur(&c.RaiseEvery, "raise-every", "no warmer set-point within this time of the last automatic change (cooler ones are never held back)")
 	num(&c.RHMin, "rh-min", "lowest relative humidity allowed, %")
@@ -223,8 +243,10 @@ func (c Config) Validate() error {
 	if err := c.Limits().Validate(); err != nil {
 		key := map[string]string{
 			"min/max": "CONTROLLER_MIN/CONTROLLER_MAX", "max-step": "CONTROLLER_MAX_STEP", "hysteresis": "CONTROLLER_HYSTERESIS",
-			"limit": "CONTROLLER_LIMIT", "margin": "CONTROLLER_MARGIN", "rh-min/rh-max": "CONTROLLER_RH_MIN/CONTROLLER_RH_MAX",
-			"stale": "CONTROLLER_STALE", "model-max-age": "CONTROLLER_MODEL_MAX_AGE",
+			"limit": "CONTROLLER_LIMIT", "margin": "CONTROLLER_MARGIN",
+			"margin-quantile": "CONTROLLER_MARGIN_QUANTILE", "margin-floor": "CONTROLLER_MARGIN_FLOOR", "margin-samples": "CONTROLLER_MARGIN_SAMPLES",
+			"rh-min/rh-max": "CONTROLLER_RH_MIN/CONTROLLER_RH_MAX",
+			"stale":         "CONTROLLER_STALE", "model-max-age": "CONTROLLER_MODEL_MAX_AGE",
 		}
 		msg := err.Error()
 		for field, env := range key {
@@ -285,6 +307,7 @@ func (c Config) Limits() policy.Limits {
 	return policy.Limits{
 		Min: c.Min, Max: c.Max, MaxStep: c.MaxStep, Hysteresis: c.Hysteresis,
 		TempLimit: c.Limit, Margin: c.Margin, Deadband: c.Deadband, RaiseEvery: c.RaiseEvery, RHMin: c.RHMin, RHMax: c.RHMax,
+		MarginQuantile: c.MarginQuantile, MarginFloor: c.MarginFloor, MarginSamples: c.MarginSamples,
 		Stale: c.Stale, ModelMaxAge: c.ModelMaxAge,
 	}
 }
@@ -303,6 +326,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("devices", c.DeviceList()),
 		slog.String("interval", c.Interval.String()),
 		slog.Float64("limit", c.Limit), slog.Float64("margin", c.Margin),
+		slog.Float64("margin_quantile", c.MarginQuantile), slog.Float64("margin_floor", c.MarginFloor), slog.Int("margin_samples", c.MarginSamples),
 		slog.Float64("rh_min", c.RHMin), slog.Float64("rh_max", c.RHMax),
 		slog.Float64("min", c.Min), slog.Float64("max", c.Max),
 		slog.Float64("max_step", c.MaxStep), slog.Float64("hysteresis", c.Hysteresis),

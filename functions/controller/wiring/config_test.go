@@ -47,6 +47,9 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"CONTROLLER_LIMIT", func(c *Config) { c.Limit = 90 }},
 		{"CONTROLLER_MARGIN", func(c *Config) { c.Margin = -1 }},
 		{"CONTROLLER_MARGIN", func(c *Config) { c.Limit, c.Margin = 15, 8 }},
+		{"CONTROLLER_MARGIN_QUANTILE", func(c *Config) { c.MarginQuantile = 1.5 }},
+		{"CONTROLLER_MARGIN_FLOOR", func(c *Config) { c.MarginFloor = -0.2 }},
+		{"CONTROLLER_MARGIN_SAMPLES", func(c *Config) { c.MarginSamples = 3 }},
 		{"CONTROLLER_RH_MIN/CONTROLLER_RH_MAX", func(c *Config) { c.RHMin = 90 }},
 		{"CONTROLLER_STALE", func(c *Config) { c.Stale = 0 }},
 		{"CONTROLLER_MODEL_MAX_AGE", func(c *Config) { c.ModelMaxAge = -time.Hour }},
@@ -92,6 +95,19 @@ func TestParseFlags(t *testing.T) {
 		c.APITokenFile != "/run/secrets/api" || c.Margin != 0.5 || c.Deadband != 0.3 || c.RaiseEvery != 30*time.Minute {
 		t.Errorf("parsed %+v", c)
 	}
+	t.Setenv("CONTROLLER_MARGIN_SAMPLES", "100")
+	c, err = ParseFlags([]string{"--margin-quantile", "0.95"}, io.Discard)
+	if err != nil || c.MarginSamples != 100 || c.MarginQuantile != 0.95 || c.MarginFloor != 0.2 {
+		t.Errorf("learned margin settings %v %v %v, %v", c.MarginQuantile, c.MarginFloor, c.MarginSamples, err)
+	}
+	if l := c.Limits(); l.MarginSamples != 100 || l.MarginQuantile != 0.95 || l.MarginFloor != 0.2 {
+		t.Errorf("limits %+v", l)
+	}
+	t.Setenv("CONTROLLER_MARGIN_SAMPLES", "1e3")
+	if _, err := ParseFlags(nil, io.Discard); err == nil || !strings.Contains(err.Error(), `CONTROLLER_MARGIN_SAMPLES="1e3"`) {
+		t.Errorf("bad whole number: %v", err)
+	}
+	t.Setenv("CONTROLLER_MARGIN_SAMPLES", "288")
 	t.Setenv("CONTROLLER_MARGIN", "one")
 	if _, err := ParseFlags(nil, io.Discard); err == nil || !strings.Contains(err.Error(), `CONTROLLER_MARGIN="one"`) {
 		t.Errorf("bad number: %v", err)
@@ -106,6 +122,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, env := range []string{"CONTROLLER_INFLUX_URL", "CONTROLLER_INFLUX_TOKEN_FILE", "CONTROLLER_INFERENCE_URL", "CONTROLLER_MODEL_NAME",
 		"CONTROLLER_COMMAND_URL", "CONTROLLER_DEVICES", "CONTROLLER_INTERVAL", "CONTROLLER_LIMIT", "CONTROLLER_MARGIN",
+		"CONTROLLER_MARGIN_QUANTILE", "CONTROLLER_MARGIN_FLOOR", "CONTROLLER_MARGIN_SAMPLES",
 		"CONTROLLER_RH_MIN", "CONTROLLER_RH_MAX", "CONTROLLER_MIN", "CONTROLLER_MAX", "CONTROLLER_MAX_STEP", "CONTROLLER_HYSTERESIS",
 		"CONTROLLER_OVERRIDE_DEFAULT", "CONTROLLER_STALE", "CONTROLLER_MONGO_URI_FILE", "CONTROLLER_MONGO_DATABASE",
 		"CONTROLLER_LISTEN", "CONTROLLER_ADMIN_LISTEN", "CONTROLLER_LOG_LEVEL", "CONTROLLER_DRY_RUN", "CONTROLLER_API_TOKEN_FILE"} {

@@ -92,11 +92,19 @@ type Learned struct {
 	hasLastSafe bool
 	lastChange  time.Time
 	temp, humid int
+	margins     *policy.MarginTracker
+	observed    time.Time // the newest row given to margins
+	// marginSum, marginMax and decisions describe the margins decided with.
+	marginSum, marginMax float64
+	decisions            int
 }
 
 // NewLearned returns ours for one sector.
 func NewLearned(m *model.Model, l policy.Limits, interval time.Duration) (*Learned, error) {
 	p := &Learned{Model: m, Limits: l, Interval: interval, temp: -1, humid: -1}
+	if l.MarginQuantile > 0 {
+		p.margins = policy.NewMarginTracker(l.MarginSamples)
+	}
 	for i, out := range m.Outputs {
 		switch out {
 		case model.OutputTemperature:
@@ -117,9 +125,10 @@ func NewLearned(m *model.Model, l policy.Limits, interval time.Duration) (*Learn
 // Decide implements Policy.
 func (p *Learned) Decide(rows []Row, current float64) float64 {
 	now := rows[len(rows)-1].Time
+	p.observe(rows)
 	in := policy.Input{
 		Now: now, Interval: p.Interval, Current: current, HasCurrent: true, LastReading: now,
-		LastSafe: p.lastSafe, HasLastSafe: p.hasLastSafe, LastChange: p.lastChange,
+		LastSafe: p.lastSafe, HasLastSafe: p.hasLastSafe, LastChange: p.lastChange, Margins: p.margins,
 	}
 	if len(rows) < p.Model.Steps {
 		in.Fault = policy.FaultNoWindow
@@ -139,14 +148,44 @@ func (p *Learned) Decide(rows []Row, current float64) float64 {
 		}
 	}
 	d := p.Limits.Decide(in)
+	p.marginSum, p.marginMax, p.decisions = p.marginSum+d.Margin, max(p.marginMax, d.Margin), p.decisions+1
 	if d.HasRecommended && d.Mode == policy.ModeAuto {
 		p.lastSafe, p.hasLastSafe = d.Recommended, true
 	}
-	if !d.Change {
-		return current
+	next := current
+	if d.Change {
+		p.lastChange, next = now, d.Target
 	}
-	p.lastChange = now
-	return d.Target
+	p.expect(now, next, in.Predictions)
+	return next
+}
+
+// observe gives the rows not yet seen to the margin tracker, as the controller gives
+// it its windows.
+func (p *Learned) observe(rows []Row) {
+	if p.margins == nil {
+		return
+	}
+	for _, r := range rows {
+		if r.Time.After(p.observed) {
+			p.margins.Observe(r.Time, r.Temperature, r.Setpoint)
+			p.observed = r.Time
+		}
+	}
+}
+
+// expect leaves the forecast for the set-point in force from now on.
+func (p *Learned) expect(now time.Time, setpoint float64, preds []policy.Prediction) {
+	if p.margins == nil {
+		return
+	}
+	step := time.Duration(p.Model.StepSeconds * float64(time.Second))
+	for _, pr := range preds {
+		if pr.Setpoint == setpoint {
+			p.margins.Expect(policy.Forecast{Made: now, Due: now.Add(time.Duration(p.Model.Horizon) * step), Within: step / 2,
+				Setpoint: setpoint, Temperature: pr.Temperature})
+		}
+	}
 }
 
 // instance is the model's input for window with set-point c applied from now on.
@@ -182,4 +221,14 @@ func (p *Learned) instance(window []Row, c float64) [][]float64 {
 		out[s] = row
 	}
 	return out
+}
+
+// MarginNote says what the margin came to at the end of a run, for the log.
+func (p *Learned) MarginNote() string {
+	if p.margins == nil {
+		return fmt.Sprintf("margin %.2f C (set)", p.Limits.Margin)
+	}
+	m, _, how := p.Limits.MarginFrom(p.margins)
+	return fmt.Sprintf("margin %.2f C at the end (%s; %d forecasts scored, %d dropped), %.3f C on average over %d decisions, at most %.2f C",
+		m, how, p.margins.Scored(), p.margins.Dropped(), p.marginSum/float64(max(p.decisions, 1)), p.decisions, p.marginMax)
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,6 +33,10 @@ type Options struct {
 	// Margin and Deadband are ours, the controller's settings of the same names (its
 	// defaults unless given).
 	Margin, Deadband float64
+	// MarginQuantile, MarginFloor and MarginSamples are ours, the controller's learned
+	// margin (policy.Limits).
+	MarginQuantile, MarginFloor float64
+	MarginSamples               int
 }
 
 func main() {
@@ -52,6 +57,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&o.Min, "min", 16, "lowest set-point, C")
 	fs.Float64Var(&o.Max, "max", 30, "highest set-point, C")
 	fs.Float64Var(&o.Margin, "margin", policy.DefaultLimits().Margin, "ours: how far below the limit the predicted inlet must stay, C (the controller's -margin)")
+	def := policy.DefaultLimits()
+	fs.Float64Var(&o.MarginQuantile, "margin-quantile", def.MarginQuantile, "ours: the quantile of the forecast errors the learned margin is (0: -margin always; the controller's -margin-quantile)")
+	fs.Float64Var(&o.MarginFloor, "margin-floor", def.MarginFloor, "ours: the smallest learned margin, C (the controller's -margin-floor)")
+	fs.IntVar(&o.MarginSamples, "margin-samples", def.MarginSamples, "ours: how many of the latest forecast errors the margin is learned from (the controller's -margin-samples)")
 	fs.Float64Var(&o.Deadband, "deadband", policy.DefaultLimits().Deadband, "ours: the room a warmer set-point needs below limit-margin, C (the controller's -deadband)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: benchenergy [flags]\n\nSimulates a year of a four-sector server room per policy and prints cooling energy,\nsavings and limit violations as a Markdown table.\n\n")
@@ -116,6 +125,7 @@ func Bench(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
 			}
 			l := policy.DefaultLimits()
 			l.Min, l.Max, l.TempLimit, l.Margin, l.Deadband, l.RHMin, l.RHMax = o.Min, o.Max, o.Limits.Inlet, o.Margin, o.Deadband, o.Limits.RHMin, o.Limits.RHMax
+			l.MarginQuantile, l.MarginFloor, l.MarginSamples = o.MarginQuantile, o.MarginFloor, o.MarginSamples
 			p, err := NewLearned(learned, l, o.Interval)
 			return p, 18, err
 		}},
@@ -134,6 +144,9 @@ func Bench(ctx context.Context, o Options, log io.Writer) ([]Result, error) {
 			began := time.Now()
 			sc, _ := Run(score, start, o.Days, s, o.Limits, pol, o.Interval, initial, 64)
 			fmt.Fprintf(log, "benchenergy: %s, %s: %.0f kWh, %d min above the limit (%.1fs)\n", p.name, s.Name, sc.KWh, sc.MinutesAbove, time.Since(began).Seconds())
+			if l, ok := pol.(*Learned); ok {
+				fmt.Fprintf(log, "benchenergy: %s, %s: %s\n", p.name, s.Name, l.MarginNote())
+			}
 			r.Score.KWh += sc.KWh
 			r.Score.MinutesAbove += sc.MinutesAbove
 			r.Score.MinutesRH += sc.MinutesRH
@@ -181,8 +194,15 @@ func Table(o Options, results []Result) string {
 	}
 	fmt.Fprintf(&b, "\n%d simulated days, scored on weather seed %d (trained on seed %d), %d sectors (%s W), decisions every %s, set-points %.0f-%.0f C.\n",
 		o.Days, o.ScoreSeed, o.TrainSeed, len(Sectors), sectorLoads(), o.Interval, o.Min, o.Max)
+	margin := fmt.Sprintf("margin %s C", num(o.Margin))
+	if o.MarginQuantile > 0 {
+		margin += fmt.Sprintf(" until learned (the %s-quantile of the latest %d forecast errors, at least %s C)", num(o.MarginQuantile), o.MarginSamples, num(o.MarginFloor))
+	}
+	fmt.Fprintf(&b, "Ours: %s, dead band %s C.\n", margin, num(o.Deadband))
 	return b.String()
 }
+
+func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 func sectorLoads() string {
 	var parts []string
