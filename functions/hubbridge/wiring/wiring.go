@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"time"
 
@@ -50,7 +49,7 @@ type Hub struct {
 	relay    *relay.Relay
 	tokens   *edgexrest.TokenFile
 	sub      *edgexbus.Subscriber
-	srv      *http.Server
+	ingest   *ingestServer
 	ln       net.Listener
 	addr     string
 	admin    *service.Admin
@@ -192,15 +191,10 @@ func (h *Hub) newRESTIngest(reg prometheus.Registerer) (err error) {
 		return fmt.Errorf("HUB_LISTEN: %w", err)
 	}
 	h.addr = h.ln.Addr().String()
-	h.srv = &http.Server{
-		Handler:           api.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
+	h.ingest = newIngestServer(h.ln, api.Handler(), ingestOptions{
+		MaxBodyBytes: cfg.MaxBodyBytes, MaxHeaderBytes: 16 << 10, Handlers: cfg.MaxInFlight,
+		Idle: 2 * time.Minute, Write: 30 * time.Second, Drain: 10 * time.Second,
+	}, log.With("part", "ingest"))
 	return nil
 }
 
@@ -271,10 +265,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	go func() { writerDone <- h.outbox.Run(writerCtx) }()
 
 	parts := []func(context.Context) error{h.admin.Run, h.relay.Run}
-	if h.srv != nil {
-		srv, ln := h.srv, h.ln
-		h.ln = nil // Serve owns it now
-		parts = append(parts, func(ctx context.Context) error { return service.Serve(ctx, srv, ln) })
+	if h.ingest != nil {
+		h.ln = nil // the ingest server owns it now
+		parts = append(parts, h.ingest.Run)
 	}
 	if h.sub != nil {
 		parts = append(parts, h.sub.Run)
