@@ -37,9 +37,10 @@ type ingestServer struct {
 
 // ingestOptions are the server's limits, from the hub's config.
 type ingestOptions struct {
-	// MaxBodyBytes is the handler's limit; the parser takes twice it, so that a body a
-	// little over the limit is answered 413 by the handler, and closes the connection
-	// on a larger one.
+	// MaxBodyBytes is the handler's limit. nbio reads a whole body before the handler
+	// runs, so the parser takes parserBodyFactor times it: a body over the limit up to
+	// that is answered 413 by the handler, as EdgeX does; a larger one closes the
+	// connection, so that no client makes the hub buffer more.
 	MaxBodyBytes int64
 	// MaxHeaderBytes bounds the request line and headers.
 	MaxHeaderBytes int
@@ -61,6 +62,9 @@ func (l nbioLogger) Error(format string, v ...any) { l.log.Warn(fmt.Sprintf(form
 
 var setNbioLogger sync.Once
 
+// parserBodyFactor: see ingestOptions.MaxBodyBytes (16 x 64 KiB = 1 MiB by default).
+const parserBodyFactor = 16
+
 // newIngestServer serves h on ln (already bound, so that its address is known before
 // Run) once Run is called.
 func newIngestServer(ln net.Listener, h http.Handler, o ingestOptions, log *slog.Logger) *ingestServer {
@@ -79,8 +83,8 @@ func newIngestServer(ln net.Listener, h http.Handler, o ingestOptions, log *slog
 			return ln, nil
 		},
 		Handler:                s.serve(h),
-		MaxHTTPBodySize:        int(2 * o.MaxBodyBytes),
-		ReadLimit:              o.MaxHeaderBytes + int(2*o.MaxBodyBytes),
+		MaxHTTPBodySize:        int(parserBodyFactor * o.MaxBodyBytes),
+		ReadLimit:              o.MaxHeaderBytes + int(parserBodyFactor*o.MaxBodyBytes),
 		MessageHandlerPoolSize: o.Handlers,
 		KeepaliveTime:          o.Idle,
 		WriteTimeout:           o.Write,
