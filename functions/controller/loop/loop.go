@@ -171,10 +171,8 @@ type sector struct {
 	location    string
 	lastMode    policy.Mode
 	dryRunLast  float64 // last change audited in a dry run (NaN: none)
-	// margins scores the sector's forecasts for the learned margin (nil: off);
-	// observed is the newest window row given to it.
-	margins  *policy.MarginTracker
-	observed time.Time
+	// margins scores the sector's forecasts for the learned margin (nil: off).
+	margins *policy.MarginTracker
 }
 
 // New checks the options and builds the controller; it sends nothing. Each part is
@@ -430,36 +428,23 @@ func (c *Controller) decide(ctx context.Context, s *sector, now time.Time, sig t
 	if d.Change {
 		current = c.change(ctx, log, s, now, in, d, sig, &errs)
 	}
-	if d.HasRecommended && in.HasCurrent {
-		expect(s, sig, windowEnd, current, in.Predictions)
+	if d.HasRecommended && in.HasCurrent && s.margins != nil && !windowEnd.IsZero() {
+		// The forecast for the set-point in force after the decision.
+		s.margins.ExpectFor(windowEnd, time.Duration(sig.Horizon)*sig.Step, sig.Step, current, in.Predictions)
 	}
 	c.report(log, s, in, d, current, errs, entryErrs)
 }
 
-// expect leaves the forecast for the set-point in force after the decision, to be
-// scored against the reading Horizon steps after the window's end.
-func expect(s *sector, sig tfserving.Signature, windowEnd time.Time, setpoint float64, preds []policy.Prediction) {
-	if s.margins == nil || windowEnd.IsZero() {
-		return
-	}
-	for _, p := range preds {
-		if p.Setpoint == setpoint {
-			s.margins.Expect(policy.Forecast{Made: windowEnd, Due: windowEnd.Add(time.Duration(sig.Horizon) * sig.Step),
-				Within: sig.Step / 2, Setpoint: setpoint, Temperature: p.Temperature})
-		}
-	}
-}
-
-// score gives the window's rows not seen before to the sector's margin tracker.
+// score gives the window's rows to the sector's margin tracker (which skips those it
+// has seen).
 func score(s *sector, sig tfserving.Signature, rows [][]float64, times []time.Time) {
 	ti, sp := sig.Feature(model.FeatureTemperature), sig.Feature(model.FeatureSetpoint)
 	if s.margins == nil || ti < 0 || sp < 0 {
 		return
 	}
 	for i, row := range rows {
-		if i < len(times) && times[i].After(s.observed) {
+		if i < len(times) {
 			s.margins.Observe(times[i], row[ti], row[sp])
-			s.observed = times[i]
 		}
 	}
 }

@@ -42,6 +42,7 @@ type MarginTracker struct {
 	sorted  []float64 // errs sorted, nil when stale
 	scored  int       // forecasts scored in all
 	dropped int       // forecasts dropped: the set-point changed, or no reading came in time
+	newest  time.Time // the newest reading observed
 }
 
 // maxPending bounds the forecasts waiting, should readings stop arriving.
@@ -64,14 +65,26 @@ func (t *MarginTracker) Expect(f Forecast) {
 	t.pending = append(t.pending, f)
 }
 
+// ExpectFor adds the forecast among preds for setpoint, made at made for horizon
+// later, scored by a reading within half a step of it.
+func (t *MarginTracker) ExpectFor(made time.Time, horizon, step time.Duration, setpoint float64, preds []Prediction) {
+	for _, p := range preds {
+		if p.Setpoint == setpoint {
+			t.Expect(Forecast{Made: made, Due: made.Add(horizon), Within: step / 2, Setpoint: setpoint, Temperature: p.Temperature})
+		}
+	}
+}
+
 // Observe gives the tracker one reading: the inlet temperature at `at` with setpoint in
-// force. Readings are given oldest first; one given twice scores nothing twice. A
+// force. Readings are given oldest first; one not newer than the newest already given
+// is ignored, so overlapping windows can be given whole. A
 // forecast whose set-point is no longer in force, or whose due time has passed without
 // a reading near it, is dropped unscored: it says nothing about the model.
 func (t *MarginTracker) Observe(at time.Time, temperature, setpoint float64) {
-	if !finite(temperature) {
+	if !finite(temperature) || !at.After(t.newest) {
 		return
 	}
+	t.newest = at
 	keep := t.pending[:0]
 	for _, f := range t.pending {
 		switch {

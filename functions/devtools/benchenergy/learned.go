@@ -93,7 +93,6 @@ type Learned struct {
 	lastChange  time.Time
 	temp, humid int
 	margins     *policy.MarginTracker
-	observed    time.Time // the newest row given to margins
 	// marginSum, marginMax and decisions describe the margins decided with.
 	marginSum, marginMax float64
 	decisions            int
@@ -156,35 +155,21 @@ func (p *Learned) Decide(rows []Row, current float64) float64 {
 	if d.Change {
 		p.lastChange, next = now, d.Target
 	}
-	p.expect(now, next, in.Predictions)
+	if p.margins != nil {
+		step := time.Duration(p.Model.StepSeconds * float64(time.Second))
+		p.margins.ExpectFor(now, time.Duration(p.Model.Horizon)*step, step, next, in.Predictions)
+	}
 	return next
 }
 
-// observe gives the rows not yet seen to the margin tracker, as the controller gives
-// it its windows.
+// observe gives the rows to the margin tracker, as the controller gives it its
+// windows (it skips the rows it has seen).
 func (p *Learned) observe(rows []Row) {
 	if p.margins == nil {
 		return
 	}
 	for _, r := range rows {
-		if r.Time.After(p.observed) {
-			p.margins.Observe(r.Time, r.Temperature, r.Setpoint)
-			p.observed = r.Time
-		}
-	}
-}
-
-// expect leaves the forecast for the set-point in force from now on.
-func (p *Learned) expect(now time.Time, setpoint float64, preds []policy.Prediction) {
-	if p.margins == nil {
-		return
-	}
-	step := time.Duration(p.Model.StepSeconds * float64(time.Second))
-	for _, pr := range preds {
-		if pr.Setpoint == setpoint {
-			p.margins.Expect(policy.Forecast{Made: now, Due: now.Add(time.Duration(p.Model.Horizon) * step), Within: step / 2,
-				Setpoint: setpoint, Temperature: pr.Temperature})
-		}
+		p.margins.Observe(r.Time, r.Temperature, r.Setpoint)
 	}
 }
 
