@@ -93,8 +93,9 @@ func (s *Server) addEvent(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, dtoCommon.NewBaseWithIdResponse(req.RequestId, res.Message(), http.StatusCreated, ev.Id))
 }
 
-// decodeEvent decodes and validates an AddEventRequest with EdgeX's own code (JSON, or
-// CBOR when the content type says so). reason is empty on success; else msg says why.
+// decodeEvent decodes and validates an AddEventRequest with EdgeX's own code (JSON
+// through eventJSON, or CBOR when the content type says so). reason is empty on
+// success; else msg says why.
 func decodeEvent(body []byte, contentType string) (requests.AddEventRequest, intake.Reason, string) {
 	var req requests.AddEventRequest
 	mt, _, _ := mime.ParseMediaType(contentType)
@@ -104,10 +105,11 @@ func decodeEvent(body []byte, contentType string) (requests.AddEventRequest, int
 		}
 		return req, "", ""
 	}
-	// UnmarshalJSON decodes with json.Unmarshal, which checks the syntax first: a
-	// *json.SyntaxError (wrapped) says "malformed". Calling it directly rather than
-	// through json.Unmarshal(body, &req) spares a second scan of every body.
-	if err := req.UnmarshalJSON(body); err != nil {
+	unmarshal := unmarshalEvent
+	if !plainText(body) {
+		unmarshal = json.Unmarshal
+	}
+	if err := req.Unmarshal(body, unmarshal); err != nil {
 		reason := classify(err)
 		if reason == intake.ReasonMalformed {
 			return req, reason, "request body is not an EdgeX event in JSON: " + edgexMessage(err)
@@ -117,12 +119,12 @@ func decodeEvent(body []byte, contentType string) (requests.AddEventRequest, int
 	return req, "", ""
 }
 
-// classify tells JSON of the wrong shape (a string where a number goes) from a body
-// that decodes but fails EdgeX's validation.
+// classify tells a body of bad syntax or of the wrong shape (a string where a number
+// goes) from one that decodes but fails EdgeX's validation.
 func classify(err error) intake.Reason {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
-	if errors.As(err, &typeErr) || errors.As(err, &syntaxErr) {
+	if isDecodeError(err) || errors.As(err, &typeErr) || errors.As(err, &syntaxErr) {
 		return intake.ReasonMalformed
 	}
 	return intake.ReasonInvalid

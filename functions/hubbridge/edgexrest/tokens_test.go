@@ -131,21 +131,3 @@ func FuzzParseTokens(f *testing.F) {
 		}
 	})
 }
-
-func FuzzDecodeEvent(f *testing.F) {
-	f.Add([]byte(`{"apiVersion":"v3","event":{"apiVersion":"v3","id":"7a1707f0-166f-4c4b-bc9d-1d54c74e0137","deviceName":"d","profileName":"p","sourceName":"s","origin":1,"readings":[{"origin":1,"deviceName":"d","resourceName":"r","profileName":"p","valueType":"Float64","value":"1e1"}]}}`), "application/json")
-	f.Add([]byte(`{"apiVersion":"v3","event":{`), "")
-	f.Add([]byte{0xa2, 0x01, 0x02}, "application/cbor")
-	f.Fuzz(func(t *testing.T, b []byte, contentType string) {
-		req, reason, msg := decodeEvent(b, contentType)
-		if reason != "" {
-			if msg == "" {
-				t.Fatal("refusal without a message")
-			}
-			return
-		}
-		if err := req.Validate(); err != nil {
-			t.Fatalf("accepted an event EdgeX's validation refuses: %v", err)
-		}
-	})
-}
