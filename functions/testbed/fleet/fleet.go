@@ -30,6 +30,8 @@ import (
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/requests"
 	"github.com/google/uuid"
 
+	"github.com/smartx-team/overcloud/device/config"
+	"github.com/smartx-team/overcloud/device/edgex"
 	"github.com/smartx-team/overcloud/functions/reading"
 )
 
@@ -74,6 +76,21 @@ type Options struct {
 	// numbers their readings (default false: one seq tag per event, as the firmware
 	// sends, numbering its readings from it).
 	NoSeq bool
+	// Backoff, when its Min is set, makes a device whose post failed retry as the
+	// firmware does: after Min, doubling up to Max, with jitter, and never sooner than
+	// the hub's Retry-After; new readings queue meanwhile (default zero: retry at the
+	// next interval's tick).
+	Backoff Backoff
+}
+
+// Backoff is the firmware's wait between failed deliveries (its retry-min and
+// retry-max).
+type Backoff struct{ Min, Max time.Duration }
+
+// FirmwareBackoff is the firmware's default wait between failed deliveries.
+func FirmwareBackoff() Backoff {
+	d := config.Defaults()
+	return Backoff{Min: d.RetryMin, Max: d.RetryMax}
 }
 
 // Sent identifies one reading the hub acknowledged.
@@ -136,6 +153,9 @@ func New(o Options) (*Fleet, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Backoff.Min < 0 || (o.Backoff.Min > 0 && o.Backoff.Max < o.Backoff.Min) {
+		return nil, fmt.Errorf("fleet: Backoff wants 0 < Min <= Max, have %v..%v", o.Backoff.Min, o.Backoff.Max)
 	}
 	f := &Fleet{opts: o}
 	for i := range o.Devices {
@@ -217,7 +237,7 @@ func (f *Fleet) add(ctx context.Context, path, token string, item any) error {
 	if err != nil {
 		return err
 	}
-	status, respBody, err := f.post(ctx, f.opts.Client, f.opts.MetadataURL+path, token, body)
+	status, respBody, _, err := f.post(ctx, f.opts.Client, f.opts.MetadataURL+path, token, body)
 	if err != nil {
 		return err
 	}
@@ -237,10 +257,10 @@ func (f *Fleet) add(ctx context.Context, path, token string, item any) error {
 	return nil
 }
 
-func (f *Fleet) post(ctx context.Context, client *http.Client, url, token string, body []byte) (int, []byte, error) {
+func (f *Fleet) post(ctx context.Context, client *http.Client, url, token string, body []byte) (int, []byte, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
@@ -248,11 +268,11 @@ func (f *Fleet) post(ctx context.Context, client *http.Client, url, token string
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	return resp.StatusCode, b, err
+	return resp.StatusCode, b, edgex.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()), err
 }
 
 // Run makes every device sample and post until ctx ends. A device whose post fails
@@ -278,18 +298,49 @@ func (f *Fleet) runDevice(ctx context.Context, d *device, offset time.Duration) 
 	}
 	t := time.NewTicker(f.opts.Interval)
 	defer t.Stop()
+	backoff := f.opts.Backoff.Min
+	var retry <-chan time.Time // set while a device with Backoff waits to retry
 	for {
 		ev := f.sample(d, time.Now())
 		f.sampled.Add(1)
 		f.sampledReadings.Add(int64(len(ev.Readings)))
 		d.pending = append(d.pending, ev)
-		f.flush(ctx, d)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		if retry == nil {
+			retry = f.send(ctx, d, &backoff)
+		}
+		for ticked := false; !ticked; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				ticked = true
+			case <-retry:
+				retry = f.send(ctx, d, &backoff)
+			}
 		}
 	}
+}
+
+// send flushes d and, for a device with Backoff whose post failed, returns when to
+// retry (nil: at the next tick); backoff is the device's current wait.
+func (f *Fleet) send(ctx context.Context, d *device, backoff *time.Duration) <-chan time.Time {
+	failed, retryAfter := f.flush(ctx, d)
+	if f.opts.Backoff.Min == 0 || ctx.Err() != nil {
+		return nil
+	}
+	if !failed {
+		*backoff = f.opts.Backoff.Min
+		return nil
+	}
+	wait := max(jitter(*backoff), retryAfter)
+	*backoff = min(2**backoff, f.opts.Backoff.Max)
+	return time.After(wait)
+}
+
+// jitter spreads d by a fifth either way, as the firmware does, so that a fleet does
+// not come back in step.
+func jitter(d time.Duration) time.Duration {
+	return d - d/5 + rand.N(2*(d/5)+1)
 }
 
 // sample makes one event: a slow daily-like swing plus noise, different per device.
@@ -327,8 +378,9 @@ func (f *Fleet) sample(d *device, now time.Time) dtos.Event {
 	return ev
 }
 
-// flush posts pending events oldest first and stops at the first failure.
-func (f *Fleet) flush(ctx context.Context, d *device) {
+// flush posts pending events oldest first and stops at the first failure, returning
+// whether one failed and the Retry-After of its answer (0 if none).
+func (f *Fleet) flush(ctx context.Context, d *device) (failed bool, retryAfter time.Duration) {
 	for len(d.pending) > 0 {
 		ev := d.pending[0]
 		body, err := json.Marshal(requests.NewAddEventRequest(ev))
@@ -337,14 +389,14 @@ func (f *Fleet) flush(ctx context.Context, d *device) {
 		}
 		f.posted.Add(1)
 		path := fmt.Sprintf("/api/v3/event/%s/%s/%s/%s", ServiceName, ProfileName, d.name, SourceName)
-		status, resp, err := f.post(ctx, d.client, f.opts.HubURL+path, f.opts.Tokens[d.name], body)
+		status, resp, retryAfter, err := f.post(ctx, d.client, f.opts.HubURL+path, f.opts.Tokens[d.name], body)
 		if err != nil || status != http.StatusCreated {
 			if ctx.Err() != nil {
-				return // stopped, not failed: the event stays pending for Drain
+				return false, 0 // stopped, not failed: the event stays pending for Drain
 			}
 			f.failed.Add(1)
 			f.opts.Logger.Debug("post event failed; will retry", "device", d.name, "status", status, "err", err, "body", string(resp))
-			return
+			return true, retryAfter
 		}
 		first, _ := ev.Tags[reading.TagSeq].(uint64)
 		d.mu.Lock()
@@ -359,6 +411,7 @@ func (f *Fleet) flush(ctx context.Context, d *device) {
 		f.acked.Add(int64(len(ev.Readings)))
 		d.pending = d.pending[1:]
 	}
+	return false, 0
 }
 
 func mustFloat(s string) float64 {
@@ -378,7 +431,7 @@ func (f *Fleet) Drain(ctx context.Context, retry time.Duration) error {
 		go func() {
 			defer wg.Done()
 			for len(d.pending) > 0 && ctx.Err() == nil {
-				f.flush(ctx, d)
+				_, _ = f.flush(ctx, d)
 				if len(d.pending) > 0 {
 					select {
 					case <-ctx.Done():

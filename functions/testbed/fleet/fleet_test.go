@@ -289,3 +289,70 @@ func TestConnPerDevice(t *testing.T) {
 		t.Errorf("%d connections for %d devices' 10 events each; want one each", got, devices)
 	}
 }
+
+// With Backoff a device retries a failed post on its own, as the firmware does:
+// after Min, doubling, never sooner than the hub's Retry-After, and without waiting
+// for its next reading (the interval here is an hour).
+func TestBackoffRetriesAsTheFirmwareDoes(t *testing.T) {
+	// Answers to the device's event posts, in turn; then 201.
+	answers := []struct {
+		status     int
+		retryAfter string
+	}{{503, ""}, {503, ""}, {429, "1"}, {503, ""}}
+	var mu sync.Mutex
+	var posts []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		posts = append(posts, time.Now())
+		if n := len(posts); n <= len(answers) {
+			if a := answers[n-1]; a.retryAfter != "" {
+				w.Header().Set("Retry-After", a.retryAfter)
+			}
+			w.WriteHeader(answers[n-1].status)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(srv.Close)
+	backoff := Backoff{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}
+	f, err := New(Options{HubURL: srv.URL, Devices: 1, Interval: time.Hour, Backoff: backoff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	servertest.WaitFor(t, "the first reading acknowledged", func() bool { return f.Stats().AckedReadings == 2 })
+	cancel()
+	waitRun(t, done)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(posts) != len(answers)+1 {
+		t.Fatalf("%d posts, want %d: the failed ones and the one acknowledged", len(posts), len(answers)+1)
+	}
+	// The least wait before each retry: Min less its jitter, then doubled, then the
+	// Retry-After of 1 s, then Max (capped) less its jitter.
+	least := []time.Duration{40 * time.Millisecond, 80 * time.Millisecond, time.Second, 80 * time.Millisecond}
+	for i, want := range least {
+		if gap := posts[i+1].Sub(posts[i]); gap < want {
+			t.Errorf("retry %d came %s after the failure, want at least %s", i+1, gap, want)
+		}
+	}
+	if st := f.Stats(); st.Failed != int64(len(answers)) {
+		t.Errorf("Stats().Failed = %d, want %d", st.Failed, len(answers))
+	}
+}
+
+func TestNewChecksBackoff(t *testing.T) {
+	for _, b := range []Backoff{{Min: -time.Second}, {Min: time.Second, Max: time.Millisecond}} {
+		if _, err := New(Options{HubURL: "http://127.0.0.1:1", Backoff: b}); err == nil {
+			t.Errorf("New with Backoff %+v gave no error", b)
+		}
+	}
+	if b := FirmwareBackoff(); b.Min != time.Second || b.Max != time.Minute {
+		t.Errorf("FirmwareBackoff() = %+v, want the firmware's 1s..1m", b)
+	}
+}
