@@ -52,6 +52,8 @@ type config struct {
 	soak         time.Duration
 	soakDevices  int
 	soakInterval time.Duration
+	// profileDir, when set, receives a CPU profile of the hub from each hub-ingest row.
+	profileDir string
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -67,6 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	soakFor := fs.Duration("soak", "BENCH_SOAK", 10*time.Minute, "how long the soak run watches the hub's memory; 0: no soak run")
 	soakDevices := fs.Int("soak-devices", "BENCH_SOAK_DEVICES", 10000, "devices of the soak run")
 	soakInterval := fs.Duration("soak-interval", "BENCH_SOAK_INTERVAL", overloadInterval, "each soak device's interval between events (default 0.3 Hz, a rate the path carries at 10,000 devices on 2 cores)")
+	profileDir := fs.String("profile", "BENCH_PROFILE", "", "folder to write a CPU profile of the hub into from each hub-ingest row, for go tool pprof (costs the hub some CPU in those rows); empty: none")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -74,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
 	}
-	c := config{duration: *duration, burst: *burst, dir: *dir, overload: *overload, outage: *outage, soak: *soakFor, soakDevices: *soakDevices, soakInterval: *soakInterval}
+	c := config{duration: *duration, burst: *burst, dir: *dir, overload: *overload, outage: *outage, soak: *soakFor, soakDevices: *soakDevices, soakInterval: *soakInterval, profileDir: *profileDir}
 	if c.burst < 0 {
 		fmt.Fprintln(stderr, "bench: -burst must be 0 or more")
 		return 2
@@ -86,6 +89,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if c.soak < 0 || c.soakDevices <= 0 || c.soakInterval <= 0 {
 		fmt.Fprintln(stderr, "bench: -soak must be 0 or more, -soak-devices and -soak-interval positive")
 		return 2
+	}
+	if c.profileDir != "" {
+		if err := os.MkdirAll(c.profileDir, 0o755); err != nil {
+			fmt.Fprintln(stderr, "bench: -profile:", err)
+			return 2
+		}
 	}
 	var err error
 	if c.fleets, err = sizes("fleets", *fleets); err == nil {
@@ -232,7 +241,11 @@ func start(ctx context.Context, c config, fo fleet.Options) (*localrun.Path, *fl
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	p, err := localrun.Start(startCtx, localrun.Options{Dir: dir})
+	o := localrun.Options{Dir: dir}
+	if c.profileDir != "" {
+		o.HubEnv = []string{"HUB_PPROF=true"}
+	}
+	p, err := localrun.Start(startCtx, o)
 	if err != nil {
 		removeDir()
 		return nil, nil, nil, err
@@ -361,7 +374,7 @@ func stages(ctx context.Context, c config, say func(string, ...any)) ([]row, err
 	defer cleanup()
 
 	// Hub ingest: devices post back to back; the hub can only store.
-	ingest := backToBack(ctx, c, f, p.Hub.PID(), hubIngestRow)
+	ingest := backToBack(ctx, c, f, p.Hub.PID(), p.HubAdmin, hubIngestRow, say)
 	say("  hub ingest: %s", ingest.note)
 	if err := f.Drain(ctx, 100*time.Millisecond); err != nil {
 		return nil, err

@@ -21,6 +21,13 @@ const (
 	recoveryLimit = 60 * time.Second
 )
 
+// overloadFleet starts a path with n devices at 0.3 Hz that retry a failed post as
+// the firmware does (after 1 s, doubling to 1 min, with jitter, never sooner than the
+// hub's Retry-After), so that these rows show the hub under the devices it serves.
+func overloadFleet(ctx context.Context, c config, n int, noSeq bool) (*localrun.Path, *fleet.Fleet, func(), error) {
+	return start(ctx, c, fleet.Options{Devices: n, Interval: overloadInterval, NoSeq: noSeq, Backoff: fleet.FirmwareBackoff()})
+}
+
 // runFleet runs f until the returned stop is called (stop waits for it to end;
 // calling it again does nothing), after warming up for warm.
 func runFleet(ctx context.Context, f *fleet.Fleet, warm time.Duration) (stop func()) {
@@ -72,7 +79,7 @@ func overloadNote(ctx context.Context, p *localrun.Path, f *fleet.Fleet, extra s
 // readings and measures how long the hub takes to acknowledge what the devices
 // still hold.
 func plainLoad(ctx context.Context, c config, n int, noSeq bool, say func(string, ...any)) (row, error) {
-	p, f, cleanup, err := startFleet(ctx, c, n, overloadInterval, noSeq)
+	p, f, cleanup, err := overloadFleet(ctx, c, n, noSeq)
 	if err != nil {
 		return row{}, err
 	}
@@ -127,7 +134,7 @@ func plainLoad(ctx context.Context, c config, n int, noSeq bool, say func(string
 // making readings, starts it again and measures how long until the devices hold no
 // backlog, with the load going on.
 func restartBurst(ctx context.Context, c config, n int, noSeq bool, outage time.Duration, say func(string, ...any)) (row, error) {
-	p, f, cleanup, err := startFleet(ctx, c, n, overloadInterval, noSeq)
+	p, f, cleanup, err := overloadFleet(ctx, c, n, noSeq)
 	if err != nil {
 		return row{}, err
 	}

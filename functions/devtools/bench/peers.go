@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/procfs"
@@ -43,13 +45,27 @@ const (
 var senderDefaults = wiring.Defaults()
 
 // backToBack runs f's devices posting back to back for the configured duration and
-// returns the row of the process that answered them (pid).
-func backToBack(ctx context.Context, c config, f *fleet.Fleet, pid int, name string) row {
+// returns the row of the process that answered them (pid). With -profile, it also
+// records a CPU profile from the hub's admin address (empty: not a hub) meanwhile.
+func backToBack(ctx context.Context, c config, f *fleet.Fleet, pid int, admin, name string, say func(string, ...any)) row {
 	cpuBefore := cpuSeconds(pid)
 	runCtx, stop := context.WithTimeout(ctx, c.duration)
 	start := time.Now()
+	profiled := make(chan error, 1)
+	profiling := c.profileDir != "" && admin != ""
+	file := filepath.Join(c.profileDir, profileName(name))
+	if profiling {
+		go func() { profiled <- profileCPU(runCtx, admin, c.duration, file) }()
+	}
 	_ = f.Run(runCtx)
 	stop()
+	if profiling {
+		if err := <-profiled; err != nil {
+			say("  no CPU profile of %s: %v", name, err)
+		} else {
+			say("  CPU profile of %s: go tool pprof %s", name, file)
+		}
+	}
 	secs := time.Since(start).Seconds()
 	cpu := cpuSeconds(pid) - cpuBefore
 	readings := float64(f.Stats().AckedReadings)
@@ -72,7 +88,7 @@ func hubIngestPlain(ctx context.Context, c config, say func(string, ...any)) (ro
 		return row{}, err
 	}
 	defer cleanup()
-	r := backToBack(ctx, c, f, p.Hub.PID(), hubIngestPlainRow)
+	r := backToBack(ctx, c, f, p.Hub.PID(), p.HubAdmin, hubIngestPlainRow, say)
 	say("  hub ingest, no seq tags: %s", r.note)
 	return r, nil
 }
@@ -115,7 +131,7 @@ func coreDataIngest(ctx context.Context, c config, say func(string, ...any)) (ro
 	if err != nil {
 		return row{}, fmt.Errorf("core-data: %w", err)
 	}
-	r := backToBack(ctx, c, f, e.Data.PID(), coreDataRow)
+	r := backToBack(ctx, c, f, e.Data.PID(), "", coreDataRow, say)
 	// What core-data acknowledged must be in PostgreSQL: count it there through
 	// core-data's own API, so the figure is of stored events.
 	stored, err := eventCount(ctx, e)
@@ -349,4 +365,55 @@ func cpuPer(cpu, readings float64) string {
 // eventsPerSecond says the events/s of a stage run's two-reading events.
 func eventsPerSecond(readings, secs float64) string {
 	return fmt.Sprintf("%.0f events/s", readings/stageReadingsPerEvent/secs)
+}
+
+// profileName is a row's CPU profile file: its name up to the first bracket, with
+// words joined by dashes ("hub ingest alone, no seq tags (into MongoDB)" is
+// hub-ingest-alone-no-seq-tags.pprof).
+func profileName(row string) string {
+	if i := strings.IndexByte(row, '('); i >= 0 {
+		row = row[:i]
+	}
+	words := strings.FieldsFunc(row, func(r rune) bool { return r == ' ' || r == ',' })
+	return strings.Join(words, "-") + ".pprof"
+}
+
+// profileCPU records a CPU profile of the hub at admin (its admin URL) over the middle of a window
+// of length d (its first and last sixth are left out, as the fleet ramps up and stops)
+// and writes it to file.
+func profileCPU(ctx context.Context, admin string, d time.Duration, file string) error {
+	settle := d / 6
+	secs := int((d - 2*settle).Seconds())
+	if secs < 1 {
+		return fmt.Errorf("the window of %s is too short for a profile", d)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(settle):
+	}
+	// The request outlives the window by a little: the hub answers when its profile ends.
+	reqCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(secs)*time.Second+30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", admin, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the hub answered HTTP %d (is HUB_PPROF on?)", resp.StatusCode)
+	}
+	out, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
 }

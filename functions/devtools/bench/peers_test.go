@@ -1,9 +1,13 @@
 package main
 
 import (
+	"compress/gzip"
 	"context"
+	"errors"
+	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +20,28 @@ func TestIngestRows(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the data path and EdgeX's core services")
 	}
-	c := config{burst: 8, duration: 2 * time.Second, dir: t.TempDir()}
-	say := func(string, ...any) {}
+	c := config{burst: 8, duration: 3 * time.Second, dir: t.TempDir(), profileDir: t.TempDir()}
+	say := func(format string, a ...any) { t.Logf(format, a...) }
 	hub, err := hubIngestPlain(context.Background(), c, say)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// -profile: the hub's row left a CPU profile (gzipped, as Go writes them).
+	if f, err := os.Open(filepath.Join(c.profileDir, "hub-ingest-alone-no-seq-tags.pprof")); err != nil {
+		t.Error(err)
+	} else {
+		zr, err := gzip.NewReader(f)
+		if err == nil {
+			var n int64
+			n, err = io.Copy(io.Discard, zr)
+			if err == nil && n == 0 {
+				err = errors.New("empty")
+			}
+		}
+		_ = f.Close()
+		if err != nil {
+			t.Errorf("the hub's CPU profile: %v", err)
+		}
 	}
 	core, err := coreDataIngest(context.Background(), c, say)
 	if err != nil {
@@ -139,5 +160,17 @@ func TestCPUSeconds(t *testing.T) {
 	}
 	if got := cpuPer(0.5, 1000); got != "500 CPU ms per 1,000 readings" {
 		t.Fatalf("cpuPer(0.5 s, 1,000) = %q", got)
+	}
+}
+
+func TestProfileName(t *testing.T) {
+	for row, want := range map[string]string{
+		hubIngestPlainRow: "hub-ingest-alone-no-seq-tags.pprof",
+		hubIngestRow:      "hub-ingest-alone.pprof",
+		"plain":           "plain.pprof",
+	} {
+		if got := profileName(row); got != want {
+			t.Errorf("profileName(%q) = %q, want %q", row, got, want)
+		}
 	}
 }
