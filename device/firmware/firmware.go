@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"sync"
@@ -343,14 +342,12 @@ func (f *Firmware) sample(ctx context.Context) {
 	}
 }
 
-// sendLoop drains the queue to the hub, oldest first. After a failure it waits
-// retry-min, doubling up to retry-max, with jitter so that a fleet does not return
-// in step when the hub comes back. A hub that sheds load says how long to stay
-// away (Retry-After, capped by edgex.MaxRetryAfter); the wait is then at least that,
-// since coming back sooner only keeps the hub overloaded.
+// sendLoop drains the queue to the hub, oldest first. After a failure it waits as
+// edgex.Backoff says: retry-min, doubling up to retry-max, with jitter, and at least
+// the Retry-After of a hub that sheds load (capped by edgex.MaxRetryAfter).
 func (f *Firmware) sendLoop(ctx context.Context) error {
 	registered := false
-	backoff := f.cfg.RetryMin
+	backoff := edgex.Backoff{Min: f.cfg.RetryMin, Max: f.cfg.RetryMax}
 	failing, shedding := false, false
 	for {
 		err := f.deliver(ctx, &registered)
@@ -360,27 +357,23 @@ func (f *Firmware) sendLoop(ctx context.Context) error {
 		wait := time.Duration(0)
 		if err != nil {
 			f.stats.add(&f.stats.sendFailures, 1)
-			retryIn := backoff
-			wait = jitter(backoff)
 			ra := edgex.RetryAfter(err)
-			if ra > wait {
-				wait, retryIn = ra, ra
-			}
+			wait = backoff.Failed(ra)
 			switch {
 			case ra > 0 && !shedding:
-				f.log.Warn("hub is shedding load; retrying after the delay it asked for", "err", err, "retry_after", ra.String(), "retry_in", retryIn.String())
+				f.log.Warn("hub is shedding load; retrying after the delay it asked for", "err", err, "retry_after", ra.String(), "retry_in", wait.Round(time.Millisecond).String())
 			case !failing:
-				f.log.Warn("hub unreachable or refusing; readings stay queued", "err", err, "retry_in", retryIn.String())
+				f.log.Warn("hub unreachable or refusing; readings stay queued", "err", err, "retry_in", wait.Round(time.Millisecond).String())
 			default:
-				f.log.Debug("delivery failed again", "err", err, "retry_in", retryIn.String())
+				f.log.Debug("delivery failed again", "err", err, "retry_in", wait.Round(time.Millisecond).String())
 			}
 			failing, shedding = true, shedding || ra > 0
-			backoff = min(2*backoff, f.cfg.RetryMax)
 		} else {
 			if failing {
 				f.log.Info("hub reachable again; backlog delivered")
 			}
-			failing, shedding, backoff = false, false, f.cfg.RetryMin
+			failing, shedding = false, false
+			backoff.Delivered()
 		}
 		if wait > 0 {
 			if !f.pause(ctx, wait) {
@@ -405,10 +398,6 @@ func pause(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
-}
-
-func jitter(d time.Duration) time.Duration {
-	return d - d/5 + time.Duration(rand.Int64N(int64(d/5)*2+1))
 }
 
 // deliver registers if needed, then posts queued events until the queue is empty or

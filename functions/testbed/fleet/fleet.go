@@ -80,17 +80,14 @@ type Options struct {
 	// firmware does: after Min, doubling up to Max, with jitter, and never sooner than
 	// the hub's Retry-After; new readings queue meanwhile (default zero: retry at the
 	// next interval's tick).
-	Backoff Backoff
+	Backoff edgex.Backoff
 }
 
-// Backoff is the firmware's wait between failed deliveries (its retry-min and
-// retry-max).
-type Backoff struct{ Min, Max time.Duration }
-
-// FirmwareBackoff is the firmware's default wait between failed deliveries.
-func FirmwareBackoff() Backoff {
+// FirmwareBackoff is the firmware's default wait between failed deliveries (its
+// retry-min and retry-max).
+func FirmwareBackoff() edgex.Backoff {
 	d := config.Defaults()
-	return Backoff{Min: d.RetryMin, Max: d.RetryMax}
+	return edgex.Backoff{Min: d.RetryMin, Max: d.RetryMax}
 }
 
 // Sent identifies one reading the hub acknowledged.
@@ -298,7 +295,7 @@ func (f *Fleet) runDevice(ctx context.Context, d *device, offset time.Duration) 
 	}
 	t := time.NewTicker(f.opts.Interval)
 	defer t.Stop()
-	backoff := f.opts.Backoff.Min
+	backoff := f.opts.Backoff  // this device's own
 	var retry <-chan time.Time // set while a device with Backoff waits to retry
 	for {
 		ev := f.sample(d, time.Now())
@@ -322,25 +319,17 @@ func (f *Fleet) runDevice(ctx context.Context, d *device, offset time.Duration) 
 }
 
 // send flushes d and, for a device with Backoff whose post failed, returns when to
-// retry (nil: at the next tick); backoff is the device's current wait.
-func (f *Fleet) send(ctx context.Context, d *device, backoff *time.Duration) <-chan time.Time {
+// retry (nil: at the next tick).
+func (f *Fleet) send(ctx context.Context, d *device, backoff *edgex.Backoff) <-chan time.Time {
 	failed, retryAfter := f.flush(ctx, d)
-	if f.opts.Backoff.Min == 0 || ctx.Err() != nil {
+	if backoff.Min == 0 || ctx.Err() != nil {
 		return nil
 	}
 	if !failed {
-		*backoff = f.opts.Backoff.Min
+		backoff.Delivered()
 		return nil
 	}
-	wait := max(jitter(*backoff), retryAfter)
-	*backoff = min(2**backoff, f.opts.Backoff.Max)
-	return time.After(wait)
-}
-
-// jitter spreads d by a fifth either way, as the firmware does, so that a fleet does
-// not come back in step.
-func jitter(d time.Duration) time.Duration {
-	return d - d/5 + rand.N(2*(d/5)+1)
+	return time.After(backoff.Failed(retryAfter))
 }
 
 // sample makes one event: a slow daily-like swing plus noise, different per device.

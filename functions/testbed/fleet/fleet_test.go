@@ -16,6 +16,7 @@ import (
 
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/requests"
 
+	"github.com/smartx-team/overcloud/device/edgex"
 	"github.com/smartx-team/overcloud/functions/reading"
 	"github.com/smartx-team/overcloud/functions/testbed/servers/servertest"
 )
@@ -316,7 +317,7 @@ func TestBackoffRetriesAsTheFirmwareDoes(t *testing.T) {
 		w.WriteHeader(http.StatusCreated)
 	}))
 	t.Cleanup(srv.Close)
-	backoff := Backoff{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}
+	backoff := edgex.Backoff{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}
 	f, err := New(Options{HubURL: srv.URL, Devices: 1, Interval: time.Hour, Backoff: backoff})
 	if err != nil {
 		t.Fatal(err)
@@ -347,7 +348,7 @@ func TestBackoffRetriesAsTheFirmwareDoes(t *testing.T) {
 }
 
 func TestNewChecksBackoff(t *testing.T) {
-	for _, b := range []Backoff{{Min: -time.Second}, {Min: time.Second, Max: time.Millisecond}} {
+	for _, b := range []edgex.Backoff{{Min: -time.Second}, {Min: time.Second, Max: time.Millisecond}} {
 		if _, err := New(Options{HubURL: "http://127.0.0.1:1", Backoff: b}); err == nil {
 			t.Errorf("New with Backoff %+v gave no error", b)
 		}
