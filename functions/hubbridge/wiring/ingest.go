@@ -29,6 +29,7 @@ import (
 // are stored and answered), and only then are the connections closed.
 type ingestServer struct {
 	engine  *nbhttp.Engine
+	workers *workerPool
 	log     *slog.Logger
 	drain   time.Duration
 	closing atomic.Bool
@@ -47,6 +48,9 @@ type ingestOptions struct {
 	// Handlers bounds the goroutines running requests (the hub's in-flight limit, so
 	// that its admission answers an overload, not a queue in front of it).
 	Handlers int
+	// HandlerIdle is how long a goroutine that ran a request waits for the next
+	// before it ends (default defaultHandlerIdle; see workerPool).
+	HandlerIdle time.Duration
 	// Idle closes a connection without a request for this long; Write bounds writing
 	// an answer; Drain bounds the wait for requests in flight at shutdown.
 	Idle, Write, Drain time.Duration
@@ -62,6 +66,10 @@ func (l nbioLogger) Error(format string, v ...any) { l.log.Warn(fmt.Sprintf(form
 
 var setNbioLogger sync.Once
 
+// defaultHandlerIdle keeps a request goroutine through the pauses of a steady load
+// (a device at 0.3 Hz posts every 3.3 s) and frees it soon after the load ends.
+const defaultHandlerIdle = 5 * time.Second
+
 // parserBodyFactor: see ingestOptions.MaxBodyBytes (16 x 64 KiB = 1 MiB by default).
 const parserBodyFactor = 16
 
@@ -69,7 +77,10 @@ const parserBodyFactor = 16
 // Run) once Run is called.
 func newIngestServer(ln net.Listener, h http.Handler, o ingestOptions, log *slog.Logger) *ingestServer {
 	setNbioLogger.Do(func() { logging.SetLogger(nbioLogger{log.With("part", "nbio")}) })
-	s := &ingestServer{log: log, drain: o.Drain}
+	if o.HandlerIdle <= 0 {
+		o.HandlerIdle = defaultHandlerIdle
+	}
+	s := &ingestServer{log: log, drain: o.Drain, workers: newWorkerPool(o.Handlers, o.HandlerIdle, log)}
 	handed := false
 	s.engine = nbhttp.NewEngine(nbhttp.Config{
 		Name:  "hub-ingest",
@@ -82,13 +93,13 @@ func newIngestServer(ln net.Listener, h http.Handler, o ingestOptions, log *slog
 			handed = true
 			return ln, nil
 		},
-		Handler:                s.serve(h),
-		MaxHTTPBodySize:        int(parserBodyFactor * o.MaxBodyBytes),
-		ReadLimit:              o.MaxHeaderBytes + int(parserBodyFactor*o.MaxBodyBytes),
-		MessageHandlerPoolSize: o.Handlers,
-		KeepaliveTime:          o.Idle,
-		WriteTimeout:           o.Write,
-		SupportServerOnly:      true,
+		Handler:           s.serve(h),
+		MaxHTTPBodySize:   int(parserBodyFactor * o.MaxBodyBytes),
+		ReadLimit:         o.MaxHeaderBytes + int(parserBodyFactor*o.MaxBodyBytes),
+		ServerExecutor:    s.workers.Go,
+		KeepaliveTime:     o.Idle,
+		WriteTimeout:      o.Write,
+		SupportServerOnly: true,
 	})
 	return s
 }
@@ -126,7 +137,9 @@ func (s *ingestServer) Run(ctx context.Context) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.engine.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	err := s.engine.Shutdown(shutdownCtx)
+	s.workers.Stop()
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("hub ingest: shutdown: %w", err)
 	}
 	return nil
