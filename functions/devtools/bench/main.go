@@ -374,7 +374,7 @@ func stages(ctx context.Context, c config, say func(string, ...any)) ([]row, err
 	defer cleanup()
 
 	// Hub ingest: devices post back to back; the hub can only store.
-	ingest := backToBack(ctx, c, f, p.Hub.PID(), p.HubAdmin, hubIngestRow, say)
+	ingest := backToBack(ctx, c, f, p.Hub.PID(), process{"FerretDB", p.Mongo.PID()}, p.HubAdmin, hubIngestRow, say)
 	say("  hub ingest: %s", ingest.note)
 	if err := f.Drain(ctx, 100*time.Millisecond); err != nil {
 		return nil, err

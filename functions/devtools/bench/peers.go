@@ -44,11 +44,20 @@ const (
 // senderDefaults are the sender's settings as the path runs it (it sets none of these).
 var senderDefaults = wiring.Defaults()
 
+// process names a process whose CPU a row reports beside the one measured.
+type process struct {
+	name string
+	pid  int
+}
+
 // backToBack runs f's devices posting back to back for the configured duration and
-// returns the row of the process that answered them (pid). With -profile, it also
-// records a CPU profile from the hub's admin address (empty: not a hub) meanwhile.
-func backToBack(ctx context.Context, c config, f *fleet.Fleet, pid int, admin, name string, say func(string, ...any)) row {
+// returns the row of the process that answered them (pid), with the CPU per reading
+// of its database (db, with its child processes) and of this process, the load
+// generator, so that the row shows where the machine's time went. With -profile, it
+// also records a CPU profile from the hub's admin address (empty: not a hub).
+func backToBack(ctx context.Context, c config, f *fleet.Fleet, pid int, db process, admin, name string, say func(string, ...any)) row {
 	cpuBefore := cpuSeconds(pid)
+	dbBefore, genBefore := treeCPUSeconds(db.pid), cpuSeconds(os.Getpid())
 	runCtx, stop := context.WithTimeout(ctx, c.duration)
 	start := time.Now()
 	profiled := make(chan error, 1)
@@ -68,6 +77,7 @@ func backToBack(ctx context.Context, c config, f *fleet.Fleet, pid int, admin, n
 	}
 	secs := time.Since(start).Seconds()
 	cpu := cpuSeconds(pid) - cpuBefore
+	dbCPU, genCPU := treeCPUSeconds(db.pid)-dbBefore, cpuSeconds(os.Getpid())-genBefore
 	readings := float64(f.Stats().AckedReadings)
 	perReading := math.NaN()
 	if readings > 0 {
@@ -76,7 +86,8 @@ func backToBack(ctx context.Context, c config, f *fleet.Fleet, pid int, admin, n
 	nan := math.NaN()
 	return row{
 		name: name, offered: nan, stored: readings / secs, p50: nan, p99: nan, cpuPerReading: perReading,
-		note: fmt.Sprintf("%d devices back to back, %s; %s", c.burst, eventsPerSecond(readings, secs), cpuPer(cpu, readings)),
+		note: fmt.Sprintf("%d devices back to back, %s; %s, %s %s, load generator %s", c.burst, eventsPerSecond(readings, secs),
+			cpuPer(cpu, readings), db.name, cpuPer(dbCPU, readings), cpuPer(genCPU, readings)),
 	}
 }
 
@@ -88,7 +99,7 @@ func hubIngestPlain(ctx context.Context, c config, say func(string, ...any)) (ro
 		return row{}, err
 	}
 	defer cleanup()
-	r := backToBack(ctx, c, f, p.Hub.PID(), p.HubAdmin, hubIngestPlainRow, say)
+	r := backToBack(ctx, c, f, p.Hub.PID(), process{"FerretDB", p.Mongo.PID()}, p.HubAdmin, hubIngestPlainRow, say)
 	say("  hub ingest, no seq tags: %s", r.note)
 	return r, nil
 }
@@ -131,7 +142,7 @@ func coreDataIngest(ctx context.Context, c config, say func(string, ...any)) (ro
 	if err != nil {
 		return row{}, fmt.Errorf("core-data: %w", err)
 	}
-	r := backToBack(ctx, c, f, e.Data.PID(), "", coreDataRow, say)
+	r := backToBack(ctx, c, f, e.Data.PID(), process{"PostgreSQL", e.Postgres.PID()}, "", coreDataRow, say)
 	// What core-data acknowledged must be in PostgreSQL: count it there through
 	// core-data's own API, so the figure is of stored events.
 	stored, err := eventCount(ctx, e)
@@ -341,6 +352,38 @@ func cpuSeconds(pid int) float64 {
 	return fromStat(pid, procfs.ProcStat.CPUTime)
 }
 
+// treeCPUSeconds is the CPU time so far of a process and all its descendants, with
+// their children that have exited (a PostgreSQL server is a process per
+// connection); NaN if pid cannot be read.
+func treeCPUSeconds(pid int) float64 {
+	procs, err := procfs.AllProcs()
+	if err != nil {
+		return math.NaN()
+	}
+	stats := make(map[int]procfs.ProcStat, len(procs))
+	children := map[int][]int{}
+	for _, p := range procs {
+		if st, err := p.Stat(); err == nil {
+			stats[p.PID] = st
+			children[st.PPID] = append(children[st.PPID], p.PID)
+		}
+	}
+	if _, ok := stats[pid]; !ok {
+		return math.NaN()
+	}
+	var sum float64
+	for todo := []int{pid}; len(todo) > 0; {
+		p := todo[len(todo)-1]
+		todo = append(todo[:len(todo)-1], children[p]...)
+		st := stats[p]
+		sum += st.CPUTime() + float64(st.CUTime+st.CSTime)/userHZ
+	}
+	return sum
+}
+
+// userHZ is the clock tick of /proc's CPU times, 100 on every Linux we run on.
+const userHZ = 100
+
 // fromStat reads one figure of a process's /proc stat; NaN if it cannot be read.
 func fromStat(pid int, figure func(procfs.ProcStat) float64) float64 {
 	p, err := procfs.NewProc(pid)
@@ -378,9 +421,9 @@ func profileName(row string) string {
 	return strings.Join(words, "-") + ".pprof"
 }
 
-// profileCPU records a CPU profile of the hub at admin (its admin URL) over the middle of a window
-// of length d (its first and last sixth are left out, as the fleet ramps up and stops)
-// and writes it to file.
+// profileCPU records a CPU profile of the hub at admin (its admin URL) over the
+// middle of a window of length d, leaving out its first and last sixth (the fleet
+// ramps up and stops there), and writes it to file.
 func profileCPU(ctx context.Context, admin string, d time.Duration, file string) error {
 	settle := d / 6
 	secs := int((d - 2*settle).Seconds())

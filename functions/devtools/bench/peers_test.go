@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,20 +51,56 @@ func TestIngestRows(t *testing.T) {
 	if strings.HasPrefix(core.note, "not measured") {
 		t.Skip(core.note)
 	}
-	for _, r := range []row{hub, core} {
+	for _, r := range []struct {
+		row
+		db string
+	}{{hub, "FerretDB"}, {core, "PostgreSQL"}} {
 		if !(r.stored > 0) || !(r.cpuPerReading > 0) {
 			t.Errorf("%s: %+v; want readings/s and CPU per reading above 0", r.name, r)
 		}
-		for _, want := range []string{"8 devices back to back", "events/s", "CPU ms per 1,000 readings"} {
+		for _, want := range []string{"8 devices back to back", "events/s", "CPU ms per 1,000 readings", r.db + " ", "load generator "} {
 			if !strings.Contains(r.note, want) {
 				t.Errorf("%s: note %q does not say %q", r.name, r.note, want)
 			}
+		}
+		if strings.Contains(r.note, "unknown") {
+			t.Errorf("%s: note %q has a CPU figure it could not read", r.name, r.note)
 		}
 	}
 	rows := []row{hub, core}
 	compareIngest(rows)
 	if !strings.Contains(rows[1].note, "the hub's ingest is ") {
 		t.Errorf("core-data's note %q has no comparison", rows[1].note)
+	}
+}
+
+// A process tree's CPU counts its children, running and exited, as well as itself.
+func TestTreeCPUSecondsCountsChildren(t *testing.T) {
+	self := os.Getpid()
+	before := cpuSeconds(self)
+	child := exec.Command("sh", "-c", "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; exec sleep 30")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = child.Process.Kill(); _, _ = child.Process.Wait() }()
+	childCPU := 0.0
+	for deadline := time.Now().Add(20 * time.Second); childCPU < 0.05; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the child used only %.2f s of CPU", childCPU)
+		}
+		childCPU = cpuSeconds(child.Process.Pid)
+	}
+	if tree := treeCPUSeconds(self); !(tree >= before+childCPU) {
+		t.Errorf("with a running child: tree %.2f s, want at least %.2f s (self) + %.2f s (child)", tree, before, childCPU)
+	}
+	childCPU = cpuSeconds(child.Process.Pid)
+	_ = child.Process.Kill()
+	_, _ = child.Process.Wait()
+	if tree := treeCPUSeconds(self); !(tree >= before+childCPU) {
+		t.Errorf("with the child exited: tree %.2f s, want at least %.2f s (self) + %.2f s (child)", tree, before, childCPU)
+	}
+	if v := treeCPUSeconds(-1); !math.IsNaN(v) {
+		t.Errorf("treeCPUSeconds(-1) = %v, want NaN", v)
 	}
 }
 
