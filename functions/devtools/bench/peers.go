@@ -131,6 +131,7 @@ func coreDataIngest(ctx context.Context, c config, say func(string, ...any)) (ro
 	defer e.Close()
 	fo := fleet.Options{
 		HubURL: e.DataURL, MetadataURL: e.MetadataURL, Devices: c.burst, Interval: time.Millisecond, Prefix: "bench-", NoSeq: true, ConnPerDevice: true,
+		ForgetAcked: true,
 	}
 	f, err := fleet.New(fo)
 	if err == nil {
@@ -167,6 +168,7 @@ func firstEventsOneByOne(ctx context.Context, fo fleet.Options) error {
 	tr.MaxConnsPerHost = 1
 	fo.Client = &http.Client{Transport: tr, Timeout: time.Minute}
 	fo.Interval = time.Second // every device posts within the first second
+	fo.ForgetAcked = false    // this check reads what was acknowledged
 	f, err := fleet.New(fo)
 	if err != nil {
 		return err

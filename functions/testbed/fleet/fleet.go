@@ -21,6 +21,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +82,10 @@ type Options struct {
 	// the hub's Retry-After; new readings queue meanwhile (default zero: retry at the
 	// next interval's tick).
 	Backoff edgex.Backoff
+	// ForgetAcked counts the readings the hub acknowledged without keeping each
+	// (Acked returns none), so that a long load run's generator does not grow with
+	// what it sent (default false: Acked has every one).
+	ForgetAcked bool
 }
 
 // FirmwareBackoff is the firmware's default wait between failed deliveries (its
@@ -113,6 +118,7 @@ type Fleet struct {
 
 type device struct {
 	name, location string
+	eventURL       string
 	client         *http.Client
 	seq            uint64
 	pending        []dtos.Event // oldest first, awaiting the hub's 201
@@ -161,6 +167,7 @@ func New(o Options) (*Fleet, error) {
 			location: o.Locations[i%len(o.Locations)],
 			client:   o.Client,
 		}
+		d.eventURL = fmt.Sprintf("%s/api/v3/event/%s/%s/%s/%s", o.HubURL, ServiceName, ProfileName, d.name, SourceName)
 		if own {
 			tr := http.DefaultTransport.(*http.Transport).Clone()
 			tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost = 1, 1
@@ -377,8 +384,7 @@ func (f *Fleet) flush(ctx context.Context, d *device) (failed bool, retryAfter t
 			panic(err) // our own DTO always marshals
 		}
 		f.posted.Add(1)
-		path := fmt.Sprintf("/api/v3/event/%s/%s/%s/%s", ServiceName, ProfileName, d.name, SourceName)
-		status, resp, retryAfter, err := f.post(ctx, d.client, f.opts.HubURL+path, f.opts.Tokens[d.name], body)
+		status, resp, retryAfter, err := f.post(ctx, d.client, d.eventURL, f.opts.Tokens[d.name], body)
 		if err != nil || status != http.StatusCreated {
 			if ctx.Err() != nil {
 				return false, 0 // stopped, not failed: the event stays pending for Drain
@@ -387,25 +393,33 @@ func (f *Fleet) flush(ctx context.Context, d *device) (failed bool, retryAfter t
 			f.opts.Logger.Debug("post event failed; will retry", "device", d.name, "status", status, "err", err, "body", string(resp))
 			return true, retryAfter
 		}
-		first, _ := ev.Tags[reading.TagSeq].(uint64)
-		d.mu.Lock()
-		for i, r := range ev.Readings {
-			s := Sent{ID: r.Id, Device: d.name, Resource: r.ResourceName, Origin: r.Origin, Value: mustFloat(r.Value)}
-			if first > 0 {
-				s.Seq = first + uint64(i)
-			}
-			d.acked = append(d.acked, s)
+		if !f.opts.ForgetAcked {
+			d.keep(ev)
 		}
-		d.mu.Unlock()
 		f.acked.Add(int64(len(ev.Readings)))
 		d.pending = d.pending[1:]
 	}
 	return false, 0
 }
 
+// keep records ev's readings as acknowledged, for Acked.
+func (d *device) keep(ev dtos.Event) {
+	first, _ := ev.Tags[reading.TagSeq].(uint64)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i, r := range ev.Readings {
+		s := Sent{ID: r.Id, Device: d.name, Resource: r.ResourceName, Origin: r.Origin, Value: mustFloat(r.Value)}
+		if first > 0 {
+			s.Seq = first + uint64(i)
+		}
+		d.acked = append(d.acked, s)
+	}
+}
+
+// mustFloat reads back a value the fleet itself formatted.
 func mustFloat(s string) float64 {
-	var v float64
-	if _, err := fmt.Sscan(s, &v); err != nil {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
 		panic(err)
 	}
 	return v

@@ -357,3 +357,29 @@ func TestNewChecksBackoff(t *testing.T) {
 		t.Errorf("FirmwareBackoff() = %+v, want the firmware's 1s..1m", b)
 	}
 }
+
+// With ForgetAcked the fleet counts what the hub acknowledged and keeps none of it;
+// without, Acked has every reading counted.
+func TestForgetAckedCountsWithoutKeeping(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(srv.Close)
+	for _, forget := range []bool{false, true} {
+		f, err := New(Options{HubURL: srv.URL, Devices: 3, Interval: 5 * time.Millisecond, ForgetAcked: forget})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- f.Run(ctx) }()
+		servertest.WaitFor(t, "20 readings acknowledged", func() bool { return f.Stats().AckedReadings >= 20 })
+		cancel()
+		waitRun(t, done)
+		counted, kept := f.Stats().AckedReadings, len(f.Acked())
+		if forget && kept != 0 || !forget && int64(kept) != counted {
+			t.Errorf("ForgetAcked %v: %d readings counted, %d kept", forget, counted, kept)
+		}
+	}
+}
