@@ -261,13 +261,34 @@ func waitRun(t *testing.T, done <-chan error) {
 	}
 }
 
-// With ConnPerDevice each device keeps one connection of its own for all its events.
+// With ConnPerDevice each device keeps one connection of its own for all its events,
+// and its posts carry its token and an EdgeX event of its own.
 func TestConnPerDevice(t *testing.T) {
+	const devices = 8
+	tokens := map[string]string{}
+	for i := range devices {
+		tokens[fmt.Sprintf("sim-%d", i)] = fmt.Sprintf("token-%d", i)
+	}
 	var conns atomic.Int64
+	var mu sync.Mutex
+	var bad []string
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
+		var req requests.AddEventRequest
+		err := json.NewDecoder(r.Body).Decode(&req)
+		if err == nil {
+			err = req.Validate()
+		}
+		name := r.PathValue("device")
+		if want := "Bearer " + tokens[name]; err != nil || r.Header.Get("Authorization") != want || req.Event.DeviceName != name {
+			mu.Lock()
+			bad = append(bad, fmt.Sprintf("%s %s (auth %q): %v", r.Method, r.URL.Path, r.Header.Get("Authorization"), err))
+			mu.Unlock()
+		}
 		w.WriteHeader(http.StatusCreated)
 	}))
+	mux := http.NewServeMux()
+	mux.Handle("POST /api/v3/event/{service}/{profile}/{device}/{source}", srv.Config.Handler)
+	srv.Config.Handler = mux
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			conns.Add(1)
@@ -275,8 +296,7 @@ func TestConnPerDevice(t *testing.T) {
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	const devices = 8
-	f, err := New(Options{HubURL: srv.URL, Devices: devices, Interval: 20 * time.Millisecond, ConnPerDevice: true})
+	f, err := New(Options{HubURL: srv.URL, Devices: devices, Interval: 20 * time.Millisecond, ConnPerDevice: true, Tokens: tokens})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,12 +309,32 @@ func TestConnPerDevice(t *testing.T) {
 	if got := conns.Load(); got != devices {
 		t.Errorf("%d connections for %d devices' 10 events each; want one each", got, devices)
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bad) > 0 {
+		t.Errorf("%d posts were not the device's own valid event with its token, first: %s", len(bad), bad[0])
+	}
+}
+
+// New refuses a hub URL it cannot post to.
+func TestNewChecksHubURL(t *testing.T) {
+	for _, u := range []string{"127.0.0.1:8080", "ftp://127.0.0.1/", "http://", "://x"} {
+		if _, err := New(Options{HubURL: u}); err == nil {
+			t.Errorf("New with HubURL %q gave no error", u)
+		}
+	}
 }
 
 // With Backoff a device retries a failed post on its own, as the firmware does:
 // after Min, doubling, never sooner than the hub's Retry-After, and without waiting
 // for its next reading (the interval here is an hour).
 func TestBackoffRetriesAsTheFirmwareDoes(t *testing.T) {
+	for _, own := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ConnPerDevice=%v", own), func(t *testing.T) { testBackoff(t, own) })
+	}
+}
+
+func testBackoff(t *testing.T, connPerDevice bool) {
 	// Answers to the device's event posts, in turn; then 201.
 	answers := []struct {
 		status     int
@@ -318,7 +358,7 @@ func TestBackoffRetriesAsTheFirmwareDoes(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	backoff := edgex.Backoff{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}
-	f, err := New(Options{HubURL: srv.URL, Devices: 1, Interval: time.Hour, Backoff: backoff})
+	f, err := New(Options{HubURL: srv.URL, Devices: 1, Interval: time.Hour, Backoff: backoff, ConnPerDevice: connPerDevice})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,5 +421,50 @@ func TestForgetAckedCountsWithoutKeeping(t *testing.T) {
 		if forget && kept != 0 || !forget && int64(kept) != counted {
 			t.Errorf("ForgetAcked %v: %d readings counted, %d kept", forget, counted, kept)
 		}
+	}
+}
+
+// BenchmarkEventPost posts one device's event on its own connection with net/http's
+// client and with fasthttp's (what ConnPerDevice uses), in one run, to the same server.
+func BenchmarkEventPost(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	b.Cleanup(srv.Close)
+	f, err := New(Options{HubURL: srv.URL, Devices: 1, ConnPerDevice: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := f.devices[0]
+	body, err := json.Marshal(requests.NewAddEventRequest(f.sample(d, time.Now())))
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost = 1, 1
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		post func() (int, error)
+	}{
+		{"net-http", func() (int, error) {
+			status, _, _, err := f.post(ctx, client, d.eventURL, "", body)
+			return status, err
+		}},
+		{"fasthttp", func() (int, error) {
+			status, _, _, err := f.postOnConn(ctx, d, body)
+			return status, err
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if status, err := c.post(); err != nil || status != http.StatusCreated {
+					b.Fatalf("post: %d %v", status, err)
+				}
+			}
+		})
 	}
 }
