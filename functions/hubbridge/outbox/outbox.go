@@ -195,12 +195,14 @@ type chunk struct {
 
 // chunkDoc is a chunk as stored. Data holds one line per reading: the device name, a
 // TAB, the reading in its wire form (reading.Encode), a LF. Neither part can contain
-// a TAB or LF: names reject control characters and JSON escapes them.
+// a TAB or LF: names reject control characters and JSON escapes them. Data is
+// stored as Enc says (packChunk; empty: plain).
 type chunkDoc struct {
 	ID     string    `bson:"_id"`
 	Order  int64     `bson:"order"`
 	Stored time.Time `bson:"stored"`
 	Count  int       `bson:"count"`
+	Enc    string    `bson:"enc,omitempty"`
 	Data   []byte    `bson:"data,omitempty"`
 }
 
@@ -307,7 +309,7 @@ func (ob *Outbox) load(ctx context.Context) error {
 	return nil
 }
 
-// readChunks reads a segment's chunks in order, with their data if withData.
+// readChunks reads a segment's chunks in order, with their data as stored if withData.
 func (ob *Outbox) readChunks(ctx context.Context, name string, withData bool) ([]chunkDoc, error) {
 	opts := options.Find()
 	if !withData {

@@ -31,6 +31,7 @@ func TestOutbox(t *testing.T) {
 	t.Run("Restart", func(t *testing.T) { testRestart(t, db()) })
 	t.Run("MemoryBudget", func(t *testing.T) { testMemoryBudget(t, db()) })
 	t.Run("Purge", func(t *testing.T) { testPurge(t, db()) })
+	t.Run("StoredCompressed", func(t *testing.T) { testStoredCompressed(t, db()) })
 	t.Run("NextSeq", func(t *testing.T) { testNextSeq(t, db()) })
 	t.Run("Closed", func(t *testing.T) { testClosed(t, db()) })
 	t.Run("Invalid", func(t *testing.T) { testInvalid(t, db()) })
@@ -250,6 +251,70 @@ func testMemoryBudget(t *testing.T, db *mongo.Database) {
 	}
 	if s := ob.Segments(); s < 2 {
 		t.Errorf("%d segments; the size limit should have sealed some", s)
+	}
+}
+
+// Chunks are stored compressed. After a restart, chunks stored plain (by a hub from
+// before compression) are relayed as they are, and a corrupt chunk is lost alone:
+// the readings of the chunks around it are relayed.
+func testStoredCompressed(t *testing.T, db *mongo.Database) {
+	ctx := context.Background()
+	ob := open(t, db, Options{})
+	const chunks = 3
+	for c := range uint64(chunks) {
+		var rs []reading.Reading
+		for s := range uint64(20) {
+			rs = append(rs, mkReading("dev-z", 1+c*20+s))
+		}
+		store(t, ob, rs...)
+	}
+	ob.stop()
+
+	var docs []chunkDoc
+	names, err := db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if !strings.HasPrefix(name, segmentPrefix) {
+			continue
+		}
+		got, err := (&Outbox{db: db}).readChunks(ctx, name, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range got {
+			docs = append(docs, d)
+			plain, err := unpackChunk(d.Enc, d.Data)
+			if d.Enc != encZstd || err != nil || len(d.Data) >= len(plain)/2 {
+				t.Fatalf("chunk %s stored as %q, %d bytes for %d plain (%v); want zstd, at most half", d.ID, d.Enc, len(d.Data), len(plain), err)
+			}
+			// The first chunk as a hub before compression stored it; the second corrupt.
+			var update bson.D
+			switch len(docs) {
+			case 1:
+				update = bson.D{{Key: "$set", Value: bson.D{{Key: "data", Value: plain}}}, {Key: "$unset", Value: bson.D{{Key: "enc", Value: ""}}}}
+			case 2:
+				update = bson.D{{Key: "$set", Value: bson.D{{Key: "data", Value: []byte("not zstd")}}}}
+			default:
+				continue
+			}
+			if _, err := db.Collection(name).UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, update); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(docs) != chunks {
+		t.Fatalf("%d chunks stored, want %d", len(docs), chunks)
+	}
+
+	ob2 := open(t, db, Options{})
+	got := drain(t, ob2.Outbox, 1000)
+	if len(got) != 40 || got[0].Seq != 1 || got[19].Seq != 20 || got[20].Seq != 41 || got[39].Seq != 60 {
+		t.Fatalf("relayed %d readings; want the plain chunk's 20 (seq 1-20) and the last chunk's (41-60)", len(got))
+	}
+	if b := ob2.Backlog(); b != 0 {
+		t.Errorf("backlog %d after the drain; want the corrupt chunk's readings counted as lost", b)
 	}
 }
 

@@ -99,7 +99,14 @@ func (ob *Outbox) loadSegment(ctx context.Context, seg *segment) error {
 	}
 	byOrder := make(map[int64][]byte, len(docs))
 	for _, d := range docs {
-		byOrder[d.Order] = d.Data
+		data, err := unpackChunk(d.Enc, d.Data)
+		if err != nil {
+			// Only this chunk is unreadable; it counts as missing below, so that the
+			// readings after it are still relayed.
+			ob.log.Error("chunk unreadable", "segment", seg.name, "chunk", d.ID, "err", err)
+			continue
+		}
+		byOrder[d.Order] = data
 	}
 	ob.mu.Lock()
 	defer ob.mu.Unlock()

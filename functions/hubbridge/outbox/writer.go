@@ -182,7 +182,8 @@ func (ob *Outbox) insert(ctx context.Context, now time.Time, count int, data []b
 	}
 	ob.mu.Unlock()
 
-	doc := chunkDoc{ID: chunkID(order), Order: order, Stored: now, Count: count, Data: data}
+	doc := chunkDoc{ID: chunkID(order), Order: order, Stored: now, Count: count}
+	doc.Enc, doc.Data = packChunk(data)
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ob.opts.WriteTimeout)
 	_, err := ob.db.Collection(seg.name).InsertOne(wctx, doc)
 	cancel()
