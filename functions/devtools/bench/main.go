@@ -250,7 +250,7 @@ func start(ctx context.Context, c config, fo fleet.Options) (*localrun.Path, *fl
 		removeDir()
 		return nil, nil, nil, err
 	}
-	cleanup := func() {
+	stopPath := func() {
 		_ = p.Close()
 		removeDir()
 	}
@@ -258,10 +258,15 @@ func start(ctx context.Context, c config, fo fleet.Options) (*localrun.Path, *fl
 	// what was acknowledged, so the generator keeps no record of each reading.
 	fo.HubURL, fo.Prefix, fo.ConnPerDevice, fo.ForgetAcked = p.HubURL, "bench-", true, true
 	f, err := fleet.New(fo)
-	if err == nil {
-		err = f.Register(startCtx)
-	}
 	if err != nil {
+		stopPath()
+		return nil, nil, nil, err
+	}
+	cleanup := func() {
+		f.Close() // the next row's devices need the file descriptors
+		stopPath()
+	}
+	if err := f.Register(startCtx); err != nil {
 		cleanup()
 		return nil, nil, nil, err
 	}

@@ -134,10 +134,11 @@ func coreDataIngest(ctx context.Context, c config, say func(string, ...any)) (ro
 		ForgetAcked: true,
 	}
 	f, err := fleet.New(fo)
-	if err == nil {
-		err = f.Register(startCtx)
+	if err != nil {
+		return row{}, fmt.Errorf("core-data: %w", err)
 	}
-	if err == nil {
+	defer f.Close()
+	if err = f.Register(startCtx); err == nil {
 		err = firstEventsOneByOne(startCtx, fo)
 	}
 	if err != nil {
@@ -173,6 +174,7 @@ func firstEventsOneByOne(ctx context.Context, fo fleet.Options) error {
 	if err != nil {
 		return err
 	}
+	defer f.Close()
 	runCtx, stop := context.WithTimeout(ctx, 3*fo.Interval)
 	_ = f.Run(runCtx)
 	stop()

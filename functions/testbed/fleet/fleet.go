@@ -192,6 +192,20 @@ func New(o Options) (*Fleet, error) {
 	return f, nil
 }
 
+// Close closes the devices' idle connections. Call it once the fleet is done: a
+// device's own connection is not watched while idle, so one the hub has closed
+// holds its file descriptor until then.
+func (f *Fleet) Close() {
+	for _, d := range f.devices {
+		if d.conn != nil {
+			d.conn.CloseIdleConnections()
+		}
+	}
+	if t, ok := f.opts.Client.Transport.(*http.Transport); ok {
+		t.CloseIdleConnections()
+	}
+}
+
 // DeviceNames lists the fleet's device names in order.
 func (f *Fleet) DeviceNames() []string {
 	names := make([]string, len(f.devices))

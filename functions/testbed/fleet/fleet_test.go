@@ -269,7 +269,7 @@ func TestConnPerDevice(t *testing.T) {
 	for i := range devices {
 		tokens[fmt.Sprintf("sim-%d", i)] = fmt.Sprintf("token-%d", i)
 	}
-	var conns atomic.Int64
+	var conns, closed atomic.Int64
 	var mu sync.Mutex
 	var bad []string
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -290,8 +290,11 @@ func TestConnPerDevice(t *testing.T) {
 	mux.Handle("POST /api/v3/event/{service}/{profile}/{device}/{source}", srv.Config.Handler)
 	srv.Config.Handler = mux
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
+		switch s {
+		case http.StateNew:
 			conns.Add(1)
+		case http.StateClosed:
+			closed.Add(1)
 		}
 	}
 	srv.Start()
@@ -309,6 +312,8 @@ func TestConnPerDevice(t *testing.T) {
 	if got := conns.Load(); got != devices {
 		t.Errorf("%d connections for %d devices' 10 events each; want one each", got, devices)
 	}
+	f.Close()
+	servertest.WaitFor(t, "Close to close every connection", func() bool { return closed.Load() == conns.Load() })
 	mu.Lock()
 	defer mu.Unlock()
 	if len(bad) > 0 {
