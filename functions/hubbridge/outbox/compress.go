@@ -18,7 +18,11 @@ const encZstd = "zstd"
 const maxChunkBytes = 64 << 20
 
 var (
-	chunkEncoder = mustZstd(zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1)))
+	// A window of 1 MiB holds a whole chunk of 2,000 readings of the usual size (a
+	// larger one still compresses, with matches no farther back than that); the
+	// default of 8 MiB was 8 MB of the hub's live heap.
+	chunkEncoder = mustZstd(zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1),
+		zstd.WithWindowSize(1<<20)))
 	chunkDecoder = mustZstd(zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxChunkBytes)))
 )
 
