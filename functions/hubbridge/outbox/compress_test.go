@@ -23,9 +23,7 @@ func chunkOf(t testing.TB, n int) []byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		data.WriteString(r.Device + "\t")
-		data.Write(v)
-		data.WriteByte('\n')
+		data.Write(chunkLine(r.Device, v))
 	}
 	return data.Bytes()
 }

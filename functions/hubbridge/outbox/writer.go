@@ -40,11 +40,7 @@ func (ob *Outbox) Store(ctx context.Context, rs []reading.Reading) (StoreResult,
 		if err != nil {
 			return StoreResult{}, fmt.Errorf("outbox: reading %d: %w", i, err)
 		}
-		line := make([]byte, 0, len(r.Device)+len(v)+2)
-		line = append(line, r.Device...)
-		line = append(line, '\t')
-		line = append(line, v...)
-		req.lines[i] = append(line, '\n')
+		req.lines[i] = chunkLine(r.Device, v)
 		req.ids[i] = r.ID
 	}
 	select {
@@ -69,6 +65,16 @@ func (ob *Outbox) Store(ctx context.Context, rs []reading.Reading) (StoreResult,
 		// The write goes on; the caller's retry will find the ids stored.
 		return StoreResult{}, ctx.Err()
 	}
+}
+
+// chunkLine is one reading's line of a chunk's data (see chunkDoc): device TAB
+// encoded reading LF.
+func chunkLine(device string, encoded []byte) []byte {
+	line := make([]byte, 0, len(device)+len(encoded)+2)
+	line = append(line, device...)
+	line = append(line, '\t')
+	line = append(line, encoded...)
+	return append(line, '\n')
 }
 
 // Run is the single writer: it groups queued Store calls into one chunk per MongoDB
