@@ -132,7 +132,8 @@ func TestAdminEndpoints(t *testing.T) {
 	if code, _ := get("/readyz"); code != 200 {
 		t.Errorf("/readyz after recovery = %d", code)
 	}
-	if _, body := get("/metrics"); !strings.Contains(body, "things_total 3") || !strings.Contains(body, "go_goroutines") {
+	if _, body := get("/metrics"); !strings.Contains(body, "things_total 3") || !strings.Contains(body, "go_goroutines") ||
+		!strings.Contains(body, "\ngo_gc_heap_live_bytes ") {
 		t.Errorf("/metrics lacks our counter or runtime metrics:\n%.300s", body)
 	}
 	if code, _ := get("/debug/pprof/heap"); code != http.StatusNotFound {
