@@ -52,7 +52,8 @@ type config struct {
 	soak         time.Duration
 	soakDevices  int
 	soakInterval time.Duration
-	// profileDir, when set, receives a CPU profile of the hub from each hub-ingest row.
+	// profileDir, when set, receives a CPU profile of the hub from each hub-ingest row,
+	// and of the hub and the load generator from each whole-path row.
 	profileDir string
 }
 
@@ -69,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	soakFor := fs.Duration("soak", "BENCH_SOAK", 10*time.Minute, "how long the soak run watches the hub's memory; 0: no soak run")
 	soakDevices := fs.Int("soak-devices", "BENCH_SOAK_DEVICES", 10000, "devices of the soak run")
 	soakInterval := fs.Duration("soak-interval", "BENCH_SOAK_INTERVAL", overloadInterval, "each soak device's interval between events (default 0.3 Hz, a rate the path carries at 10,000 devices on 2 cores)")
-	profileDir := fs.String("profile", "BENCH_PROFILE", "", "folder to write a CPU profile of the hub into from each hub-ingest row, for go tool pprof (costs the hub some CPU in those rows); empty: none")
+	profileDir := fs.String("profile", "BENCH_PROFILE", "", "folder to write CPU profiles into, for go tool pprof: the hub's from each hub-ingest row, the hub's and the load generator's from each whole-path row (costs them some CPU in those rows); empty: none")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -308,19 +309,19 @@ func runDir(c config) (dir string, remove func(), err error) {
 // stored meanwhile and the origin-to-stored latency of those readings. rack sends the
 // firmware's six readings per event instead of two.
 func wholePath(ctx context.Context, c config, n int, interval time.Duration, rack bool, say func(string, ...any)) (row, error) {
-	r, rss, err := measureWhole(ctx, c, n, interval, rack, c.duration, say)
+	r, mem, err := measureWhole(ctx, c, n, interval, rack, c.duration, say)
 	if err == nil {
-		r.note += fmt.Sprintf("; hub RSS max %s", megabytes(maxOf(rss)))
+		r.note += fmt.Sprintf("; hub RSS max %s, live heap max %s", megabytes(maxOf(mem.rss)), megabytes(maxOf(mem.live)))
 	}
 	return r, err
 }
 
-// measureWhole is wholePath over a window of its own, returning the hub's resident
-// memory sampled every rssEvery over the window as well.
-func measureWhole(ctx context.Context, c config, n int, interval time.Duration, rack bool, window time.Duration, say func(string, ...any)) (row, []float64, error) {
+// measureWhole is wholePath over a window of its own, returning the hub's memory
+// sampled over the window as well.
+func measureWhole(ctx context.Context, c config, n int, interval time.Duration, rack bool, window time.Duration, say func(string, ...any)) (row, memorySamples, error) {
 	p, f, cleanup, err := startPath(ctx, c, n, interval, rack)
 	if err != nil {
-		return row{}, nil, err
+		return row{}, memorySamples{}, err
 	}
 	defer cleanup()
 	// Warm up for a few seconds so connection set-up and first compactions are not
@@ -330,28 +331,9 @@ func measureWhole(ctx context.Context, c config, n int, interval time.Duration, 
 
 	before, err := scrape(ctx, p.SenderAdmin)
 	if err != nil {
-		return row{}, nil, err
+		return row{}, memorySamples{}, err
 	}
 	ackedBefore := f.Stats().AckedReadings
-	start := time.Now()
-	rss := sampleRSS(ctx, p.Hub.PID(), window)
-	after, err := scrape(ctx, p.SenderAdmin)
-	elapsed := time.Since(start).Seconds()
-	acked := float64(f.Stats().AckedReadings - ackedBefore)
-	stop()
-	if ctx.Err() != nil {
-		return row{}, nil, ctx.Err()
-	}
-	if err != nil {
-		return row{}, nil, err
-	}
-	hb, err := histogramOf(before, "sender_origin_to_stored_seconds")
-	if err != nil {
-		return row{}, nil, err
-	}
-	ha, _ := histogramOf(after, "sender_origin_to_stored_seconds")
-	lat := ha.minus(hb)
-	written := value(after, "sender_written_total") - value(before, "sender_written_total")
 	perEvent := 2
 	mode := fmt.Sprintf("%d devices x %s", n, hertz(interval))
 	if interval < time.Second {
@@ -361,12 +343,36 @@ func measureWhole(ctx context.Context, c config, n int, interval time.Duration, 
 		perEvent = 6
 		mode += ", 6 readings/event"
 	}
+	name := "whole path, " + mode
+	start := time.Now()
+	cores := startCoreUse(pathProcesses(p))
+	profiled := profileWindow(ctx, c, p.HubAdmin, name, window, say)
+	mem := sampleMemory(ctx, p.Hub.PID(), p.HubAdmin, window)
+	busy, shares := cores.stop()
+	profiled()
+	after, err := scrape(ctx, p.SenderAdmin)
+	elapsed := time.Since(start).Seconds()
+	acked := float64(f.Stats().AckedReadings - ackedBefore)
+	stop()
+	if ctx.Err() != nil {
+		return row{}, memorySamples{}, ctx.Err()
+	}
+	if err != nil {
+		return row{}, memorySamples{}, err
+	}
+	hb, err := histogramOf(before, "sender_origin_to_stored_seconds")
+	if err != nil {
+		return row{}, memorySamples{}, err
+	}
+	ha, _ := histogramOf(after, "sender_origin_to_stored_seconds")
+	lat := ha.minus(hb)
+	written := value(after, "sender_written_total") - value(before, "sender_written_total")
 	say("  hub acknowledged %.0f readings/s, sender stored %.0f/s", acked/elapsed, written/elapsed)
 	return row{
-		name: "whole path, " + mode, offered: float64(perEvent*n) * float64(time.Second) / float64(interval),
+		name: name, offered: float64(perEvent*n) * float64(time.Second) / float64(interval),
 		stored: written / elapsed, p50: lat.quantile(0.5), p99: lat.quantile(0.99),
-		note: fmt.Sprintf("hub acked %.0f/s", acked/elapsed),
-	}, rss, nil
+		note: fmt.Sprintf("hub acked %.0f/s; %s", acked/elapsed, coresNote(busy, machineCores(), shares)),
+	}, mem, nil
 }
 
 // stages measures each stage alone on one path: the hub ingesting into MongoDB with

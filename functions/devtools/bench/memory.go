@@ -10,17 +10,28 @@ import (
 	"github.com/prometheus/procfs"
 )
 
-// rssEvery is how often the hub's resident memory is sampled during a window.
-const rssEvery = time.Second
+// rssEvery is how often the hub's resident memory is sampled during a window, and
+// liveEvery how often its live heap is (a scrape of its metrics, so less often).
+const (
+	rssEvery  = time.Second
+	liveEvery = 10 * time.Second
+)
 
-// sampleRSS samples a process's resident memory (bytes) every rssEvery for window, or
-// until ctx ends, and returns the samples; one that cannot be read is left out.
-func sampleRSS(ctx context.Context, pid int, window time.Duration) []float64 {
-	var out []float64
+// memorySamples are a window's samples of a process's memory, in bytes.
+type memorySamples struct {
+	rss  []float64 // resident memory, every rssEvery
+	live []float64 // the Go heap its last collection kept (go_gc_heap_live_bytes), every liveEvery
+}
+
+// sampleMemory samples a process's resident memory every rssEvery and, when admin is
+// its metrics base, its live heap every liveEvery, for window or until ctx ends. A
+// sample that cannot be read is left out.
+func sampleMemory(ctx context.Context, pid int, admin string, window time.Duration) memorySamples {
+	var out memorySamples
 	tick := time.NewTicker(rssEvery)
 	defer tick.Stop()
 	end := time.After(window)
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-ctx.Done():
 			return out
@@ -28,7 +39,14 @@ func sampleRSS(ctx context.Context, pid int, window time.Duration) []float64 {
 			return out
 		case <-tick.C:
 			if b := rssBytes(pid); !math.IsNaN(b) {
-				out = append(out, b)
+				out.rss = append(out.rss, b)
+			}
+			if admin != "" && n%int(liveEvery/rssEvery) == 0 {
+				if fams, err := scrape(ctx, admin); err == nil {
+					if v := value(fams, "go_gc_heap_live_bytes"); !math.IsNaN(v) {
+						out.live = append(out.live, v)
+					}
+				}
 			}
 		}
 	}
@@ -69,17 +87,19 @@ const (
 // memory went: the average of its first and last minute, the largest sample, and
 // whether that meets the aims (at most hubRSSAim, growing at most flatGrowth).
 func soak(ctx context.Context, c config, n int, interval, window time.Duration, say func(string, ...any)) (row, error) {
-	r, rss, err := measureWhole(ctx, c, n, interval, false, window, say)
+	r, mem, err := measureWhole(ctx, c, n, interval, false, window, say)
 	if err != nil {
 		return row{}, err
 	}
 	r.name = fmt.Sprintf("soak, %d devices x %s for %s", n, hertz(interval), window)
-	r.note += "; " + memoryVerdict(rss)
+	r.note += "; " + memoryVerdict(mem)
 	return r, nil
 }
 
-// memoryVerdict sums up samples taken every rssEvery.
-func memoryVerdict(rss []float64) string {
+// memoryVerdict sums up a window's samples: the aims are the resident memory's; the
+// live heap beside it tells a leak (it grows too) from memory the runtime holds.
+func memoryVerdict(m memorySamples) string {
+	rss := m.rss
 	perMinute := int(time.Minute / rssEvery)
 	if len(rss) < 2*perMinute {
 		return fmt.Sprintf("hub RSS max %s (too short a window to say whether it is flat)", megabytes(maxOf(rss)))
@@ -90,8 +110,15 @@ func memoryVerdict(rss []float64) string {
 	if maxOf(rss) > hubRSSAim || growth > flatGrowth {
 		verdict = "not met"
 	}
-	return fmt.Sprintf("hub RSS %s in the first minute, %s in the last (%+.0f%%), max %s (aim at most %s and flat: %s)",
+	out := fmt.Sprintf("hub RSS %s in the first minute, %s in the last (%+.0f%%), max %s (aim at most %s and flat: %s)",
 		megabytes(first), megabytes(last), 100*growth, megabytes(maxOf(rss)), megabytes(hubRSSAim), verdict)
+	livePerMinute := int(time.Minute / liveEvery)
+	if live := m.live; len(live) >= 2*livePerMinute {
+		first, last := mean(live[:livePerMinute]), mean(live[len(live)-livePerMinute:])
+		out += fmt.Sprintf("; live heap %s in the first minute, %s in the last (%+.0f%%)",
+			megabytes(first), megabytes(last), 100*(last/first-1))
+	}
+	return out
 }
 
 func mean(v []float64) float64 {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -423,6 +424,42 @@ func profileName(row string) string {
 	}
 	words := strings.FieldsFunc(row, func(r rune) bool { return r == ' ' || r == ',' })
 	return strings.Join(words, "-") + ".pprof"
+}
+
+// profileWindow, with -profile, records CPU profiles of the hub and of this process
+// (the load generator) over a whole-path row's window, which starts now, and returns
+// a function that waits for both and says where they are; without, it does nothing.
+func profileWindow(ctx context.Context, c config, admin, row string, window time.Duration, say func(string, ...any)) (wait func()) {
+	if c.profileDir == "" {
+		return func() {}
+	}
+	hubFile := filepath.Join(c.profileDir, "hub-"+profileName(row))
+	genFile := filepath.Join(c.profileDir, "load-generator-"+profileName(row))
+	hub := make(chan error, 1)
+	go func() { hub <- profileCPU(ctx, admin, window, hubFile) }()
+	gen, genErr := os.Create(genFile)
+	if genErr == nil {
+		if genErr = pprof.StartCPUProfile(gen); genErr != nil {
+			_ = gen.Close()
+		}
+	}
+	return func() {
+		if genErr == nil {
+			pprof.StopCPUProfile()
+			genErr = gen.Close()
+		}
+		hubErr := <-hub
+		for _, p := range []struct {
+			file string
+			err  error
+		}{{hubFile, hubErr}, {genFile, genErr}} {
+			if p.err != nil {
+				say("  no CPU profile %s: %v", p.file, p.err)
+			} else {
+				say("  CPU profile of %s: go tool pprof %s", row, p.file)
+			}
+		}
+	}
 }
 
 // profileCPU records a CPU profile of the hub at admin (its admin URL) over the

@@ -9,10 +9,34 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 )
+
+// checkProfile fails t unless file is a CPU profile: gzipped, as Go writes them, and
+// not empty.
+func checkProfile(t *testing.T, file string) {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err == nil {
+		var n int64
+		n, err = io.Copy(io.Discard, zr)
+		if err == nil && n == 0 {
+			err = errors.New("empty")
+		}
+	}
+	if err != nil {
+		t.Errorf("CPU profile %s: %v", file, err)
+	}
+}
 
 // The two ingest rows under the same plain EdgeX load: the hub's, and real EdgeX
 // 4.0.2's (devices registered in core-metadata, events posted to core-data and stored
@@ -27,23 +51,8 @@ func TestIngestRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// -profile: the hub's row left a CPU profile (gzipped, as Go writes them).
-	if f, err := os.Open(filepath.Join(c.profileDir, "hub-ingest-alone-no-seq-tags.pprof")); err != nil {
-		t.Error(err)
-	} else {
-		zr, err := gzip.NewReader(f)
-		if err == nil {
-			var n int64
-			n, err = io.Copy(io.Discard, zr)
-			if err == nil && n == 0 {
-				err = errors.New("empty")
-			}
-		}
-		_ = f.Close()
-		if err != nil {
-			t.Errorf("the hub's CPU profile: %v", err)
-		}
-	}
+	// -profile: the hub's row left a CPU profile.
+	checkProfile(t, filepath.Join(c.profileDir, "hub-ingest-alone-no-seq-tags.pprof"))
 	core, err := coreDataIngest(context.Background(), c, say)
 	if err != nil {
 		t.Fatal(err)
@@ -210,4 +219,31 @@ func TestProfileName(t *testing.T) {
 			t.Errorf("profileName(%q) = %q, want %q", row, got, want)
 		}
 	}
+}
+
+// A whole-path row on the real path: readings stored, where the cores went, the hub's
+// memory, and with -profile the CPU profiles of the hub and the load generator.
+func TestWholePathRow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the data path")
+	}
+	// Long enough for one sample of the live heap (liveEvery).
+	c := config{duration: liveEvery + 2*time.Second, dir: t.TempDir(), profileDir: t.TempDir()}
+	r, err := wholePath(context.Background(), c, 20, time.Second, false, func(format string, a ...any) { t.Logf(format, a...) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.name != "whole path, 20 devices x 1 Hz" || r.offered != 40 || !(r.stored > 0) || !(r.p99 > 0) {
+		t.Errorf("row %+v; want 40 readings/s offered, some stored, a p99", r)
+	}
+	for _, part := range []string{"hub acked ", "cores ", " of ", " busy: hub ", ", FerretDB ", ", Kafka ", ", sender ", ", InfluxDB ", ", load generator "} {
+		if !strings.Contains(r.note, part) {
+			t.Errorf("note %q lacks %q", r.note, part)
+		}
+	}
+	if !regexp.MustCompile(`; hub RSS max \d+ MB, live heap max \d+ MB$`).MatchString(r.note) {
+		t.Errorf("note %q lacks the hub's memory", r.note)
+	}
+	checkProfile(t, filepath.Join(c.profileDir, "hub-whole-path-20-devices-x-1-Hz.pprof"))
+	checkProfile(t, filepath.Join(c.profileDir, "load-generator-whole-path-20-devices-x-1-Hz.pprof"))
 }
