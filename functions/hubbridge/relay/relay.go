@@ -58,11 +58,11 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Relay copies the outbox to Kafka. Run it once; it closes its Kafka writer on return.
+// Relay copies the outbox to Kafka. Run it once; it closes its Kafka writers on return.
 type Relay struct {
 	opts Options
 	src  Source
-	w    *kafka.Writer
+	w    *sizedWriters
 	log  *slog.Logger
 
 	relayed prometheus.Counter
@@ -74,6 +74,10 @@ type Relay struct {
 	// rather than writing them twice. A device is on one partition, so this keeps its
 	// order.
 	acked map[msgKey]struct{}
+	// msgs and keys are send's, kept between sends: the messages of one write and
+	// where each came from.
+	msgs []kafka.Message
+	keys []msgKey
 }
 
 // msgKey names a reading in the outbox: its chunk and its place in the chunk.
@@ -115,7 +119,7 @@ func New(o Options) (*Relay, error) {
 		opts:  o,
 		src:   o.Source,
 		log:   o.Logger,
-		w:     NewWriter(o.Brokers, o.Topic, max(o.Batch, o.MaxChunk), o.Logger),
+		w:     newSizedWriters(o.Brokers, o.Topic, max(o.Batch, o.MaxChunk), o.Logger),
 		acked: map[msgKey]struct{}{},
 		relayed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hub_relayed_total",
@@ -141,20 +145,19 @@ func New(o Options) (*Relay, error) {
 	return r, nil
 }
 
-// NewWriter returns the Kafka writer the relay uses: acks from all in-sync replicas,
-// partition by a hash of the key (the device), and a short linger since every write
-// is a whole batch already. maxWrite is the most messages one write holds: as the
-// batch size it makes the messages of one partition in one write go as one request
-// (up to kafka-go's 1 MiB per batch), succeeding or failing together, which keeps
-// each device's order on a retry. (kafka-go allocates the batch size up front: keep
-// it to what a write can hold.)
-func NewWriter(brokers []string, topic string, maxWrite int, log *slog.Logger) *kafka.Writer {
+// NewWriter returns a Kafka writer as the relay uses them: acks from all in-sync
+// replicas, partition by a hash of the key (the device), and a short linger since
+// every write is a whole batch already. A write of at most batch messages sends those
+// of one partition as one request (up to kafka-go's 1 MiB per batch), succeeding or
+// failing together, which keeps each device's order on a retry. (kafka-go allocates
+// the batch size up front for each partition a write touches: see sizedWriters.)
+func NewWriter(brokers []string, topic string, batch int, log *slog.Logger) *kafka.Writer {
 	return &kafka.Writer{
 		Addr:            kafka.TCP(brokers...),
 		Topic:           topic,
 		Balancer:        &kafka.Hash{},
 		RequiredAcks:    kafka.RequireAll,
-		BatchSize:       maxWrite,
+		BatchSize:       batch,
 		BatchTimeout:    time.Millisecond,
 		MaxAttempts:     3,
 		WriteBackoffMin: 100 * time.Millisecond,
@@ -170,7 +173,7 @@ func NewWriter(brokers []string, topic string, maxWrite int, log *slog.Logger) *
 func (r *Relay) Run(ctx context.Context) error {
 	defer func() {
 		if err := r.w.Close(); err != nil {
-			r.log.Warn("close kafka writer", "err", err)
+			r.log.Warn("close kafka writers", "err", err)
 		}
 	}()
 	poll := time.NewTicker(r.opts.Poll)
@@ -226,8 +229,13 @@ func (r *Relay) Run(ctx context.Context) error {
 // send writes the chunks' readings to Kafka (but those Kafka took in an earlier,
 // partly failed attempt) and marks them delivered.
 func (r *Relay) send(ctx context.Context, chunks []outbox.Chunk) error {
-	var msgs []kafka.Message
-	var keys []msgKey
+	// The slices are kept for the next send (kafka-go copies the messages into its
+	// batches); cleared after, so that they hold no chunk's data.
+	msgs, keys := r.msgs[:0], r.keys[:0]
+	defer func() {
+		clear(msgs)
+		r.msgs, r.keys = msgs[:0], keys[:0]
+	}()
 	for _, c := range chunks {
 		recs, err := c.Records()
 		if err != nil {
@@ -253,7 +261,7 @@ func (r *Relay) send(ctx context.Context, chunks []outbox.Chunk) error {
 	})
 	defer stop()
 	if len(msgs) > 0 {
-		if err := r.w.WriteMessages(wctx, msgs...); err != nil {
+		if err := r.w.For(len(msgs)).WriteMessages(wctx, msgs...); err != nil {
 			var werrs kafka.WriteErrors
 			if errors.As(err, &werrs) && len(werrs) == len(msgs) {
 				n := 0
