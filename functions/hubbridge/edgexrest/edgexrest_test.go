@@ -110,6 +110,7 @@ func newAPIWith(t *testing.T, tokens map[string]string, o Options) *testAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.Close) // after the HTTP server's, which is registered later
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return &testAPI{URL: srv.URL, reg: reg, outbox: ob, tokens: tokens, stopOutbox: stopOutbox, mongo: m}

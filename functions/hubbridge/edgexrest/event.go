@@ -57,7 +57,7 @@ func (s *Server) addEvent(w http.ResponseWriter, r *http.Request) {
 		s.bodyError(w, err, s.opts.MaxBodyBytes)
 		return
 	}
-	req, reason, msg := decodeEvent(buf.Bytes(), r.Header.Get("Content-Type"))
+	req, reason, msg := s.dec.decode(buf.Bytes(), r.Header.Get("Content-Type"))
 	if reason != "" {
 		s.in.Reject(reason)
 		s.writeError(w, http.StatusBadRequest, string(reason), msg)

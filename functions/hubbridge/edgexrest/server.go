@@ -89,6 +89,8 @@ type Server struct {
 	client *http.Client
 	// adm bounds the events in flight.
 	adm *admission
+	// dec decodes and validates events on goroutines of their own.
+	dec *decoders
 }
 
 // New returns a Server.
@@ -142,6 +144,7 @@ func New(o Options) (*Server, error) {
 			}
 		}
 	}
+	s.dec = newDecoders(0)
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.mux.HandleFunc("GET /api/v3/ping", s.ping)
 	s.mux.HandleFunc("POST /api/v3/deviceprofile", s.addProfiles)
@@ -163,6 +166,11 @@ func New(o Options) (*Server, error) {
 
 // Handler is the HTTP handler of the API.
 func (s *Server) Handler() http.Handler { return s.mux }
+
+// Close stops the goroutines that decode events; call it once the server that calls
+// Handler has stopped (a request after Close is still served, decoded on its own
+// goroutine).
+func (s *Server) Close() { s.dec.Close() }
 
 func (s *Server) ping(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, dtoCommon.NewPingResponse(s.opts.ServiceName))

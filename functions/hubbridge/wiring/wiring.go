@@ -49,6 +49,7 @@ type Hub struct {
 	relay    *relay.Relay
 	tokens   *edgexrest.TokenFile
 	sub      *edgexbus.Subscriber
+	api      *edgexrest.Server // the REST ingest's handler, under ingest
 	ingest   *ingestServer
 	ln       net.Listener
 	addr     string
@@ -187,6 +188,7 @@ func (h *Hub) newRESTIngest(reg prometheus.Registerer) (err error) {
 	if err != nil {
 		return err
 	}
+	h.api = api
 	if h.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return fmt.Errorf("HUB_LISTEN: %w", err)
 	}
@@ -305,6 +307,10 @@ func (h *Hub) release() {
 	if h.ln != nil {
 		_ = h.ln.Close()
 		h.ln = nil
+	}
+	if h.api != nil { // after the ingest server: no request is left to decode
+		h.api.Close()
+		h.api = nil
 	}
 	if h.admin != nil && !h.started {
 		// Only Admin.Run closes its listener: run it with a context already done.
