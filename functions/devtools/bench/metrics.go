@@ -29,6 +29,7 @@ type histogram struct {
 	bounds []float64
 	counts []float64
 	total  float64
+	sum    float64 // of the observations
 }
 
 func histogramOf(fams promscrape.Families, name string) (histogram, error) {
@@ -43,6 +44,7 @@ func histogramOf(fams promscrape.Families, name string) (histogram, error) {
 			return histogram{}, fmt.Errorf("%s is not a histogram", name)
 		}
 		h.total += float64(m.Histogram.GetSampleCount())
+		h.sum += m.Histogram.GetSampleSum()
 		for _, b := range m.Histogram.GetBucket() {
 			byBound[b.GetUpperBound()] += float64(b.GetCumulativeCount())
 		}
@@ -59,7 +61,7 @@ func histogramOf(fams promscrape.Families, name string) (histogram, error) {
 
 // minus is the histogram of what was observed between two scrapes.
 func (h histogram) minus(before histogram) histogram {
-	out := histogram{bounds: h.bounds, counts: make([]float64, len(h.counts)), total: h.total - before.total}
+	out := histogram{bounds: h.bounds, counts: make([]float64, len(h.counts)), total: h.total - before.total, sum: h.sum - before.sum}
 	for i, b := range h.bounds {
 		out.counts[i] = h.counts[i]
 		for j, bb := range before.bounds {
@@ -69,6 +71,14 @@ func (h histogram) minus(before histogram) histogram {
 		}
 	}
 	return out
+}
+
+// mean is the observations' mean; NaN without observations.
+func (h histogram) mean() float64 {
+	if h.total <= 0 {
+		return math.NaN()
+	}
+	return h.sum / h.total
 }
 
 // quantile estimates the q-quantile by linear interpolation inside its bucket, as

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/smartx-team/overcloud/functions/testbed/promscrape"
 )
 
 const sample = `# TYPE lat_seconds histogram
@@ -41,8 +44,46 @@ func TestHistogramQuantile(t *testing.T) {
 			t.Errorf("quantile(%v) = %v, want %v", tt.q, got, tt.want)
 		}
 	}
+	if got := h.mean(); got != 0.12 {
+		t.Errorf("mean = %v, want 0.12", got)
+	}
 	empty := h.minus(h)
-	if empty.total != 0 || !math.IsNaN(empty.quantile(0.5)) {
+	if empty.total != 0 || !math.IsNaN(empty.quantile(0.5)) || !math.IsNaN(empty.mean()) {
 		t.Errorf("h - h = %+v, want empty", empty)
+	}
+}
+
+func TestSenderNote(t *testing.T) {
+	parse := func(text string) promscrape.Families {
+		var p expfmt.TextParser
+		fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fams
+	}
+	scrape := func(batches, messages int, seconds float64) promscrape.Families {
+		return parse(fmt.Sprintf(`# TYPE sender_batch_size histogram
+sender_batch_size_bucket{le="+Inf"} %[1]d
+sender_batch_size_sum %[2]d
+sender_batch_size_count %[1]d
+# TYPE sender_write_seconds histogram
+sender_write_seconds_bucket{le="+Inf"} %[1]d
+sender_write_seconds_sum %[3]g
+sender_write_seconds_count %[1]d
+`, batches, messages, seconds))
+	}
+	for _, tc := range []struct {
+		name          string
+		before, after promscrape.Families
+		want          string
+	}{
+		{"batches", scrape(10, 10000, 1), scrape(30, 90000, 3), "sender batches of 4000 messages, 100 ms per InfluxDB write"},
+		{"none", scrape(10, 10000, 1), scrape(10, 10000, 1), "sender wrote no batch"},
+		{"no metrics", parse(""), parse(""), "sender batches unknown"},
+	} {
+		if got := senderNote(tc.before, tc.after); got != tc.want {
+			t.Errorf("%s: senderNote = %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

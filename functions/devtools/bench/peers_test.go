@@ -236,7 +236,7 @@ func TestWholePathRow(t *testing.T) {
 	if r.name != "whole path, 20 devices x 1 Hz" || r.offered != 40 || !(r.stored > 0) || !(r.p99 > 0) {
 		t.Errorf("row %+v; want 40 readings/s offered, some stored, a p99", r)
 	}
-	for _, part := range []string{"hub acked ", "cores ", " of ", " busy: hub ", ", FerretDB ", ", Kafka ", ", sender ", ", InfluxDB ", ", load generator "} {
+	for _, part := range []string{"hub acked ", "; settled ", " s after the warm-up; cores ", " of ", " busy: hub ", ", FerretDB ", ", Kafka ", ", sender ", ", InfluxDB ", ", load generator ", "; sender batches of ", " ms per InfluxDB write"} {
 		if !strings.Contains(r.note, part) {
 			t.Errorf("note %q lacks %q", r.note, part)
 		}
