@@ -31,7 +31,6 @@ import (
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/common"
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos"
 	"github.com/edgexfoundry/go-mod-core-contracts/v4/dtos/requests"
-	"github.com/google/uuid"
 	"github.com/valyala/fasthttp"
 
 	"github.com/smartx-team/overcloud/device/config"
@@ -417,11 +416,11 @@ func (f *Fleet) sample(d *device, now time.Time) dtos.Event {
 		d.seq += uint64(len(values))
 	}
 	for _, r := range values {
+		// NewSimpleReading gives the reading its own new UUID, as EdgeX's SDK does.
 		br, err := dtos.NewSimpleReading(ProfileName, d.name, r.name, common.ValueTypeFloat64, math.Round(r.v*100)/100)
 		if err != nil { // only for an unsupported value type: a bug here, not bad input
 			panic(err)
 		}
-		br.Id = uuid.NewString()
 		br.Origin = ev.Origin
 		ev.Readings = append(ev.Readings, br)
 	}
