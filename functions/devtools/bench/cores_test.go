@@ -58,3 +58,18 @@ func TestCoreUseCountsThisProcess(t *testing.T) {
 		t.Errorf("a missing process's share = %v, want NaN", shares[1].cores)
 	}
 }
+
+func TestSettledNote(t *testing.T) {
+	for _, tc := range []struct {
+		secs float64
+		want string
+	}{
+		{math.Inf(1), ""}, // a closed loop
+		{math.NaN(), "not settled within 1m0s, measured anyway; "},
+		{3.4, "settled 3 s after the warm-up; "},
+	} {
+		if got := settledNote(tc.secs); got != tc.want {
+			t.Errorf("settledNote(%v) = %q, want %q", tc.secs, got, tc.want)
+		}
+	}
+}

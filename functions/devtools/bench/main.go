@@ -333,8 +333,12 @@ func measureWhole(ctx context.Context, c config, n int, interval time.Duration, 
 	if rack {
 		perEvent = 6
 	}
-	perInterval := int64(perEvent * n)
-	settled := settle(ctx, p, f, perInterval, settleLimit)
+	// Devices back to back are a closed loop, never behind their offer: nothing to
+	// settle.
+	settled := math.Inf(1)
+	if interval >= time.Second {
+		settled = settle(ctx, p, f, int64(perEvent*n), settleLimit)
+	}
 
 	before, err := scrape(ctx, p.SenderAdmin)
 	if err != nil {
@@ -372,7 +376,7 @@ func measureWhole(ctx context.Context, c config, n int, interval time.Duration, 
 	ha, _ := histogramOf(after, "sender_origin_to_stored_seconds")
 	lat := ha.minus(hb)
 	written := value(after, "sender_written_total") - value(before, "sender_written_total")
-	note := fmt.Sprintf("hub acked %.0f/s; %s; %s; %s", acked/elapsed, settledNote(settled), coresNote(busy, machineCores(), shares), senderNote(before, after))
+	note := fmt.Sprintf("hub acked %.0f/s; %s%s; %s", acked/elapsed, settledNote(settled), coresNote(busy, machineCores(), shares), senderNote(before, after))
 	say("  hub acknowledged %.0f readings/s, sender stored %.0f/s", acked/elapsed, written/elapsed)
 	return row{
 		name: name, offered: float64(perEvent*n) * float64(time.Second) / float64(interval),
@@ -413,12 +417,16 @@ func settle(ctx context.Context, p *localrun.Path, f *fleet.Fleet, perInterval i
 	return math.NaN()
 }
 
-// settledNote says how long the path took to settle before the window.
+// settledNote says how long the path took to settle before the window, with the
+// separator after it; nothing for a closed loop (secs +Inf).
 func settledNote(secs float64) string {
-	if math.IsNaN(secs) {
-		return fmt.Sprintf("not settled within %s, measured anyway", settleLimit)
+	switch {
+	case math.IsInf(secs, 1):
+		return ""
+	case math.IsNaN(secs):
+		return fmt.Sprintf("not settled within %s, measured anyway; ", settleLimit)
 	}
-	return fmt.Sprintf("settled %.0f s after the warm-up", secs)
+	return fmt.Sprintf("settled %.0f s after the warm-up; ", secs)
 }
 
 // senderNote says how the sender's batches went between two scrapes of its metrics:
