@@ -333,11 +333,13 @@ func measureWhole(ctx context.Context, c config, n int, interval time.Duration, 
 	if rack {
 		perEvent = 6
 	}
+	perInterval := perEvent * n
 	// Devices back to back are a closed loop, never behind their offer: nothing to
 	// settle.
+	backToBack := interval < time.Second
 	settled := math.Inf(1)
-	if interval >= time.Second {
-		settled = settle(ctx, p, f, int64(perEvent*n), settleLimit)
+	if !backToBack {
+		settled = settle(ctx, p, f, int64(perInterval), settleLimit)
 	}
 
 	before, err := scrape(ctx, p.SenderAdmin)
@@ -346,7 +348,7 @@ func measureWhole(ctx context.Context, c config, n int, interval time.Duration, 
 	}
 	ackedBefore := f.Stats().AckedReadings
 	mode := fmt.Sprintf("%d devices x %s", n, hertz(interval))
-	if interval < time.Second {
+	if backToBack {
 		mode = fmt.Sprintf("%d devices back to back", n)
 	}
 	if rack {
@@ -379,7 +381,7 @@ func measureWhole(ctx context.Context, c config, n int, interval time.Duration, 
 	note := fmt.Sprintf("hub acked %.0f/s; %s%s; %s", acked/elapsed, settledNote(settled), coresNote(busy, machineCores(), shares), senderNote(before, after))
 	say("  hub acknowledged %.0f readings/s, sender stored %.0f/s", acked/elapsed, written/elapsed)
 	return row{
-		name: name, offered: float64(perEvent*n) * float64(time.Second) / float64(interval),
+		name: name, offered: float64(perInterval) * float64(time.Second) / float64(interval),
 		stored: written / elapsed, p50: lat.quantile(0.5), p99: lat.quantile(0.99),
 		note: note,
 	}, mem, nil
