@@ -31,17 +31,20 @@ func sampleMemory(ctx context.Context, pid int, admin string, window time.Durati
 	tick := time.NewTicker(rssEvery)
 	defer tick.Stop()
 	end := time.After(window)
-	for n := 1; ; n++ {
+	// By the clock, not by ticks: a ticker drops ticks its reader misses.
+	nextLive := time.Now().Add(liveEvery)
+	for {
 		select {
 		case <-ctx.Done():
 			return out
 		case <-end:
 			return out
-		case <-tick.C:
+		case now := <-tick.C:
 			if b := rssBytes(pid); !math.IsNaN(b) {
 				out.rss = append(out.rss, b)
 			}
-			if admin != "" && n%int(liveEvery/rssEvery) == 0 {
+			if admin != "" && !now.Before(nextLive) {
+				nextLive = nextLive.Add(liveEvery)
 				if fams, err := scrape(ctx, admin); err == nil {
 					if v := value(fams, "go_gc_heap_live_bytes"); !math.IsNaN(v) {
 						out.live = append(out.live, v)

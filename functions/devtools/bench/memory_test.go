@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -112,12 +113,15 @@ func TestSampleLiveHeap(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	got := sampleMemory(ctx, os.Getpid(), "http://"+a.Addr(), liveEvery+rssEvery/2)
+	runtime.GC() // go_gc_heap_live_bytes is 0 until a first collection
+	window := liveEvery + 5*rssEvery/2
+	got := sampleMemory(ctx, os.Getpid(), "http://"+a.Addr(), window)
 	if len(got.live) != 1 || !(got.live[0] > 0) {
-		t.Fatalf("live heap samples %v in one liveEvery; want one, above 0", got.live)
+		t.Fatalf("live heap samples %v in %s; want one, above 0", got.live, window)
 	}
-	if len(got.rss) != int(liveEvery/rssEvery) {
-		t.Errorf("%d resident samples; want %d", len(got.rss), int(liveEvery/rssEvery))
+	// A busy machine may make the sampler miss a tick; never more than the window holds.
+	if n, most := len(got.rss), int(window/rssEvery); n < most/2 || n > most {
+		t.Errorf("%d resident samples in %s; want up to %d", n, window, most)
 	}
 }
 
